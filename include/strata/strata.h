@@ -1,0 +1,11 @@
+/* Strata: one C API for tensors, training and collectives over CPU, OpenCL, CUDA and HIP.
+ * Include this header for the whole public API. */
+#ifndef STRATA_H
+#define STRATA_H
+
+#include "strata/status.h"
+#include "strata/device.h"
+#include "strata/tensor.h"
+#include "strata/ops.h"
+
+#endif
