@@ -7,5 +7,6 @@
 #include "strata/device.h"
 #include "strata/tensor.h"
 #include "strata/ops.h"
+#include "strata/grad.h"
 
 #endif
