@@ -26,7 +26,7 @@ typedef struct st_backend {
     void *dl;                      /* dlopen handle, NULL for built-in */
     int tried, loaded;
     st_backend_status status;
-    char path[1024];
+    char path[4160];
     char reason[4096];
     struct st_device *devices;     /* device_count entries */
 } st_backend;

@@ -2,6 +2,7 @@
  * Device selection from the environment lives in select.c. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,11 @@ static void append(char *dst, size_t size, const char *fmt, ...)
 /* Directory holding libstrata itself, found from the address of one of its functions. */
 static int self_dir(char *out, size_t size)
 {
+    /* realpath needs PATH_MAX bytes */
+    if (size < 4096) return 0;
     Dl_info info;
     if (!dladdr((void *)&st_backend_count, &info) || !info.dli_fname) return 0;
-    snprintf(out, size, "%s", info.dli_fname);
+    if (!realpath(info.dli_fname, out)) snprintf(out, size, "%s", info.dli_fname);
     char *slash = strrchr(out, '/');
     if (!slash) return 0;
     *slash = '\0';
@@ -110,7 +113,7 @@ static int try_plugin(st_backend *be, const char *name, const char *file)
 
 static void find_plugin(st_backend *be, const char *name)
 {
-    char file[1200], dir[1024];
+    char file[PATH_MAX + 64], dir[PATH_MAX];
     const char *env = getenv("STRATA_PLUGIN_PATH");
     if (env && *env) {
         char *copy = strdup(env), *save = NULL;
