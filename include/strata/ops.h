@@ -43,7 +43,8 @@ ST_API st_status st_copy(st_tensor *out, const st_tensor *in);
 ST_API st_status st_cast(st_tensor *out, const st_tensor *in);
 /* Counter-based Philox4x32-10 random numbers. Element i (row-major) of the result depends only
  * on (seed, offset + i), so the same call gives the same numbers on every backend and any
- * slicing of a large draw into pieces is reproducible. Uniform in [lo, hi). */
+ * slicing of a large draw into pieces is reproducible. Uniform in [lo, hi) in f32; a bf16 result
+ * is the f32 value rounded, so it can equal hi. */
 ST_API st_status st_rand_uniform(st_tensor *out, uint64_t seed, uint64_t offset, float lo, float hi);
 /* Normal(mean, std) by Box-Muller on the same Philox stream. */
 ST_API st_status st_rand_normal(st_tensor *out, uint64_t seed, uint64_t offset, float mean, float std);

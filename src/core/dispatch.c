@@ -79,6 +79,17 @@ st_status st_check_shape(st_op op, const st_tensor *t, int ndim, const int64_t *
     return ST_OK;
 }
 
+/* An expanded view writes one element from several positions: refuse it as an output. */
+static st_status check_writable(st_op op, const st_tensor *t)
+{
+    if (st_tensor_numel(t) == 0) return ST_OK;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->stride[i] == 0 && t->shape[i] > 1)
+            return ST_ERR(ST_ERR_INVALID_ARG, "%s: output is a broadcast (expanded) view; write into a real tensor",
+                          op_names[op]);
+    return ST_OK;
+}
+
 st_status st_dispatch(st_device *dev, st_op_call *call)
 {
     return dev->be->iface->op[call->op](dev->be->ctx, dev->index, call);
@@ -89,6 +100,7 @@ st_status st_run_strided(st_op op, st_tensor *out, const st_tensor *const *ins, 
 {
     st_op_call call = {.op = op, .n_in = n_in, .n_out = 1};
     if (p) call.p = *p;
+    ST_TRY(check_writable(op, out));
     st_view_of(out, &call.out[0]);
     for (int i = 0; i < n_in; i++) ST_TRY(st_view_broadcast(ins[i], out->ndim, out->shape, &call.in[i]));
     if (st_tensor_numel(out) == 0) return ST_OK;
@@ -102,6 +114,7 @@ st_status st_run_dense(st_op op, st_tensor *const *outs, int n_out, const st_ten
     st_op_call call = {.op = op, .n_in = n_in, .n_out = n_out};
     st_status s = ST_OK;
     if (p) call.p = *p;
+    for (int i = 0; i < n_out; i++) ST_TRY(check_writable(op, outs[i]));
     if (!op_strided[op])
         for (int i = 0; i < n_in && s == ST_OK; i++) {
             s = st_tensor_contiguous(ins[i], &tin[i]);

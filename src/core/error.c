@@ -8,7 +8,7 @@ static _Thread_local char last_error[2048];
 st_status st_set_error(st_status s, const char *file, int line, const char *fmt, ...)
 {
     const char *base = strrchr(file, '/');
-    char msg[sizeof last_error];
+    char msg[sizeof last_error - 512]; /* room for the status name and file:line */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

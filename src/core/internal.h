@@ -25,6 +25,7 @@ typedef struct st_backend {
     void *ctx;
     void *dl;                      /* dlopen handle, NULL for built-in */
     int tried, loaded;
+    st_status fail;                /* status to report when not loaded (ST_ERR_ABI or UNAVAILABLE) */
     st_backend_status status;
     char path[4160];
     char reason[4096];

@@ -64,6 +64,7 @@ static int iface_ok(st_backend *be, const st_backend_iface *f, const char *name)
         return 0;
     }
     if (f->abi_version != ST_BACKEND_ABI_VERSION) {
+        be->fail = ST_ERR_ABI;
         append(be->reason, sizeof be->reason,
                "plugin ABI version 0x%x, this libstrata needs 0x%x (rebuild the plugin); ",
                f->abi_version, ST_BACKEND_ABI_VERSION);
@@ -89,7 +90,8 @@ static int try_plugin(st_backend *be, const char *name, const char *file)
     void *dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         const char *e = dlerror();
-        append(be->reason, sizeof be->reason, "%s; ", e ? e : file);
+        if (e && strstr(e, file)) append(be->reason, sizeof be->reason, "%s; ", e);
+        else append(be->reason, sizeof be->reason, "%s: %s; ", file, e ? e : "dlopen failed");
         return 0;
     }
     st_plugin_entry_fn entry;
@@ -111,30 +113,38 @@ static int try_plugin(st_backend *be, const char *name, const char *file)
     return 1;
 }
 
+/* Tries dir/libstrata-<name>.so unless that directory was tried already (the same directory can
+ * come from STRATA_PLUGIN_PATH, libstrata's own location and the install libdir). */
+static int try_dir(st_backend *be, const char *name, const char *dir, char tried[][PATH_MAX], int *n)
+{
+    char real[PATH_MAX], file[PATH_MAX + 64];
+    const char *key = realpath(dir, real) ? real : dir;
+    for (int i = 0; i < *n; i++)
+        if (strcmp(tried[i], key) == 0) return 0;
+    if (*n < 8) snprintf(tried[(*n)++], PATH_MAX, "%s", key);
+    snprintf(file, sizeof file, "%s/libstrata-%s.so", dir, name);
+    return try_plugin(be, name, file);
+}
+
 static void find_plugin(st_backend *be, const char *name)
 {
-    char file[PATH_MAX + 64], dir[PATH_MAX];
+    static char tried[8][PATH_MAX]; /* under the registry lock */
+    char dir[PATH_MAX];
+    int n = 0;
     const char *env = getenv("STRATA_PLUGIN_PATH");
     if (env && *env) {
         char *copy = strdup(env), *save = NULL;
-        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
-            snprintf(file, sizeof file, "%s/libstrata-%s.so", d, name);
-            if (try_plugin(be, name, file)) break;
-        }
+        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save))
+            if (try_dir(be, name, d, tried, &n)) break;
         free(copy);
         if (be->iface) return;
     }
-    if (self_dir(dir, sizeof dir)) {
-        snprintf(file, sizeof file, "%s/libstrata-%s.so", dir, name);
-        if (try_plugin(be, name, file)) return;
-    }
-    snprintf(file, sizeof file, "%s/libstrata-%s.so", STRATA_PLUGIN_INSTALL_DIR, name);
-    try_plugin(be, name, file);
+    if (self_dir(dir, sizeof dir) && try_dir(be, name, dir, tried, &n)) return;
+    try_dir(be, name, STRATA_PLUGIN_INSTALL_DIR, tried, &n);
 }
 
 static void start_backend(st_backend *be, int i)
 {
-    char saved[sizeof be->reason];
     be->tried = 1;
     if (i == 0) {
         be->iface = st_cpu_backend_iface();
@@ -143,11 +153,11 @@ static void start_backend(st_backend *be, int i)
         find_plugin(be, known_names[i]);
         if (!be->iface) return;
     }
-    snprintf(saved, sizeof saved, "%s", st_last_error());
     st_status s = be->iface->init(&st_host_services, &be->ctx, &be->status);
     if (s != ST_OK) {
-        snprintf(be->reason, sizeof be->reason, "%s failed to start: %s", be->path,
-                 st_last_error());
+        char why[sizeof be->reason];
+        snprintf(why, sizeof why, "%.1500s failed to start: %.2000s", be->path, st_last_error());
+        memcpy(be->reason, why, sizeof why);
         if (be->dl) dlclose(be->dl);
         be->dl = NULL;
         be->iface = NULL;
@@ -166,8 +176,13 @@ static void start_backend(st_backend *be, int i)
         snprintf(be->devices[d].label, sizeof be->devices[d].label, "%s:%d", known_names[i], d);
     }
     be->loaded = 1;
+    be->fail = ST_OK;
     be->reason[0] = '\0';
-    if (n == 0) snprintf(be->reason, sizeof be->reason, "%s", be->status.reason);
+    if (n == 0) {
+        size_t len = strnlen(be->status.reason, sizeof be->status.reason - 1);
+        memcpy(be->reason, be->status.reason, len);
+        be->reason[len] = '\0';
+    }
 }
 
 st_backend *st_backend_get(int i)
@@ -217,8 +232,8 @@ st_status st_device_get(const char *name, int index, st_device **out)
                       name ? name : "(null)", st_backend_known_list());
     st_backend *be = st_backend_get(i);
     if (!be->loaded)
-        return ST_ERR(ST_ERR_BACKEND_UNAVAILABLE, "backend '%s' cannot be used: %s", name,
-                      be->reason);
+        return ST_ERR(be->fail ? be->fail : ST_ERR_BACKEND_UNAVAILABLE,
+                      "backend '%s' cannot be used: %s", name, be->reason);
     if (be->status.device_count == 0)
         return ST_ERR(ST_ERR_NO_DEVICE, "backend '%s' has no device: %s", name, be->reason);
     if (index < 0 || index >= be->status.device_count)

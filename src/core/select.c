@@ -111,7 +111,7 @@ st_status st_device_select(const char *backend_spec, const char *device_spec, st
         }
         if (!usable) {
             size_t len = strlen(why);
-            snprintf(why + len, sizeof why - len, "%s%s: %s", len ? "; " : "", names[i], r);
+            snprintf(why + len, sizeof why - len, "%s%s: %.1000s", len ? "; " : "", names[i], r);
             if (n == 1) return st_device_get(names[i], index < 0 ? 0 : index, out);
             continue;
         }

@@ -1,0 +1,261 @@
+/* strata-info: what this Strata build can run on. Lists every backend (loaded or why not), every
+ * device with its properties, and the device that STRATA_BACKEND / STRATA_DEVICE select.
+ * The report is gathered once into `info_report`, then rendered as text or JSON. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strata/strata.h>
+#include "tool_json.h"
+
+#define MAX_BACKENDS 16
+#define MAX_DEVICES 64
+
+/* Command-line switches. A new option is one field here and one row in `options`. */
+typedef struct info_options {
+    int json;
+    int help;
+} info_options;
+
+static const struct {
+    const char *flag;
+    size_t field;
+    const char *help;
+} options[] = {
+    {"--json", offsetof(info_options, json), "print the same report as JSON on stdout"},
+    {"--help", offsetof(info_options, help), "show this help and exit"},
+};
+#define N_OPTIONS ((int)(sizeof options / sizeof options[0]))
+
+typedef struct info_device {
+    st_status status; /* of st_device_get / st_device_props_get */
+    char error[512];
+    const char *label;
+    st_device_props props;
+} info_device;
+
+typedef struct info_backend {
+    st_backend_info info;
+    int n_devices; /* devices listed (device_count capped at MAX_DEVICES) */
+    info_device devices[MAX_DEVICES];
+} info_backend;
+
+typedef struct info_report {
+    int n_backends;
+    info_backend backends[MAX_BACKENDS];
+    const char *env_backend, *env_device; /* NULL when unset */
+    st_status default_status;
+    char default_error[2048];
+    const char *default_label;
+    st_device_props default_props;
+} info_report;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: strata-info [options]\n\n"
+               "Lists Strata's backends, their devices, and the device that STRATA_BACKEND and\n"
+               "STRATA_DEVICE select. Exits non-zero only when that selection fails.\n\noptions:\n");
+    for (int i = 0; i < N_OPTIONS; i++) fprintf(f, "  %-12s %s\n", options[i].flag, options[i].help);
+}
+
+static int parse_options(int argc, char **argv, info_options *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int a = 1; a < argc; a++) {
+        int known = 0;
+        for (int i = 0; i < N_OPTIONS && !known; i++)
+            if (strcmp(argv[a], options[i].flag) == 0) {
+                *(int *)((char *)o + options[i].field) = 1;
+                known = 1;
+            }
+        if (!known) {
+            fprintf(stderr, "strata-info: unknown option '%s'\n", argv[a]);
+            usage(stderr);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void gather_devices(info_backend *b)
+{
+    int n = b->info.device_count < MAX_DEVICES ? b->info.device_count : MAX_DEVICES;
+    b->n_devices = n;
+    for (int d = 0; d < n; d++) {
+        info_device *dv = &b->devices[d];
+        st_device *dev = NULL;
+        dv->status = st_device_get(b->info.name, d, &dev);
+        if (dv->status == ST_OK) dv->status = st_device_props_get(dev, &dv->props);
+        dv->label = st_device_label(dev);
+        if (dv->status != ST_OK) snprintf(dv->error, sizeof dv->error, "%s", st_last_error());
+    }
+}
+
+static void gather(info_report *r)
+{
+    r->n_backends = st_backend_count() < MAX_BACKENDS ? st_backend_count() : MAX_BACKENDS;
+    for (int i = 0; i < r->n_backends; i++) {
+        info_backend *b = &r->backends[i];
+        if (st_backend_info_get(i, &b->info) != ST_OK) {
+            b->info.name = "?";
+            b->info.reason = st_last_error();
+            continue;
+        }
+        gather_devices(b);
+    }
+    r->env_backend = getenv("STRATA_BACKEND");
+    r->env_device = getenv("STRATA_DEVICE");
+    st_device *dev = NULL;
+    r->default_status = st_device_default(&dev);
+    if (r->default_status == ST_OK) r->default_status = st_device_props_get(dev, &r->default_props);
+    if (r->default_status != ST_OK)
+        snprintf(r->default_error, sizeof r->default_error, "%s", st_last_error());
+    r->default_label = st_device_label(dev);
+}
+
+/* ---- text ---- */
+
+static const char *or_dash(const char *s) { return s && *s ? s : "-"; }
+
+/* Reasons join their parts with "; ": one part a line reads better. */
+static void print_reason(const char *reason)
+{
+    const char *p = reason;
+    printf("        reason:");
+    while (*p) {
+        const char *end = strstr(p, "; ");
+        int len = end ? (int)(end - p) : (int)strlen(p);
+        if (len > 0) printf("\n          %.*s", len, p);
+        p += len + (end ? 2 : 0);
+    }
+    printf("\n");
+}
+
+static void print_device_text(const info_device *dv)
+{
+    if (dv->status != ST_OK) {
+        printf("    %s  (properties unavailable: %s)\n", dv->label, dv->error);
+        return;
+    }
+    const st_device_props *p = &dv->props;
+    printf("    %s  %s\n", dv->label, or_dash(p->name));
+    printf("        vendor %s, type %s, driver %s\n", or_dash(p->vendor), or_dash(p->type), or_dash(p->driver));
+    printf("        memory %.1f GiB, %d compute units\n", (double)p->memory_bytes / (1024.0 * 1024 * 1024),
+           p->compute_units);
+    if (p->peak_gflops_f32 > 0 || p->peak_gbps > 0)
+        printf("        peak %.0f GFLOP/s f32, %.0f GB/s memory (0 = unknown)\n", p->peak_gflops_f32, p->peak_gbps);
+    else
+        printf("        peak figures unknown\n");
+    if (p->extra && *p->extra) printf("        extra: %s\n", p->extra);
+}
+
+static void print_text(const info_report *r)
+{
+    printf("Strata %s (headers %d.%d.%d)\n", st_version_string(), ST_VERSION_MAJOR, ST_VERSION_MINOR,
+           ST_VERSION_PATCH);
+    if (st_version() != ST_VERSION) printf("warning: the loaded libstrata is not the version of these headers\n");
+    printf("\nBackends:\n");
+    for (int i = 0; i < r->n_backends; i++) {
+        const info_backend *b = &r->backends[i];
+        const st_backend_info *in = &b->info;
+        if (in->loaded)
+            printf("  %-8s loaded, %d device%s\n", in->name, in->device_count, in->device_count == 1 ? "" : "s");
+        else
+            printf("  %-8s not loaded\n", in->name);
+        printf("        plugin: %s\n", or_dash(in->plugin_path));
+        if (in->loaded) printf("        runtime: %s\n", or_dash(in->runtime));
+        if (in->reason && *in->reason) print_reason(in->reason);
+        for (int d = 0; d < b->n_devices; d++) print_device_text(&b->devices[d]);
+        if (in->device_count > b->n_devices) printf("    ... %d more\n", in->device_count - b->n_devices);
+    }
+    printf("\nDefault device (STRATA_BACKEND=%s, STRATA_DEVICE=%s): ", r->env_backend ? r->env_backend : "(unset)",
+           r->env_device ? r->env_device : "(unset)");
+    if (r->default_status == ST_OK)
+        printf("%s, %s\n", r->default_label, or_dash(r->default_props.name));
+    else
+        printf("none\n  %s\n", r->default_error);
+}
+
+/* ---- JSON ---- */
+
+static void json_device(tool_json *j, const info_device *dv)
+{
+    tj_object_begin(j, NULL);
+    tj_string(j, "label", dv->label);
+    if (dv->status != ST_OK) {
+        tj_string(j, "status", st_status_string(dv->status));
+        tj_string(j, "error", dv->error);
+    } else {
+        const st_device_props *p = &dv->props;
+        tj_string(j, "name", p->name);
+        tj_string(j, "vendor", p->vendor);
+        tj_string(j, "type", p->type);
+        tj_string(j, "driver", p->driver);
+        tj_int(j, "memory_bytes", (int64_t)p->memory_bytes);
+        tj_int(j, "compute_units", p->compute_units);
+        tj_double(j, "peak_gflops_f32", p->peak_gflops_f32);
+        tj_double(j, "peak_gbps", p->peak_gbps);
+        tj_string(j, "extra", p->extra);
+    }
+    tj_object_end(j);
+}
+
+static void json_backend(tool_json *j, const info_backend *b)
+{
+    const st_backend_info *in = &b->info;
+    tj_object_begin(j, NULL);
+    tj_string(j, "name", in->name);
+    tj_bool(j, "loaded", in->loaded);
+    tj_int(j, "device_count", in->device_count);
+    tj_string(j, "plugin_path", in->plugin_path);
+    tj_string(j, "runtime", in->runtime);
+    tj_string(j, "reason", in->reason);
+    tj_array_begin(j, "devices");
+    for (int d = 0; d < b->n_devices; d++) json_device(j, &b->devices[d]);
+    tj_array_end(j);
+    tj_object_end(j);
+}
+
+static void print_json(const info_report *r)
+{
+    tool_json j;
+    tj_init(&j, stdout);
+    tj_object_begin(&j, NULL);
+    tj_string(&j, "version", st_version_string());
+    tj_bool(&j, "header_matches_library", st_version() == ST_VERSION);
+    tj_array_begin(&j, "backends");
+    for (int i = 0; i < r->n_backends; i++) json_backend(&j, &r->backends[i]);
+    tj_array_end(&j);
+    tj_object_begin(&j, "default");
+    tj_string(&j, "STRATA_BACKEND", r->env_backend);
+    tj_string(&j, "STRATA_DEVICE", r->env_device);
+    tj_bool(&j, "ok", r->default_status == ST_OK);
+    if (r->default_status == ST_OK) {
+        tj_string(&j, "label", r->default_label);
+        tj_string(&j, "name", r->default_props.name);
+    } else {
+        tj_string(&j, "status", st_status_string(r->default_status));
+        tj_string(&j, "error", r->default_error);
+    }
+    tj_object_end(&j);
+    tj_object_end(&j);
+    tj_finish(&j);
+}
+
+int main(int argc, char **argv)
+{
+    info_options o;
+    if (!parse_options(argc, argv, &o)) return 2;
+    if (o.help) {
+        usage(stdout);
+        return 0;
+    }
+    /* Large (the devices' props): static rather than on the stack. */
+    static info_report report;
+    gather(&report);
+    if (o.json) print_json(&report);
+    else print_text(&report);
+    int ok = report.default_status == ST_OK;
+    st_shutdown();
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,118 @@
+/* strata-conformance: every op of the op table, in every dtype of its table entry, on one device
+ * of one backend, against double-precision references written for the tests; gradients against
+ * finite differences; copies between that device and cpu. Prints one PASS/FAIL line per op,
+ * dtype and kind of check, then "N passed, M failed[, K skipped]". A backend that is absent or
+ * has no device is reported as "SKIPPED: backend <name>: <reason>" with exit status 77.
+ *
+ *   strata-conformance BACKEND [--device N] [--only NAME[,NAME...]] [--seed N]
+ *
+ * NAME is an op name, "transfer" or "errors". Exit status: 0 all passed, 1 failures, 2 usage, 77 skipped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "conf.h"
+
+h_counts h_total;
+
+typedef struct op_test {
+    const char *name;
+    void (*fn)(conf *c, st_dtype dt);
+    unsigned dtypes;
+} op_test;
+
+/* Generated from the op table: an op without a test_<name> does not link. */
+static const op_test op_tests[] = {
+#define CONF_ENTRY_(ID, name, ni, no, dt, strided, bwd) {#name, test_##name, CONF_DT_##dt},
+    ST_OP_TABLE(CONF_ENTRY_)
+#undef CONF_ENTRY_
+};
+#define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))
+
+/* Whether `name` is in the comma-separated list (NULL list: everything). */
+static int selected(const char *list, const char *name)
+{
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+static int check_filter(const char *list)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int known = strcmp(tok, "transfer") == 0 || strcmp(tok, "errors") == 0;
+        for (int i = 0; i < N_OP_TESTS; i++) known |= strcmp(tok, op_tests[i].name) == 0;
+        if (!known) {
+            fprintf(stderr, "strata-conformance: no test named '%s' (op names, 'transfer' or 'errors')\n", tok);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: strata-conformance BACKEND [--device N] [--only NAME[,NAME...]] [--seed N]\n");
+    return 2;
+}
+
+/* Opens the device under test; returns 0 to go on, else the exit status. */
+static int open_device(const char *backend, int index, conf *c)
+{
+    st_backend_info info;
+    if (st_backend_info_by_name(backend, &info) != ST_OK) {
+        fprintf(stderr, "strata-conformance: %s\n", st_last_error());
+        return 2;
+    }
+    if (!info.loaded || info.device_count == 0) {
+        printf("SKIPPED: backend %s: %s\n", backend,
+               info.reason[0] ? info.reason : info.loaded ? "no device" : "not loaded");
+        return H_SKIP_CODE;
+    }
+    if (st_device_get(backend, index, &c->dev) != ST_OK || st_device_get("cpu", 0, &c->cpu) != ST_OK) {
+        fprintf(stderr, "strata-conformance: %s\n", st_last_error());
+        return 2;
+    }
+    c->is_cpu = strcmp(backend, "cpu") == 0;
+    st_device_props p;
+    if (st_device_props_get(c->dev, &p) == ST_OK)
+        printf("strata-conformance %s on %s: %s (%s), %s\n", st_version_string(), st_device_label(c->dev),
+               p.name ? p.name : "?", p.type ? p.type : "?", info.runtime);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *backend = NULL, *only = NULL;
+    int index = 0;
+    conf c = {.rng = 0x5eed5eedull};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) index = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) c.rng = strtoull(argv[++i], NULL, 0);
+        else if (argv[i][0] != '-' && !backend) backend = argv[i];
+        else return usage();
+    }
+    if (!backend || (only && !check_filter(only))) return usage();
+    int rc = open_device(backend, index, &c);
+    if (rc) return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < N_OP_TESTS; i++) {
+        if (!selected(only, op_tests[i].name)) continue;
+        for (int dt = 0; dt < ST_DTYPE_COUNT; dt++)
+            if (op_tests[i].dtypes & (1u << dt)) op_tests[i].fn(&c, (st_dtype)dt);
+    }
+    if (selected(only, "transfer")) test_transfer(&c);
+    if (selected(only, "errors")) test_errors(&c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%s: %.1f s\n", st_device_label(c.dev),
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    rc = h_finish();
+    st_shutdown();
+    return rc;
+}
