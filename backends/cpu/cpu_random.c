@@ -17,7 +17,9 @@ static void rand_tile(float *o, uint64_t first, int64_t m, const st_op_params *p
         if (normal) {
             float u1 = (float)((c[0] >> 8) + 1) * TWO_POW_M24;
             float u2 = (float)(c[1] >> 8) * TWO_POW_M24;
-            float z = sqrtf(-2.0f * logf(u1)) * cosf(6.283185307179586f * u2);
+            /* In double, rounded once: single-precision libm results differ between vendors,
+             * double ones rounded to f32 agree, so every backend draws the same numbers. */
+            float z = (float)(sqrt(-2.0 * log((double)u1)) * cos(6.283185307179586 * (double)u2));
             o[i] = p->a + p->b * z;
         } else {
             o[i] = p->a + (p->b - p->a) * ((float)(c[0] >> 8) * TWO_POW_M24);

@@ -3,7 +3,8 @@
 #include <string.h>
 #include "internal.h"
 
-static _Thread_local char last_error[2048];
+/* Large enough for a kernel compiler's build log. */
+static _Thread_local char last_error[8192];
 
 st_status st_set_error(st_status s, const char *file, int line, const char *fmt, ...)
 {

@@ -1,0 +1,23 @@
+# Turns kernels_cl/*.cl into a C file of string literals (run at build time by CMake itself):
+#   cmake -DOUT=<file.c> -DSOURCES="<a.cl;b.cl;...>" -P embed_cl.cmake
+# Each file becomes one array of chars so that no length limit on string literals applies.
+set(body "/* Generated from kernels_cl/ by backends/opencl/embed_cl.cmake; do not edit. */\n")
+set(names "")
+set(texts "")
+set(i 0)
+foreach(src IN LISTS SOURCES)
+  file(READ ${src} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n" hex "${hex}")
+  get_filename_component(name ${src} NAME)
+  string(APPEND body "static const char st_cl_src_${i}[] = {\n${hex}0};\n")
+  string(APPEND names "\"${name}\", ")
+  string(APPEND texts "st_cl_src_${i}, ")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "const char *const st_cl_source_names[] = {${names}};\n")
+string(APPEND body "const char *const st_cl_source_texts[] = {${texts}};\n")
+string(APPEND body "const int st_cl_source_count = ${i};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)
