@@ -1,15 +1,15 @@
 /* Causal scaled-dot-product attention and its backward on the CPU, (B, H, T, D) row-major.
  * Scores are computed on the fly, one query row at a time, in a per-thread scratch of T floats:
  * memory stays O(T) per thread instead of O(T^2) per head. */
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cpu_ops.h"
+#include "cpu_strided.h"
+#include "cpu_vmath.h"
 
 #define ATTN_PAR_MIN 4096
 
-static float dot(const float *a, const float *b, int64_t n)
+static inline float dot(const float *a, const float *b, int64_t n)
 {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -17,26 +17,21 @@ static float dot(const float *a, const float *b, int64_t n)
     return s;
 }
 
-static void axpy(float *y, float a, const float *x, int64_t n)
+static inline void axpy(float *y, float a, const float *x, int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Query row t of one head: o = sum_{j<=t} softmax_j(q.k_j * scale) v_j and its log-sum-exp. */
-static void attention_row(float *o, float *lse, const float *q, const float *k, const float *v,
-                          int64_t t, int64_t D, float scale, float *s)
+/* Query row t of one head: o = sum_{j<=t} softmax_j(q.k_j * scale) v_j and its log-sum-exp.
+ * Cloned per ISA like the elementwise loops, so the dots, axpys and exps use the widest vectors. */
+CPU_CLONES static void attention_row(float *o, float *lse, const float *q, const float *k,
+                                     const float *v, int64_t t, int64_t D, float scale, float *s)
 {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j <= t; j++) {
-        s[j] = dot(q, k + j * D, D) * scale;
-        mx = fmaxf(mx, s[j]);
-    }
-    double sum = 0.0;
-    for (int64_t j = 0; j <= t; j++) {
-        s[j] = expf(s[j] - mx);
-        sum += s[j];
-    }
+    for (int64_t j = 0; j <= t; j++) s[j] = dot(q, k + j * D, D) * scale;
+    float mx = cpu_row_max(s, t + 1);
+    for (int64_t j = 0; j <= t; j++) s[j] = cpu_expf(s[j] - mx);
+    double sum = cpu_row_dot(s, NULL, t + 1);
     float inv = (float)(1.0 / sum);
     memset(o, 0, sizeof(float) * (size_t)D);
     for (int64_t j = 0; j <= t; j++) axpy(o, s[j] * inv, v + j * D, D);
@@ -85,8 +80,9 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
 
 /* One head. dk and dv gather over every query t >= j, so a head is never split between threads.
  * in: dout, q, k, v, o (T, D) each; lse (T); scratch: 2T floats. */
-static void attention_backward_head(float *dq, float *dk, float *dv, const float *const *in,
-                                    const float *lse, int64_t T, int64_t D, float scale, float *p)
+CPU_CLONES static void attention_backward_head(float *dq, float *dk, float *dv,
+                                               const float *const *in, const float *lse, int64_t T,
+                                               int64_t D, float scale, float *p)
 {
     const float *g = in[0], *q = in[1], *k = in[2], *v = in[3], *o = in[4];
     float *ds = p + T;
@@ -96,9 +92,12 @@ static void attention_backward_head(float *dq, float *dk, float *dv, const float
         const float *gt = g + t * D, *qt = q + t * D;
         float dt = dot(gt, o + t * D, D);
         for (int64_t j = 0; j <= t; j++) {
-            p[j] = expf(dot(qt, k + j * D, D) * scale - lse[t]);
-            ds[j] = p[j] * (dot(gt, v + j * D, D) - dt) * scale;
+            p[j] = dot(qt, k + j * D, D) * scale - lse[t];
+            ds[j] = dot(gt, v + j * D, D);
         }
+        /* The exps in a loop of their own, which vectorises; then dS = P (dP - D_t) scale. */
+        for (int64_t j = 0; j <= t; j++) p[j] = cpu_expf(p[j]);
+        for (int64_t j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - dt) * scale;
         float *dqt = dq + t * D;
         memset(dqt, 0, sizeof(float) * (size_t)D);
         for (int64_t j = 0; j <= t; j++) {

@@ -1,9 +1,9 @@
 /* cross_entropy (softmax + negative log-likelihood per row) and its backward on the CPU. The loss
  * is logsumexp - logit[target] with the row max factored out, never -log(prob), which would
  * underflow to +inf for confident wrong predictions. */
-#include <math.h>
 #include <stdlib.h>
-#include "cpu_ops.h"
+#include "cpu_strided.h"
+#include "cpu_vmath.h"
 
 #define CE_PAR_MIN 32768
 
@@ -17,15 +17,10 @@ static st_status check_targets(const char *op, const int32_t *tg, int64_t rows, 
     return ST_OK;
 }
 
-static void ce_row(float *loss, float *probs, const float *x, int32_t target, int64_t V)
+CPU_CLONES static void ce_row(float *loss, float *probs, const float *x, int32_t target, int64_t V)
 {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < V; j++) mx = fmaxf(mx, x[j]);
-    double sum = 0.0;
-    for (int64_t j = 0; j < V; j++) {
-        probs[j] = expf(x[j] - mx);
-        sum += probs[j];
-    }
+    float mx = cpu_row_max(x, V);
+    double sum = cpu_row_exp_sum(probs, x, mx, V);
     float inv = (float)(1.0 / sum);
     for (int64_t j = 0; j < V; j++) probs[j] *= inv;
     *loss = target < 0 ? 0.0f : (float)(log(sum) + (double)mx - (double)x[target]);

@@ -1,23 +1,17 @@
 /* softmax (optionally causal) and its backward on the CPU, row by row over the last dim, in f32
  * with the row max subtracted before exp so that large logits cannot overflow. */
-#include <math.h>
 #include <stdlib.h>
-#include "cpu_ops.h"
+#include "cpu_strided.h"
+#include "cpu_vmath.h"
 
 /* Rows are independent; below this many elements a parallel region costs more than it saves. */
 #define SOFTMAX_PAR_MIN 32768
 
 /* y[0..n) = softmax(x[0..n)); y[n..S) = 0 (the causally masked columns). */
-static void softmax_row(float *y, const float *x, int64_t n, int64_t S)
+CPU_CLONES static void softmax_row(float *y, const float *x, int64_t n, int64_t S)
 {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) mx = fmaxf(mx, x[j]);
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        y[j] = expf(x[j] - mx);
-        sum += y[j];
-    }
-    float inv = (float)(1.0 / sum);
+    float mx = cpu_row_max(x, n);
+    float inv = (float)(1.0 / cpu_row_exp_sum(y, x, mx, n));
     for (int64_t j = 0; j < n; j++) y[j] *= inv;
     for (int64_t j = n; j < S; j++) y[j] = 0.0f;
 }
@@ -50,6 +44,13 @@ st_status st_cpu_softmax(void *ctx, int dev, const st_op_call *c)
     return ST_OK;
 }
 
+/* d = p * (g - sum(g * p)) over one row of S. */
+CPU_CLONES static void softmax_backward_row(float *d, const float *g, const float *p, int64_t S)
+{
+    float dot = (float)cpu_row_dot(g, p, S);
+    for (int64_t j = 0; j < S; j++) d[j] = p[j] * (g[j] - dot);
+}
+
 st_status st_cpu_softmax_backward(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx;
@@ -64,13 +65,7 @@ st_status st_cpu_softmax_backward(void *ctx, int dev, const st_op_call *c)
     if (s == ST_OK) s = cpu_out_f32(&c->out[0], &dx, &tdx, 0);
     if (s == ST_OK) {
 #pragma omp parallel for schedule(static) if (rows * S > SOFTMAX_PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *g = dout + r * S, *p = y + r * S;
-            float *d = dx + r * S;
-            double dot = 0.0;
-            for (int64_t j = 0; j < S; j++) dot += (double)g[j] * p[j];
-            for (int64_t j = 0; j < S; j++) d[j] = p[j] * (g[j] - (float)dot);
-        }
+        for (int64_t r = 0; r < rows; r++) softmax_backward_row(dx + r * S, dout + r * S, y + r * S, S);
         cpu_finish_f32(&c->out[0], tdx);
     }
     free(tdout);

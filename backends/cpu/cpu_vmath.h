@@ -1,8 +1,10 @@
-/* Branch-free f32 exp, log, tanh and sigmoid for the CPU backend's elementwise loops.
+/* Branch-free f32 exp, log and tanh for the CPU backend's elementwise loops, and the row
+ * reductions (max, sum, dot) that softmax, cross_entropy and attention build on.
  * libm's expf/logf/tanhf are opaque calls that stop GCC from vectorising a loop (and set errno);
  * these are plain arithmetic and selects, so a loop calling them vectorises. Cephes-derived
  * polynomials, a few ulp from the correctly rounded result; NaN, +-inf, 0 and subnormals follow
- * C99 Annex F. Not a public header. */
+ * C99 Annex F (except in cpu_expf_fast, which trades the ends of the range for speed). Not a
+ * public header. */
 #ifndef STRATA_CPU_VMATH_H
 #define STRATA_CPU_VMATH_H
 
@@ -24,15 +26,26 @@ static inline uint32_t cpu_f32_bits(float f)
     return u;
 }
 
+/* c ? a : b as a bit-mask blend: GCC keeps `?:` on floats as control flow, then jump-threads or
+ * constant-folds each side separately (a clamp to a constant makes a whole constant path), and a
+ * loop with control flow stays scalar unless AVX-512 masking can if-convert it. */
+static inline float cpu_f32_select(int c, float a, float b)
+{
+    uint32_t m = 0u - (uint32_t)c;
+    return cpu_f32_from_bits((cpu_f32_bits(a) & m) | (cpu_f32_bits(b) & ~m));
+}
+
 static inline float cpu_expf(float x)
 {
-    /* Clamped so that n = round(x / ln 2) lies in [-150, 128]; 2^n is applied as two normal
-     * factors, which gives subnormal results and the overflow threshold their exact behaviour. */
-    float xc = x > 88.72283f ? 88.72283f : x;
-    xc = xc < -104.0f ? -104.0f : xc;
-    /* Adding 1.5 * 2^23 rounds to an integer in round-to-nearest without a rounding instruction
-     * that SSE2 lacks. */
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* The clamps keep NaN (the compare is false) and bound n = round(x / ln 2) to [-150, 145];
+     * 2^n is applied as two normal factors, so results that overflow (x > ln FLT_MAX gives
+     * p > 1 at n = 128) or go subnormal round only once. */
+    float xc = cpu_f32_select(x > 100.0f, 100.0f, x);
+    xc = cpu_f32_select(xc < -104.0f, -104.0f, xc);
+    /* Adding 1.5 * 2^23 rounds to an integer in round-to-nearest, and its low mantissa bits are
+     * that integer: no float-to-int conversion (undefined for NaN) is needed. */
+    float t = xc * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -42,10 +55,30 @@ static inline float cpu_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t ni = (int32_t)n, n1 = ni / 2, n2 = ni - n1;
-    float y = p * cpu_f32_from_bits((uint32_t)(n1 + 127) << 23) * cpu_f32_from_bits((uint32_t)(n2 + 127) << 23);
-    y = x > 88.7228394f ? INFINITY : y;
-    return x != x ? x : y;
+    int32_t ni = (int32_t)(cpu_f32_bits(t) - 0x4b400000u), n1 = ni >> 1, n2 = ni - n1;
+    return p * cpu_f32_from_bits((uint32_t)(n1 + 127) << 23) * cpu_f32_from_bits((uint32_t)(n2 + 127) << 23);
+}
+
+/* exp for the e in 1 / (1 + e) (gelu): about two thirds of cpu_expf's work, with a degree-5
+ * minimax polynomial (relative error < 1.1e-7 before rounding) and a single power-of-two
+ * factor 2^n, n in [-126, 128]. So below -87.3 it returns about 1.2e-38 rather than going
+ * subnormal, and from 88.38 on (n = 128, where the factor's bits are those of +inf) it returns
+ * +inf although the true value is finite up to 88.72. NaN gives NaN. */
+static inline float cpu_expf_fast(float x)
+{
+    float xc = cpu_f32_select(x < -87.3f, -87.3f, x);
+    xc = cpu_f32_select(xc > 88.5f, 88.5f, xc);
+    float t = xc * 1.44269504088896341f + 12582912.0f, n = t - 12582912.0f;
+    float r = xc - n * 0.693359375f; /* Cephes' split of ln 2: n * 0.693359375 is exact */
+    r = r - n * -2.12194440e-4f;
+    float p = 8.312503807e-3f;
+    p = p * r + 4.189033434e-2f;
+    p = p * r + 1.666711569e-1f;
+    p = p * r + 4.999923110e-1f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* t's low bits hold n: shifted into the exponent field, with the bias added. */
+    return p * cpu_f32_from_bits((cpu_f32_bits(t) << 23) + ((127u - 0x4b400000u) << 23));
 }
 
 static inline float cpu_logf(float x)
@@ -75,15 +108,7 @@ static inline float cpu_logf(float x)
     float y = p * z * m + fe * -2.12194440e-4f - 0.5f * z;
     y = (m + y) + fe * 0.693359375f;
     float special = x == 0.0f ? -INFINITY : (x < 0.0f ? NAN : x); /* +inf and NaN give x */
-    /* A bit-mask blend, not `?:`, which GCC would turn into a branch around y's arithmetic. */
-    uint32_t ok = 0u - (uint32_t)((x > 0.0f) & (x < INFINITY));
-    return cpu_f32_from_bits((cpu_f32_bits(y) & ok) | (cpu_f32_bits(special) & ~ok));
-}
-
-/* 1 / (1 + exp(-x)), without cancellation at either end. */
-static inline float cpu_sigmoidf(float x)
-{
-    return 1.0f / (1.0f + cpu_expf(-x));
+    return cpu_f32_select((x > 0.0f) & (x < INFINITY), y, special);
 }
 
 static inline float cpu_tanhf(float x)
@@ -96,9 +121,52 @@ static inline float cpu_tanhf(float x)
     p = p * z + 1.33314422036e-1f;
     p = p * z - 3.33332819422e-1f;
     float small = p * z * x + x;
-    float big = 1.0f - 2.0f / (cpu_expf(2.0f * ax) + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return ax < 0.625f ? small : big;
+    float big = copysignf(1.0f - 2.0f / (cpu_expf(2.0f * ax) + 1.0f), x);
+    return cpu_f32_select(ax < 0.625f, small, big);
+}
+
+/* Row reductions. `omp simd reduction` lets GCC keep one partial result per vector lane (FP
+ * reductions are otherwise left in order, i.e. scalar); sums hand each block of CPU_SUM_BLOCK
+ * elements to a double, so their error stays that of a short f32 sum however long the row.
+ * These inline into the callers' CPU_CLONES functions, which pick the vector width. */
+#define CPU_SUM_BLOCK 1024
+
+/* max of x[0..n); -inf for n = 0. NaNs may be skipped: exp(NaN - max) turns the row NaN anyway. */
+static inline float cpu_row_max(const float *x, int64_t n)
+{
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* sum of a[j] * (b ? b[j] : 1) over j < n. */
+static inline double cpu_row_dot(const float *a, const float *b, int64_t n)
+{
+    double total = 0.0;
+    for (int64_t j0 = 0; j0 < n; j0 += CPU_SUM_BLOCK) {
+        int64_t m = n - j0 < CPU_SUM_BLOCK ? n - j0 : CPU_SUM_BLOCK;
+        const float *x = a + j0, *y = b ? b + j0 : NULL;
+        float acc = 0.0f;
+        if (y) {
+#pragma omp simd reduction(+ : acc)
+            for (int64_t j = 0; j < m; j++) acc += x[j] * y[j];
+        } else {
+#pragma omp simd reduction(+ : acc)
+            for (int64_t j = 0; j < m; j++) acc += x[j];
+        }
+        total += acc;
+    }
+    return total;
+}
+
+/* y[j] = exp(x[j] - m) for j < n, returning the sum of the y[j]. y may be exactly x: each
+ * element is read before it is written at the same index only, which the vectoriser's use of
+ * restrict tolerates (as in the elementwise kernels). */
+static inline double cpu_row_exp_sum(float *restrict y, const float *restrict x, float m, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) y[j] = cpu_expf(x[j] - m);
+    return cpu_row_dot(y, NULL, n);
 }
 
 #endif
