@@ -87,7 +87,10 @@ static int iface_ok(st_backend *be, const st_backend_iface *f, const char *name)
 /* Tries one candidate file. Returns 1 when the plugin was accepted. */
 static int try_plugin(st_backend *be, const char *name, const char *file)
 {
-    void *dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: vendor runtimes (cudart, HIP, OpenCL ICDs) do not survive being unmapped
+     * (exit handlers, threads), so st_shutdown() ends a plugin's use but keeps its code mapped;
+     * a later load of the same file reuses it and calls init again. */
+    void *dl = dlopen(file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         const char *e = dlerror();
         if (e && strstr(e, file)) append(be->reason, sizeof be->reason, "%s; ", e);
