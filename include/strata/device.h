@@ -91,8 +91,10 @@ ST_API const char *st_device_backend(const st_device *dev);
 /* Waits until every operation queued on the device has finished. */
 ST_API st_status st_device_sync(st_device *dev);
 
-/* Unloads every plugin and frees every device. All st_device and st_tensor handles become
- * invalid; tensors should be freed before. Safe to call more than once. */
+/* Shuts every backend down and frees every device; the next call that needs a backend searches
+ * and starts it again (STRATA_PLUGIN_PATH is read anew). Plugin code stays mapped (vendor
+ * runtimes do not support being unloaded). All st_device and st_tensor handles become invalid;
+ * tensors should be freed before. Safe to call more than once. */
 ST_API void st_shutdown(void);
 
 #ifdef __cplusplus
