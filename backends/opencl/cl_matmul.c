@@ -1,5 +1,5 @@
 /* matmul. f32 without transposes: st_matmul_f32_nn (8 x 32 register tiles) on the bulk and the
- * general kernel on the edges; it beats untuned CLBlast on CPU devices (bench_opencl.c).
+ * general kernel on the edges; it beats untuned CLBlast on CPU devices (src/tools/bench_opencl.c).
  * Other f32 cases: CLBlast (row-major GEMM, strided-batched when the batch needs it). bf16: the
  * general st_matmul kernel, which converts in registers and rounds once. */
 #include <stdio.h>
