@@ -8,5 +8,6 @@
 #include "strata/tensor.h"
 #include "strata/ops.h"
 #include "strata/grad.h"
+#include "strata/optim.h"
 
 #endif
