@@ -8,6 +8,7 @@
 #include "strata/tensor.h"
 #include "strata/ops.h"
 #include "strata/grad.h"
+#include "strata/graph.h"
 #include "strata/optim.h"
 
 #endif

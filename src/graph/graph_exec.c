@@ -1,0 +1,142 @@
+/* Running a compiled graph: input binding, view refresh, the forward pass and the backward
+ * driver. Every value, saved tensor and gradient already has its place in the plan's arena, so
+ * nothing here allocates device memory (only host handles for views). The per-op gradient rules
+ * are in graph_backward.c. */
+#include <string.h>
+#include "graph_internal.h"
+
+static int bad_node(const st_graph_plan *p, st_node n) { return !p || n < 0 || n >= p->n; }
+
+st_status st_graph_bind(st_graph_plan *p, st_node n, st_tensor *t)
+{
+    if (bad_node(p, n) || !t) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_bind: NULL plan or tensor, or bad node %d", (int)n);
+    const g_node *nd = &p->nodes[n];
+    if (nd->kind != G_INPUT)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_bind: node #%d '%s' is a %s, not an input", (int)n, nd->name,
+                      g_kind_name(nd));
+    if (st_tensor_dtype(t) != nd->dtype)
+        return ST_ERR(ST_ERR_DTYPE, "st_graph_bind: input '%s' is %s, the tensor %s", nd->name,
+                      st_dtype_name(nd->dtype), st_dtype_name(st_tensor_dtype(t)));
+    if (st_tensor_device(t) != p->dev)
+        return ST_ERR(ST_ERR_DEVICE, "st_graph_bind: input '%s': tensor on %s, plan on %s", nd->name,
+                      st_device_label(st_tensor_device(t)), st_device_label(p->dev));
+    if (t->ndim != nd->ndim || memcmp(t->shape, nd->shape, sizeof(int64_t) * (size_t)nd->ndim)) {
+        char buf[96];
+        return ST_ERR(ST_ERR_SHAPE, "st_graph_bind: input '%s' has %d dims (%lld, ...), the tensor is %s",
+                      nd->name, nd->ndim, nd->ndim ? (long long)nd->shape[0] : 0LL,
+                      st_tensor_describe(t, buf, sizeof buf));
+    }
+    st_tensor *ref = NULL;
+    ST_TRY(st_tensor_ref(t, &ref));
+    st_tensor_free(p->ex[n].value);
+    p->ex[n].value = ref;
+    p->views_dirty = 1;
+    return ST_OK;
+}
+
+st_status g_refresh_views(st_graph_plan *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        const g_node *nd = &p->nodes[i];
+        if (!g_is_view(nd->kind)) continue;
+        const st_tensor *x = p->ex[nd->in[0]].value;
+        st_tensor *v = NULL;
+        st_status s = ST_OK;
+        if (nd->kind == G_RESHAPE) s = st_tensor_reshape(x, nd->ndim, nd->shape, &v);
+        else if (nd->kind == G_TRANSPOSE) s = st_tensor_transpose(x, nd->attr.axis, nd->attr.axis1, &v);
+        else s = st_tensor_slice(x, nd->attr.axis, nd->attr.start, nd->attr.len, 1, &v);
+        if (s != ST_OK)
+            return ST_ERR(s, "graph: %s #%d '%s' cannot be a view of its input (%s); put st_graph_contiguous "
+                          "before it", g_kind_name(nd), i, nd->name, st_last_error());
+        st_tensor_free(p->ex[i].value);
+        p->ex[i].value = v;
+    }
+    p->views_dirty = 0;
+    return ST_OK;
+}
+
+static st_status run_unary(st_op op, st_tensor *out, const st_tensor *x)
+{
+    switch (op) {
+    case ST_OP_GELU: return st_gelu(out, x);
+    case ST_OP_RELU: return st_relu(out, x);
+    case ST_OP_EXP: return st_exp(out, x);
+    case ST_OP_LOG: return st_log(out, x);
+    case ST_OP_TANH: return st_tanh(out, x);
+    case ST_OP_SQRT: return st_sqrt(out, x);
+    default: return st_rsqrt(out, x);
+    }
+}
+
+static st_status forward_node(st_graph_plan *p, int i)
+{
+    const g_node *nd = &p->nodes[i];
+    g_exec *ex = &p->ex[i];
+    const st_tensor *a = nd->n_in > 0 ? p->ex[nd->in[0]].value : NULL;
+    const st_tensor *b = nd->n_in > 1 ? p->ex[nd->in[1]].value : NULL;
+    const st_tensor *c = nd->n_in > 2 ? p->ex[nd->in[2]].value : NULL;
+    st_tensor *out = ex->value;
+    switch (nd->kind) {
+    case G_INPUT:
+        if (!out) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound", i, nd->name);
+        return ST_OK;
+    case G_ADD: return st_add(out, a, b);
+    case G_SUB: return st_sub(out, a, b);
+    case G_MUL: return st_mul(out, a, b);
+    case G_DIV: return st_div(out, a, b);
+    case G_SCALE: return st_scale(out, a, nd->attr.alpha, nd->attr.beta);
+    case G_UNARY: return run_unary(nd->attr.op, out, a);
+    case G_MATMUL: return st_matmul(out, a, b, nd->attr.ta, nd->attr.tb, 1.0f, 0.0f);
+    case G_SUM: return st_sum(out, a, nd->attr.axis);
+    case G_MEAN: return st_mean(out, a, nd->attr.axis);
+    case G_SOFTMAX: return st_softmax(out, a, nd->attr.causal);
+    case G_LAYERNORM: return st_layernorm(out, ex->saved[0], ex->saved[1], a, b, c, nd->attr.eps);
+    case G_EMBEDDING: return st_embedding(out, a, b);
+    case G_CROSS_ENTROPY: return st_cross_entropy(out, ex->saved[0], a, b);
+    case G_ATTENTION: return st_attention(out, ex->saved[0], a, b, c);
+    case G_COPY: return st_copy(out, a);
+    default: return ST_OK; /* params and views: nothing to compute */
+    }
+}
+
+st_status st_graph_forward(st_graph_plan *p)
+{
+    if (!p) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: NULL plan");
+    p->forward_done = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->nodes[i].kind == G_INPUT && !p->ex[i].value)
+            return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound (st_graph_bind)", i,
+                          p->nodes[i].name);
+    if (p->views_dirty) ST_TRY(g_refresh_views(p));
+    for (int i = 0; i < p->n; i++) {
+        st_status s = forward_node(p, i);
+        if (s != ST_OK)
+            return ST_ERR(s, "graph forward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
+                          st_last_error());
+    }
+    p->forward_done = 1;
+    return ST_OK;
+}
+
+st_status st_graph_backward(st_graph_plan *p)
+{
+    if (!p) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: NULL plan");
+    if (p->loss < 0) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: no loss node (st_graph_set_loss)");
+    if (!p->forward_done) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: run st_graph_forward first");
+    if (!p->ex[p->loss].needs_grad) return ST_OK; /* no parameter with a gradient feeds the loss */
+    ST_TRY(st_fill(p->ex[p->loss].grad, 1.0));
+    for (int i = p->n - 1; i >= 0; i--) {
+        g_kind k = p->nodes[i].kind;
+        if (!p->ex[i].needs_grad || k == G_PARAM || k == G_INPUT) continue;
+        st_status s = g_backward_node(p, i);
+        if (s != ST_OK)
+            return ST_ERR(s, "graph backward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
+                          st_last_error());
+    }
+    return ST_OK;
+}
+
+const st_tensor *st_graph_value(const st_graph_plan *p, st_node n)
+{
+    return bad_node(p, n) ? NULL : p->ex[n].value;
+}
