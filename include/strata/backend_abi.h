@@ -25,7 +25,7 @@ extern "C" {
 
 /* Bumped on any layout change; the op count is folded in so that adding an op to the table
  * (which grows the vtable) is a different ABI automatically. */
-#define ST_BACKEND_ABI_BASE 1u
+#define ST_BACKEND_ABI_BASE 2u
 #define ST_BACKEND_ABI_VERSION ((ST_BACKEND_ABI_BASE << 16) | (uint32_t)ST_OP_COUNT)
 
 #define ST_PLUGIN_ENTRY_SYMBOL "strata_backend_entry"
@@ -84,7 +84,7 @@ typedef struct st_host_api {
 /* What a backend reports after init. */
 typedef struct st_backend_status {
     int device_count;
-    char runtime[256];     /* runtime and library versions, free text */
+    char runtime[1024];    /* runtime and library versions, free text */
     char reason[512];      /* when device_count is 0: why ("no CUDA device: ...") */
 } st_backend_status;
 
