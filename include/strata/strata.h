@@ -8,6 +8,8 @@
 #include "strata/tensor.h"
 #include "strata/ops.h"
 #include "strata/grad.h"
+#include "strata/data.h"
+#include "strata/checkpoint.h"
 #include "strata/graph.h"
 #include "strata/optim.h"
 
