@@ -1,0 +1,59 @@
+/* The GPT-2 model of strata-train: configuration, parameters in one st_params arena (Hugging
+ * Face names and (in, out) matrix layout, as HF's Conv1D stores them), GPT-2 initialisation, and
+ * the training graph built with graph.h. Not a public API: the trainer's own model code. */
+#ifndef STRATA_TRAIN_GPT2_H
+#define STRATA_TRAIN_GPT2_H
+
+#include <stdint.h>
+#include "strata/strata.h"
+
+/* L layers, H heads, C channels, T context (maximum sequence length), V vocabulary and Vp the
+ * vocabulary padded for the embedding table (rows V..Vp-1 never win: their logits are cut). */
+typedef struct gpt2_config {
+    int L, H, C, T, V, Vp;
+} gpt2_config;
+
+/* The named configs "tiny" and "gpt2-124m". Errors: ST_ERR_INVALID_ARG for another name. */
+st_status gpt2_config_named(const char *name, gpt2_config *out);
+/* Sizes positive, C divisible by H, Vp >= V. Errors: ST_ERR_INVALID_ARG naming the field. */
+st_status gpt2_config_check(const gpt2_config *cfg);
+
+/* Parameter specs in the order of the arena: 2 + 12 L + 2 entries. *specs is malloc'ed (names
+ * too, in one block with it): free(*specs). */
+st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n);
+
+/* Initialises every parameter of `ps` (made from gpt2_param_specs) like GPT-2: weights
+ * Normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj) Normal(0, 0.02 / sqrt(2 L)),
+ * biases 0, LayerNorm gains 1. Each parameter draws from its own Philox offset. */
+st_status gpt2_init(st_params *ps, const gpt2_config *cfg, uint64_t seed);
+
+/* A compiled training graph for batches of B rows of T' <= T tokens. */
+typedef struct gpt2_graph {
+    st_graph *g;
+    st_graph_plan *plan;
+    st_node idx, pos, targets, logits, loss;  /* logits (B, T', V), loss a scalar (mean CE) */
+    st_tensor *idx_t, *pos_t, *tgt_t;         /* bound input tensors, owned */
+    int64_t B, T;
+} gpt2_graph;
+
+/* Builds and compiles the model on the device of `ps`, for (B, T) batches.
+ * Errors: ST_ERR_INVALID_ARG (B or T < 1, T above cfg->T), graph build/compile errors. */
+st_status gpt2_graph_create(gpt2_graph *m, const gpt2_config *cfg, st_params *ps, int64_t B,
+                            int64_t T);
+void gpt2_graph_destroy(gpt2_graph *m);
+/* Uploads one batch (inputs and targets, B*T int32 each) and runs the forward; *loss receives the
+ * mean cross-entropy. */
+st_status gpt2_forward(gpt2_graph *m, const int32_t *inputs, const int32_t *targets, float *loss);
+
+/* Generates n <= T-1 tokens after `first` into out with row 0 of the graph's batch: softmax at
+ * temperature `temp` over the top_k largest logits (0: all), random draws from `seed`. The
+ * graph's gradients are not touched (forward only); the loss node's value is overwritten. */
+/* The config of an llm.c model file, and its weights loaded into ps (made for that config):
+ * weight matrices transposed from llm.c's (out, in) to (in, out). Errors: llm.c read errors. */
+st_status gpt2_llmc_config(const st_llmc_model *f, gpt2_config *out);
+st_status gpt2_llmc_load(const st_llmc_model *f, st_params *ps);
+
+st_status gpt2_sample(gpt2_graph *m, int V, int32_t first, int n, float temp, int top_k,
+                      uint64_t seed, int32_t *out);
+
+#endif

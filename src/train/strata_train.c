@@ -1,0 +1,17 @@
+/* strata-train: trains GPT-2 on a text or llm.c token file on the backend STRATA_BACKEND names. */
+#include <stdio.h>
+#include "strata/strata.h"
+#include "trainer.h"
+
+int main(int argc, char **argv)
+{
+    train_opts o;
+    char err[1024];
+    train_opts_default(&o);
+    int r = train_parse_args(argc, argv, &o, stdout, err, sizeof err);
+    if (r == 1) return 0;
+    if (r == 0) r = train_run(&o, stdout, NULL, err, sizeof err);
+    st_shutdown();
+    if (r) fprintf(stderr, "strata-train: error: %s\n", err);
+    return r ? 1 : 0;
+}

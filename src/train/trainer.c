@@ -1,0 +1,282 @@
+/* strata-train's run: opens the data, builds GPT-2 in an st_params arena, and trains it with
+ * AdamW (warmup + cosine, clipping at the global norm, gradient accumulation), printing one
+ * progress line per step and writing metrics as JSON lines. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ctype.h>
+#include "ckpt.h"
+#include "gpt2.h"
+#include "trainer.h"
+
+typedef struct run {
+    const train_opts *o;
+    train_opts eff;              /* o with seq = the sequence length used (for checkpoints) */
+    int64_t start;               /* steps taken before this run (resume) */
+    gpt2_config cfg;
+    int64_t T;
+    st_device *dev;
+    st_dataset *ds;
+    st_llmc_model *llmc;         /* --model llmc:FILE, open from config to weights */
+    st_params *ps;
+    st_optim *opt;
+    gpt2_graph m;
+    int have_graph, have_val;
+    FILE *log, *progress;
+    int32_t *in, *tg;
+    st_lr_schedule sched;
+    char *err;
+    size_t errlen;
+} run;
+
+/* Records the failure; with a library status, appends st_last_error(). Returns -1. */
+static int fail(run *r, st_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(run *r, st_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->err, r->errlen, fmt, ap);
+    va_end(ap);
+    if (s != ST_OK && n >= 0 && (size_t)n < r->errlen)
+        snprintf(r->err + n, r->errlen - (size_t)n, ": %s", st_last_error());
+    return -1;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int setup_config(run *r)
+{
+    const train_opts *o = r->o;
+    if (strncmp(o->model, "llmc:", 5) == 0) {
+        st_status s = st_llmc_open(o->model + 5, &r->llmc);
+        if (!s) s = gpt2_llmc_config(r->llmc, &r->cfg);
+        if (s) return fail(r, s, "cannot use model '%s'", o->model);
+        if (o->L || o->H || o->C || o->ctx || o->V)
+            return fail(r, ST_OK, "--layers/--heads/--embd/--context/--vocab do not apply to %s: its "
+                        "config is L=%d H=%d C=%d T=%d V=%d", o->model, r->cfg.L, r->cfg.H,
+                        r->cfg.C, r->cfg.T, r->cfg.V);
+    } else if (gpt2_config_named(o->model, &r->cfg) != ST_OK) {
+        return fail(r, ST_OK, "unknown model '%s' (tiny, gpt2-124m, llmc:FILE)", o->model);
+    }
+    if (o->L) r->cfg.L = o->L;
+    if (o->H) r->cfg.H = o->H;
+    if (o->C) r->cfg.C = o->C;
+    if (o->ctx) r->cfg.T = o->ctx;
+    if (o->V) r->cfg.V = r->cfg.Vp = o->V;
+    if (gpt2_config_check(&r->cfg) != ST_OK)
+        return fail(r, ST_OK, "bad model config: L=%d H=%d C=%d T=%d V=%d (C must divide by H)",
+                    r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V);
+    r->T = o->seq_set ? o->seq : r->cfg.T;
+    r->eff = *o;
+    r->eff.seq = r->T;
+    if (r->T > r->cfg.T)
+        return fail(r, ST_OK, "--seq %lld is longer than the model's context %d", (long long)r->T,
+                    r->cfg.T);
+    return 0;
+}
+
+static int setup_data(run *r)
+{
+    const train_opts *o = r->o;
+    st_dataset_options dopt = {.val_path = o->val, .vocab_size = r->cfg.V,
+                               .val_fraction = o->val ? 0.0 : 0.1};
+    st_status s = st_dataset_open(o->data, &dopt, &r->ds);
+    if (s) return fail(r, s, "cannot use data '%s'", o->data);
+    int64_t ntrain = st_dataset_tokens(r->ds, ST_SPLIT_TRAIN);
+    int64_t nval = st_dataset_tokens(r->ds, ST_SPLIT_VAL);
+    if (ntrain < r->T + 1)
+        return fail(r, ST_OK, "training data has %lld tokens, fewer than seq + 1 = %lld",
+                    (long long)ntrain, (long long)r->T + 1);
+    r->have_val = nval >= r->T + 1;
+    if (o->val && !r->have_val)
+        return fail(r, ST_OK, "validation data has %lld tokens, fewer than seq + 1", (long long)nval);
+    size_t n = (size_t)(o->batch * r->T);
+    r->in = malloc(n * sizeof(int32_t));
+    r->tg = malloc(n * sizeof(int32_t));
+    if (!r->in || !r->tg) return fail(r, ST_ERR_OUT_OF_MEMORY, "batch buffers");
+    return 0;
+}
+
+static int setup_model(run *r)
+{
+    st_param_spec *specs;
+    int n;
+    st_status s = st_device_default(&r->dev);
+    if (s) return fail(r, s, "no device (STRATA_BACKEND)");
+    if ((s = gpt2_param_specs(&r->cfg, &specs, &n))) return fail(r, s, "parameter specs");
+    s = st_params_create(r->dev, specs, n, &r->ps);
+    free(specs);
+    if (s) return fail(r, s, "parameters");
+    if ((s = gpt2_init(r->ps, &r->cfg, r->o->seed))) return fail(r, s, "initialisation");
+    if (r->llmc && (s = gpt2_llmc_load(r->llmc, r->ps))) return fail(r, s, "loading %s", r->o->model);
+    st_adamw_config ac = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                          .weight_decay = (float)r->o->weight_decay};
+    if ((s = st_optim_adamw_create(r->ps, &ac, &r->opt))) return fail(r, s, "AdamW");
+    if ((s = gpt2_graph_create(&r->m, &r->cfg, r->ps, r->o->batch, r->T)))
+        return fail(r, s, "building the model graph");
+    r->have_graph = 1;
+    int64_t warm = r->o->warmup >= 0 ? r->o->warmup : r->o->steps / 10;
+    r->sched = (st_lr_schedule){.max_lr = r->o->lr, .min_lr = r->o->lr * r->o->min_lr_ratio,
+                                .warmup_steps = warm, .total_steps = r->o->steps};
+    return 0;
+}
+
+/* One optimizer step over K micro-batches; *loss is their mean. */
+static st_status train_step(run *r, int64_t step, float *loss, float *norm, float *lr)
+{
+    const train_opts *o = r->o;
+    st_status s = st_params_zero_grad(r->ps);
+    double sum = 0;
+    for (int64_t k = 0; !s && k < o->grad_accum; k++) {
+        float l = 0;
+        uint64_t micro = (uint64_t)(step * o->grad_accum + k);
+        s = st_dataset_batch(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->in, r->tg);
+        if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
+        if (!s) s = st_graph_backward(r->m.plan);
+        sum += l;
+    }
+    float scale;
+    if (!s) s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
+    *lr = (float)st_lr_cosine(&r->sched, step);
+    if (!s && isfinite(*norm)) s = st_optim_step(r->opt, *lr, scale);
+    *loss = (float)(sum / (double)o->grad_accum);
+    return s;
+}
+
+/* Mean loss over eval_batches validation batches, the same ones at every evaluation. */
+static st_status evaluate(run *r, float *val)
+{
+    double sum = 0;
+    uint64_t seed = r->o->seed ^ 0x5eed5eedull;
+    for (int64_t i = 0; i < r->o->eval_batches; i++) {
+        float l;
+        st_status s = st_dataset_batch(r->ds, ST_SPLIT_VAL, r->o->batch, r->T, seed, (uint64_t)i,
+                                       r->in, r->tg);
+        if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
+        if (s) return s;
+        sum += l;
+    }
+    *val = (float)(sum / (double)r->o->eval_batches);
+    return ST_OK;
+}
+
+static int maybe_eval(run *r, int64_t step)
+{
+    float val;
+    st_status s = evaluate(r, &val);
+    if (s) return fail(r, s, "evaluation at step %lld", (long long)step);
+    if (r->progress) fprintf(r->progress, "step %lld: val loss %.4f\n", (long long)step, val);
+    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.6f}\n", (long long)step, val);
+    return 0;
+}
+
+static void report_step(run *r, int64_t step, float loss, float lr, float norm, double ms, double avg_ms)
+{
+    const train_opts *o = r->o;
+    double tps = (double)(o->batch * r->T * o->grad_accum) / (ms / 1e3);
+    double eta = avg_ms * (double)(o->steps - step - 1) / 1e3;
+    if (r->progress)
+        fprintf(r->progress,
+                "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | ETA %.0fs\n",
+                (long long)step + 1, (long long)o->steps, loss, lr, norm, ms, tps, eta);
+    if (r->log)
+        fprintf(r->log,
+                "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
+                "\"tokens_per_s\": %.1f}\n",
+                (long long)step + 1, loss, lr, norm, ms, tps);
+}
+
+/* Prints a sample from the first training token: bytes as text for a byte vocabulary. */
+static int maybe_sample(run *r, int64_t step)
+{
+    const train_opts *o = r->o;
+    int32_t first, out[1024];
+    int n = (int)(o->sample_len < 1024 ? o->sample_len : 1024);
+    st_status s = st_dataset_read(r->ds, ST_SPLIT_TRAIN, 0, 1, &first);
+    if (!s) s = gpt2_sample(&r->m, r->cfg.V, first, n, (float)o->temperature, (int)o->top_k,
+                            o->seed + (uint64_t)step, out);
+    if (s) return fail(r, s, "sampling at step %lld", (long long)step);
+    if (n > r->T - 1) n = (int)r->T - 1;
+    if (!r->progress) return 0;
+    fprintf(r->progress, "step %lld: sample: ", (long long)step);
+    for (int i = 0; i < n; i++) {
+        if (r->cfg.V > 256) fprintf(r->progress, "%d ", out[i]);
+        else fputc(isprint(out[i]) || out[i] == '\n' ? out[i] : '?', r->progress);
+    }
+    fputc('\n', r->progress);
+    return 0;
+}
+
+static int after_step(run *r, int64_t done, int last)
+{
+    const train_opts *o = r->o;
+    if (r->have_val && ((o->eval_every && done % o->eval_every == 0) || last))
+        if (maybe_eval(r, done)) return -1;
+    if (o->sample_every && done % o->sample_every == 0 && maybe_sample(r, done)) return -1;
+    if (o->ckpt && (last || (o->ckpt_every && done % o->ckpt_every == 0))) {
+        if (ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen)) return -1;
+        if (r->progress) fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, o->ckpt);
+    }
+    return 0;
+}
+
+static int train_loop(run *r, float *losses)
+{
+    const train_opts *o = r->o;
+    double total_ms = 0;
+    int64_t end = o->stop_at && o->stop_at < o->steps ? o->stop_at : o->steps;
+    for (int64_t step = r->start; step < end; step++) {
+        float loss, norm, lr;
+        double t0 = now_ms();
+        st_status s = train_step(r, step, &loss, &norm, &lr);
+        if (s) return fail(r, s, "training step %lld", (long long)step + 1);
+        double ms = now_ms() - t0;
+        total_ms += ms;
+        if (losses) losses[step] = loss;
+        report_step(r, step, loss, lr, norm, ms, total_ms / (double)(step - r->start + 1));
+        if (!isfinite(loss)) return fail(r, ST_OK, "loss is %f at step %lld", loss, (long long)step + 1);
+        if (after_step(r, step + 1, step + 1 == end)) return -1;
+    }
+    return 0;
+}
+
+static void cleanup(run *r)
+{
+    if (r->have_graph) gpt2_graph_destroy(&r->m);
+    st_optim_destroy(r->opt);
+    st_params_destroy(r->ps);
+    st_dataset_close(r->ds);
+    st_llmc_close(r->llmc);
+    free(r->in);
+    free(r->tg);
+    if (r->log) fclose(r->log);
+}
+
+int train_run(const train_opts *o, FILE *progress, float *losses, char *err, size_t errlen)
+{
+    run r = {.o = o, .progress = progress, .err = err, .errlen = errlen};
+    int rc = setup_config(&r);
+    if (!rc) rc = setup_data(&r);
+    if (!rc) rc = setup_model(&r);
+    if (!rc && progress)
+        fprintf(progress, "model L=%d H=%d C=%d T=%d V=%d (%lld parameters) on %s, B=%lld T=%lld K=%lld\n",
+                r.cfg.L, r.cfg.H, r.cfg.C, r.cfg.T, r.cfg.V, (long long)st_params_numel(r.ps),
+                st_device_label(r.dev), (long long)o->batch, (long long)r.T, (long long)o->grad_accum);
+    if (!rc && o->resume) {
+        rc = ckpt_load(o->ckpt, r.ps, r.opt, &r.cfg, &r.eff, &r.start, err, errlen);
+        if (rc == 1) rc = 0;
+        else if (!rc && progress) fprintf(progress, "resumed from step %lld\n", (long long)r.start);
+    }
+    if (!rc && o->log && !(r.log = fopen(o->log, r.start ? "a" : "w")))
+        rc = fail(&r, ST_OK, "cannot write log '%s'", o->log);
+    if (!rc) rc = train_loop(&r, losses);
+    cleanup(&r);
+    return rc;
+}
