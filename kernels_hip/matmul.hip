@@ -1,7 +1,7 @@
-/* matmul for the HIP plugin: a 64x64-tiled f32-accumulating GEMM of our own, since Debian ships
- * no rocBLAS/hipBLAS. 256 threads (four 64-wide wavefronts) each own a 4x4 patch of the tile;
- * bf16 operands are widened to f32 as they are staged into LDS. Correct for any shape, stride
- * and transpose; not MFMA-tuned. */
+/* matmul for the HIP plugin where CMake finds no hipBLAS (Debian packages none; otherwise
+ * matmul_hipblas.hip): a 64x64-tiled f32-accumulating GEMM of our own. 256 threads (four 64-wide
+ * wavefronts) each own a 4x4 patch of the tile; bf16 operands are widened to f32 as they are
+ * staged into LDS. Correct for any shape, stride and transpose; not MFMA-tuned. */
 #include <stdio.h>
 #include "gpu_common.cuh"
 

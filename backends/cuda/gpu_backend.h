@@ -39,7 +39,7 @@ typedef struct gpu_block {
 typedef struct gpu_device {
     int ready;
     cudaStream_t stream;
-    void *blas;                      /* cublasHandle_t for CUDA; unused for HIP */
+    void *blas;                      /* cublasHandle_t for CUDA, hipblasHandle_t for HIP with hipBLAS, else unused */
     gpu_block *cache[GPU_SIZE_CLASSES];
     size_t cached_bytes;
     void *stage[2];                  /* pinned host staging, double-buffered */
