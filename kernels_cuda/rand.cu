@@ -60,30 +60,24 @@ __global__ void rand_normal_kernel(T *out, int64_t n, uint64_t seed, uint64_t of
     }
 }
 
-st_status ST_GPU(rand_uniform)(void *ctx, int dev, const st_op_call *c)
+/* One launcher for both draws: they differ only in the kernel. */
+template <bool NORMAL>
+static st_status rand_fill(void *ctx, int dev, const st_op_call *c)
 {
     gpu_device *d;
     st_status s = ST_GPU(enter)(ctx, dev, &d);
     if (s != ST_OK) return s;
     const st_view *o = &c->out[0];
     int64_t n = gpu_numel(o);
-    GPU_DISPATCH_F(o->dtype, T,
-                   rand_uniform_kernel<T><<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
-                       (T *)gpu_ptr(o), n, c->p.seed, c->p.offset, c->p.a, c->p.b));
-    GPU_LAUNCHED("rand_uniform_kernel");
+    GPU_DISPATCH_F(o->dtype, T, {
+        auto kernel = NORMAL ? rand_normal_kernel<T> : rand_uniform_kernel<T>;
+        kernel<<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
+            (T *)gpu_ptr(o), n, c->p.seed, c->p.offset, c->p.a, c->p.b);
+    });
+    if (NORMAL) GPU_LAUNCHED("rand_normal_kernel");
+    else GPU_LAUNCHED("rand_uniform_kernel");
     return ST_OK;
 }
 
-st_status ST_GPU(rand_normal)(void *ctx, int dev, const st_op_call *c)
-{
-    gpu_device *d;
-    st_status s = ST_GPU(enter)(ctx, dev, &d);
-    if (s != ST_OK) return s;
-    const st_view *o = &c->out[0];
-    int64_t n = gpu_numel(o);
-    GPU_DISPATCH_F(o->dtype, T,
-                   rand_normal_kernel<T><<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
-                       (T *)gpu_ptr(o), n, c->p.seed, c->p.offset, c->p.a, c->p.b));
-    GPU_LAUNCHED("rand_normal_kernel");
-    return ST_OK;
-}
+st_status ST_GPU(rand_uniform)(void *ctx, int dev, const st_op_call *c) { return rand_fill<false>(ctx, dev, c); }
+st_status ST_GPU(rand_normal)(void *ctx, int dev, const st_op_call *c) { return rand_fill<true>(ctx, dev, c); }
