@@ -12,5 +12,6 @@
 #include "strata/checkpoint.h"
 #include "strata/graph.h"
 #include "strata/optim.h"
+#include "strata/topo.h"
 
 #endif
