@@ -131,6 +131,10 @@ ST_API st_node st_graph_transpose(st_graph *g, st_node x, int axis0, int axis1);
 ST_API st_node st_graph_slice(st_graph *g, st_node x, int axis, int64_t start, int64_t len);
 /* Contiguous copy of x (st_copy into a planned buffer), e.g. after a transpose. */
 ST_API st_node st_graph_contiguous(st_graph *g, st_node x);
+/* Contiguous copy of float node x converted to float dtype dt (st_cast; st_copy when dt is x's
+ * dtype). Its gradient is converted back to x's dtype, so a bf16 compute copy of an f32
+ * parameter gives the parameter an f32 gradient. Errors: ST_ERR_DTYPE (x or dt not f32/bf16). */
+ST_API st_node st_graph_cast(st_graph *g, st_node x, st_dtype dt);
 
 /* ---- outputs ---- */
 
@@ -175,6 +179,30 @@ typedef struct st_graph_memory {
     int buffers;
 } st_graph_memory;
 ST_API st_status st_graph_memory_get(const st_graph_plan *p, st_graph_memory *out);
+
+/* ---- profiling ---- */
+
+/* Accumulated time of one op name: node kinds as in messages ("matmul", "layernorm", "gelu",
+ * "cast", ...), with ".bwd" appended for gradient rules ("matmul.bwd"). `ms` is wall time in
+ * milliseconds summed over `calls` executions. */
+typedef struct st_graph_op_time {
+    char op[32];
+    double ms;
+    int64_t calls;
+} st_graph_op_time;
+
+/* Turns per-op timing of st_graph_forward/st_graph_backward on (on != 0) or off. While on, the
+ * executor calls st_device_sync() after every node so each op is charged its own device time;
+ * this serialises a device's queue and so slows asynchronous backends somewhat. Off (the
+ * default), nothing is timed or synchronised. Turning it off keeps the totals.
+ * Errors: ST_ERR_INVALID_ARG (NULL plan). */
+ST_API st_status st_graph_set_profile(st_graph_plan *p, int on);
+/* Copies the accumulated per-op totals into out (up to max entries, largest time first) and
+ * returns the number of op names recorded (which may exceed max; out may be NULL to count).
+ * 0 for a NULL plan. */
+ST_API int st_graph_profile(const st_graph_plan *p, st_graph_op_time *out, int max);
+/* Clears the accumulated totals. NULL is a no-op. */
+ST_API void st_graph_profile_reset(st_graph_plan *p);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,7 @@ static st_status finish(st_graph_plan *p, int i)
 {
     const g_node *nd = &p->nodes[i];
     for (int s = 0; s < nd->n_in; s++) {
-        if (p->ex[i].mode[s] != G_ACCUMULATE) continue;
+        if (p->ex[i].mode[s] != G_ACCUMULATE || (s == 1 && g_matmul_db_direct(p, i))) continue;
         st_tensor *g = p->ex[nd->in[s]].grad;
         ST_TRY(st_add(g, g, p->ex[i].tmp[s]));
     }
@@ -51,6 +51,45 @@ static st_status unary_rule(st_op op, st_tensor *din, const st_tensor *dout, con
     return st_vjp_unary(op, din, dout, in, out);
 }
 
+int g_matmul_db_direct(const st_graph_plan *p, int i)
+{
+    const g_node *nd = &p->nodes[i];
+    return nd->kind == G_MATMUL && !nd->attr.ta && p->nodes[nd->in[1]].ndim == 2 && p->ex[i].mode[1] != G_NONE;
+}
+
+/* x viewed as the 2-d (rows, last dim) matrix; a contiguous copy when its strides do not allow it. */
+static st_status as_rows(const st_tensor *x, st_tensor **out)
+{
+    int64_t shape[2] = {-1, x->shape[x->ndim - 1]};
+    if (st_tensor_reshape(x, 2, shape, out) == ST_OK) return ST_OK;
+    st_tensor *c = NULL;
+    ST_TRY(st_tensor_contiguous(x, &c));
+    st_status s = st_tensor_reshape(c, 2, shape, out);
+    st_tensor_free(c);
+    return s;
+}
+
+/* matmul with a 2-d b (a weight, shared by a's batch): db is ONE product over every row of the
+ * batch, a^T dout (or dout^T a for a transposed b), and an accumulating db adds the product in
+ * place (beta = 1). st_vjp_matmul would run one product of K = M rows per batch entry and go
+ * through a temporary; for GPT-2's weights that tripled the backward's matmul time. */
+static st_status matmul_rule(st_graph_plan *p, int i, st_tensor *d0)
+{
+    const g_node *nd = &p->nodes[i];
+    const g_exec *ex = &p->ex[i];
+    const st_tensor *a = p->ex[nd->in[0]].value, *b = p->ex[nd->in[1]].value;
+    if (!g_matmul_db_direct(p, i)) return st_vjp_matmul(d0, dst(p, i, 1), ex->grad, a, b, nd->attr.ta, nd->attr.tb, 1.0f);
+    if (d0) ST_TRY(st_vjp_matmul(d0, NULL, ex->grad, a, b, 0, nd->attr.tb, 1.0f));
+    st_tensor *db = p->ex[nd->in[1]].grad, *a2 = NULL, *g2 = NULL;
+    float beta = ex->mode[1] == G_ACCUMULATE ? 1.0f : 0.0f;
+    st_status s = as_rows(a, &a2);
+    if (s == ST_OK) s = as_rows(ex->grad, &g2);
+    if (s == ST_OK) s = nd->attr.tb ? st_matmul(db, g2, a2, 1, 0, 1.0f, beta) : st_matmul(db, a2, g2, 1, 0, 1.0f, beta);
+    st_tensor_free(a2);
+    st_tensor_free(g2);
+    return s;
+}
+
 static const st_op binary_op[] = {[G_ADD] = ST_OP_ADD, [G_SUB] = ST_OP_SUB, [G_MUL] = ST_OP_MUL,
                                   [G_DIV] = ST_OP_DIV};
 
@@ -69,7 +108,7 @@ static st_status rule(st_graph_plan *p, int i)
         return st_vjp_binary(binary_op[nd->kind], d0, d1, dout, x0, x1);
     case G_SCALE: return d0 ? st_vjp_scale(d0, dout, nd->attr.alpha) : ST_OK;
     case G_UNARY: return d0 ? unary_rule(nd->attr.op, d0, dout, x0, out) : ST_OK;
-    case G_MATMUL: return st_vjp_matmul(d0, d1, dout, x0, x1, nd->attr.ta, nd->attr.tb, 1.0f);
+    case G_MATMUL: return matmul_rule(p, i, d0);
     case G_SUM: return d0 ? st_vjp_reduce(ST_OP_SUM, d0, dout, x0, out, nd->attr.axis) : ST_OK;
     case G_MEAN: return d0 ? st_vjp_reduce(ST_OP_MEAN, d0, dout, x0, out, nd->attr.axis) : ST_OK;
     case G_SOFTMAX: return d0 ? st_softmax_backward(d0, dout, out) : ST_OK;

@@ -14,6 +14,7 @@ static const char *const kind_names[G_KIND_COUNT] = {
 const char *g_kind_name(const g_node *nd)
 {
     if (nd->kind == G_UNARY) return st_op_name(nd->attr.op);
+    if (nd->kind == G_COPY && nd->attr.op == ST_OP_CAST) return "cast";
     return kind_names[nd->kind];
 }
 
@@ -257,6 +258,17 @@ st_node st_graph_contiguous(st_graph *g, st_node x)
 {
     g_node *nd = g_new_node(g, G_COPY, &x, 1);
     return nd ? g->n++ : ST_NODE_NONE;
+}
+
+st_node st_graph_cast(st_graph *g, st_node x, st_dtype dt)
+{
+    g_node *nd = g_new_node(g, G_COPY, &x, 1);
+    if (!nd) return ST_NODE_NONE;
+    nd->attr.op = ST_OP_CAST;
+    if (!g_is_float(dt))
+        return reject(g, nd, ST_ERR_DTYPE, "cast to %s, need f32 or bf16", st_dtype_name(dt));
+    nd->dtype = dt;
+    return float_check(g, nd);
 }
 
 st_status st_graph_set_loss(st_graph *g, st_node loss)

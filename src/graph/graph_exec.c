@@ -94,7 +94,7 @@ static st_status forward_node(st_graph_plan *p, int i)
     case G_EMBEDDING: return st_embedding(out, a, b);
     case G_CROSS_ENTROPY: return st_cross_entropy(out, ex->saved[0], a, b);
     case G_ATTENTION: return st_attention(out, ex->saved[0], a, b, c);
-    case G_COPY: return st_copy(out, a);
+    case G_COPY: return st_tensor_dtype(out) == st_tensor_dtype(a) ? st_copy(out, a) : st_cast(out, a);
     default: return ST_OK; /* params and views: nothing to compute */
     }
 }
@@ -108,8 +108,11 @@ st_status st_graph_forward(st_graph_plan *p)
             return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound (st_graph_bind)", i,
                           p->nodes[i].name);
     if (p->views_dirty) ST_TRY(g_refresh_views(p));
+    if (p->profile) ST_TRY(g_prof_start(p));
     for (int i = 0; i < p->n; i++) {
         st_status s = forward_node(p, i);
+        g_kind k = p->nodes[i].kind;
+        if (s == ST_OK && p->profile && !g_is_view(k) && k != G_PARAM && k != G_INPUT) s = g_prof_stop(p, i, 0);
         if (s != ST_OK)
             return ST_ERR(s, "graph forward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
                           st_last_error());
@@ -124,11 +127,13 @@ st_status st_graph_backward(st_graph_plan *p)
     if (p->loss < 0) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: no loss node (st_graph_set_loss)");
     if (!p->forward_done) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: run st_graph_forward first");
     if (!p->ex[p->loss].needs_grad) return ST_OK; /* no parameter with a gradient feeds the loss */
+    if (p->profile) ST_TRY(g_prof_start(p));
     ST_TRY(st_fill(p->ex[p->loss].grad, 1.0));
     for (int i = p->n - 1; i >= 0; i--) {
         g_kind k = p->nodes[i].kind;
         if (!p->ex[i].needs_grad || k == G_PARAM || k == G_INPUT) continue;
         st_status s = g_backward_node(p, i);
+        if (s == ST_OK && p->profile) s = g_prof_stop(p, i, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph backward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
                           st_last_error());

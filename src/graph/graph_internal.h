@@ -19,6 +19,7 @@ typedef enum g_kind {
 
 #define G_MAX_IN 3
 #define G_MAX_SAVED 2
+#define G_PROF_MAX 64 /* distinct profile names: node kinds and unary ops, forward and backward */
 
 typedef struct g_node {
     g_kind kind;
@@ -71,6 +72,9 @@ struct st_graph_plan {
     st_tensor *arena;
     st_graph_memory mem;
     int forward_done, views_dirty;
+    int profile, n_prof;             /* st_graph_set_profile; entries used in prof */
+    double prof_t;                   /* ms: end of the last timed node */
+    st_graph_op_time prof[G_PROF_MAX];
 };
 
 /* Records error s for the node being built (index g->n) in the graph and the thread message. */
@@ -90,5 +94,14 @@ st_status g_arena_view(st_tensor *arena, st_dtype dt, int ndim, const int64_t *s
 st_status g_refresh_views(st_graph_plan *p);
 /* Runs node i's gradient rule (graph_backward.c). */
 st_status g_backward_node(st_graph_plan *p, int i);
+/* Whether matmul node i's rule writes b's gradient straight into it (accumulating with beta = 1)
+ * rather than through a temporary; the planner then gives it no temporary. */
+int g_matmul_db_direct(const st_graph_plan *p, int i);
+
+/* Profiling (graph_profile.c), called only when p->profile is set. g_prof_start waits for the
+ * device and starts the clock; g_prof_stop waits for node i's work and adds the time since the
+ * previous start/stop to its op's entry ("<op>" forward, "<op>.bwd" backward). */
+st_status g_prof_start(st_graph_plan *p);
+st_status g_prof_stop(st_graph_plan *p, int i, int backward);
 
 #endif

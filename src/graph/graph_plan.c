@@ -150,6 +150,7 @@ static void collect(planner *pl)
             const g_node *in = &p->nodes[nd->in[s]];
             /* the multi-output backward ops write every gradient: unneeded ones go to scratch */
             int multi = nd->kind == G_LAYERNORM || nd->kind == G_ATTENTION;
+            if (s == 1 && g_matmul_db_direct(p, i)) continue;
             if (ex->mode[s] == G_ACCUMULATE || (multi && ex->mode[s] == G_NONE))
                 add_buf(pl, &ex->tmp[s], in->dtype, in->ndim, in->shape, bwd, bwd);
         }

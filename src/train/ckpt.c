@@ -28,6 +28,14 @@ static void path_of(char *buf, size_t n, const char *dir)
     snprintf(buf, n, "%s/model.safetensors", dir);
 }
 
+/* --model PATH: a checkpoint directory's model.safetensors, or the file itself. */
+static void model_path(char *buf, size_t n, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) path_of(buf, n, path);
+    else snprintf(buf, n, "%s", path);
+}
+
 /* Host copy of a flat device tensor (malloc'ed). */
 static float *read_flat(const st_tensor *t, int64_t n)
 {
@@ -167,4 +175,72 @@ int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
     }
     st_safetensors_close(f);
     return rc;
+}
+
+/* Integer metadata entry `key` of a model checkpoint into *v; -1 with a message when absent or bad. */
+static int meta_int(const st_safetensors *f, const char *path, const char *key, int *v, char *err,
+                    size_t errlen)
+{
+    const char *have = st_safetensors_meta(f, key);
+    char *end = NULL;
+    long x = have ? strtol(have, &end, 10) : 0;
+    if (!have || *end || end == have || x < 1 || x > (1L << 30)) {
+        snprintf(err, errlen, "model checkpoint '%s': metadata '%s' is %s%s%s (a strata-train "
+                 "checkpoint records n_layer, n_head, n_embd, n_ctx, vocab_size)", path, key,
+                 have ? "'" : "missing", have ? have : "", have ? "'" : "");
+        return -1;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+int ckpt_model_config(const char *path, gpt2_config *cfg, char *err, size_t errlen)
+{
+    char file[4096];
+    st_safetensors *f;
+    model_path(file, sizeof file, path);
+    if (st_safetensors_open(file, &f) != ST_OK) {
+        snprintf(err, errlen, "cannot use model '%s': %s", path, st_last_error());
+        return -1;
+    }
+    st_ckpt_info wte;
+    int rc = meta_int(f, file, "n_layer", &cfg->L, err, errlen);
+    if (!rc) rc = meta_int(f, file, "n_head", &cfg->H, err, errlen);
+    if (!rc) rc = meta_int(f, file, "n_embd", &cfg->C, err, errlen);
+    if (!rc) rc = meta_int(f, file, "n_ctx", &cfg->T, err, errlen);
+    if (!rc) rc = meta_int(f, file, "vocab_size", &cfg->V, err, errlen);
+    if (!rc && (st_safetensors_find(f, "wte.weight", &wte) != ST_OK || wte.ndim != 2 ||
+                wte.shape[0] < cfg->V || wte.shape[0] > (1 << 30))) {
+        snprintf(err, errlen, "model checkpoint '%s': no wte.weight of (>= %d, C) rows", file, cfg->V);
+        rc = -1;
+    }
+    if (!rc) cfg->Vp = (int)wte.shape[0];
+    st_safetensors_close(f);
+    return rc;
+}
+
+int ckpt_model_load(const char *path, st_params *ps, char *err, size_t errlen)
+{
+    char file[4096];
+    st_safetensors *f;
+    st_tensor *flat;
+    model_path(file, sizeof file, path);
+    st_params_flat(ps, &flat, NULL, NULL);
+    int64_t n = st_tensor_numel(flat);
+    float *h = calloc((size_t)n + 1, sizeof(float));
+    st_status s = h ? st_safetensors_open(file, &f) : ST_ERR_OUT_OF_MEMORY;
+    if (s) {
+        snprintf(err, errlen, "cannot load model '%s': %s", path, h ? st_last_error() : "out of memory");
+        free(h);
+        return -1;
+    }
+    s = load_params(f, ps, h);
+    if (!s) s = st_tensor_write(flat, h, sizeof(float) * (size_t)n);
+    if (s == ST_ERR_SHAPE)
+        snprintf(err, errlen, "cannot load model '%s': a parameter's dtype or shape differs", file);
+    else if (s)
+        snprintf(err, errlen, "cannot load model '%s': %s", file, st_last_error());
+    st_safetensors_close(f);
+    free(h);
+    return s ? -1 : 0;
 }

@@ -19,4 +19,10 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
 int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
               const train_opts *o, int64_t *step, char *err, size_t errlen);
 
+/* --model PATH (a checkpoint directory or its .safetensors file) as a starting point: the model
+ * config from its metadata (Vp from wte's rows), then only its weights into ps, made for that
+ * config. Optimizer state and step are not read. Return 0, or -1 with a message in err. */
+int ckpt_model_config(const char *path, gpt2_config *cfg, char *err, size_t errlen);
+int ckpt_model_load(const char *path, st_params *ps, char *err, size_t errlen);
+
 #endif

@@ -36,10 +36,12 @@ typedef struct gpt2_graph {
     int64_t B, T;
 } gpt2_graph;
 
-/* Builds and compiles the model on the device of `ps`, for (B, T) batches.
- * Errors: ST_ERR_INVALID_ARG (B or T < 1, T above cfg->T), graph build/compile errors. */
+/* Builds and compiles the model on the device of `ps`, for (B, T) batches, computing in dt: f32,
+ * or bf16 (weights cast from the f32 parameters each forward, bf16 activations, f32 gradients
+ * into ps). Errors: ST_ERR_INVALID_ARG (B or T < 1, T above cfg->T, another dt), graph
+ * build/compile errors. */
 st_status gpt2_graph_create(gpt2_graph *m, const gpt2_config *cfg, st_params *ps, int64_t B,
-                            int64_t T);
+                            int64_t T, st_dtype dt);
 void gpt2_graph_destroy(gpt2_graph *m);
 /* Uploads one batch (inputs and targets, B*T int32 each) and runs the forward; *loss receives the
  * mean cross-entropy. */

@@ -1,6 +1,9 @@
 /* The GPT-2 training graph: embeddings, L pre-LayerNorm blocks (causal multi-head attention and
  * a GELU MLP of width 4C, each added to the residual stream), final LayerNorm, head tied to wte,
- * mean cross-entropy. Parameters are graph params bound to views of the st_params arena. */
+ * mean cross-entropy. Parameters are graph params bound to views of the st_params arena. In bf16,
+ * every parameter enters through a cast node (the bf16 compute copy of the f32 master, whose
+ * gradient the cast turns back into f32), so activations and their gradients are bf16, while the
+ * ops accumulate in f32 and the loss is f32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "gpt2.h"
@@ -10,14 +13,24 @@ typedef struct builder {
     st_params *ps;
     const gpt2_config *cfg;
     int64_t B, T;
+    st_dtype dt;
+    st_node wte;                 /* the f32 master of the tied wte, cast once per use */
 } builder;
 
-/* Graph node of parameter `name` (its value and gradient are arena views). */
+/* Graph node of parameter `name` (its value and gradient are arena views), in compute dtype. */
 static st_node param(builder *b, const char *name)
 {
     st_tensor *v, *gr;
     if (st_params_get_by_name(b->ps, name, &v, &gr) != ST_OK) return ST_NODE_NONE;
-    return st_graph_param(b->g, name, v, gr);
+    st_node p = st_graph_param(b->g, name, v, gr);
+    return b->dt == ST_F32 ? p : st_graph_cast(b->g, p, b->dt);
+}
+
+/* One use of the tied wte in compute dtype. In bf16 each use gets its own cast, so the two
+ * gradient contributions (embedding, head) are summed in f32 into the master's gradient. */
+static st_node wte_use(builder *b)
+{
+    return b->dt == ST_F32 ? b->wte : st_graph_cast(b->g, b->wte, b->dt);
 }
 
 static st_node layer_param_node(builder *b, int l, const char *suffix)
@@ -74,12 +87,14 @@ static st_node build(builder *b, gpt2_graph *m)
     m->idx = st_graph_input(g, "idx", ST_I32, 2, (int64_t[]){b->B, b->T});
     m->pos = st_graph_input(g, "pos", ST_I32, 1, (int64_t[]){b->T});
     m->targets = st_graph_input(g, "targets", ST_I32, 2, (int64_t[]){b->B, b->T});
-    st_node wte = param(b, "wte.weight");
-    st_node x = st_graph_add(g, st_graph_embedding(g, wte, m->idx),
+    st_tensor *v, *gr;
+    b->wte = st_params_get_by_name(b->ps, "wte.weight", &v, &gr) == ST_OK
+                 ? st_graph_param(g, "wte.weight", v, gr) : ST_NODE_NONE;
+    st_node x = st_graph_add(g, st_graph_embedding(g, wte_use(b), m->idx),
                              st_graph_embedding(g, param(b, "wpe.weight"), m->pos)); /* (B, T, C) */
     for (int l = 0; l < b->cfg->L; l++) x = block(b, l, x);
     x = st_graph_layernorm(g, x, param(b, "ln_f.weight"), param(b, "ln_f.bias"), 1e-5f);
-    st_node logits = st_graph_matmul(g, x, wte, 0, 1);                              /* (B, T, Vp) */
+    st_node logits = st_graph_matmul(g, x, wte_use(b), 0, 1);                             /* (B, T, Vp) */
     if (b->cfg->Vp > b->cfg->V) /* the padding rows are not tokens: cut them from the softmax */
         logits = st_graph_contiguous(g, st_graph_slice(g, logits, 2, 0, b->cfg->V));
     m->logits = logits;
@@ -101,13 +116,13 @@ static st_status make_inputs(gpt2_graph *m, st_device *dev)
 }
 
 st_status gpt2_graph_create(gpt2_graph *m, const gpt2_config *cfg, st_params *ps, int64_t B,
-                            int64_t T)
+                            int64_t T, st_dtype dt)
 {
     *m = (gpt2_graph){.B = B, .T = T};
-    if (B < 1 || T < 1 || T > cfg->T) return ST_ERR_INVALID_ARG;
+    if (B < 1 || T < 1 || T > cfg->T || (dt != ST_F32 && dt != ST_BF16)) return ST_ERR_INVALID_ARG;
     st_status s = st_graph_create(&m->g);
     if (s) return s;
-    builder b = {.g = m->g, .ps = ps, .cfg = cfg, .B = B, .T = T};
+    builder b = {.g = m->g, .ps = ps, .cfg = cfg, .B = B, .T = T, .dt = dt};
     m->loss = build(&b, m);
     s = st_graph_status(m->g);
     if (!s) s = st_graph_set_loss(m->g, m->loss);

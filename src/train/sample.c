@@ -51,7 +51,13 @@ static st_status read_row(gpt2_graph *m, int64_t t, float *out, int V)
     st_tensor *a = NULL, *b = NULL;
     st_status s = st_tensor_slice(lg, 0, 0, 1, 1, &a);
     if (!s) s = st_tensor_slice(a, 1, t, 1, 1, &b);
-    if (!s) s = st_tensor_read(b, out, sizeof(float) * (size_t)V);
+    size_t es = b ? st_dtype_size(st_tensor_dtype(b)) : 4;
+    if (!s) s = st_tensor_read(b, out, es * (size_t)V);
+    if (!s && es == 2) /* bf16 logits: widen in place, from the end, where no unread half lies */
+        for (int i = V - 1; i >= 0; i--) {
+            uint32_t w = (uint32_t)((const uint16_t *)out)[i] << 16;
+            memcpy(&out[i], &w, sizeof w);
+        }
     st_tensor_free(b);
     st_tensor_free(a);
     return s;

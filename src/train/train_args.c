@@ -18,8 +18,10 @@ void train_opts_default(train_opts *o)
 static const char USAGE[] =
     "usage: strata-train --data FILE [options]\n"
     "  --data FILE        training text (bytes) or llm.c token file\n"
-    "  --val FILE         validation file (default: last 10%% of --data)\n"
-    "  --model NAME       tiny | gpt2-124m | llmc:FILE (an llm.c model file; default tiny)\n"
+    "  --val FILE         validation file (default: last 10% of --data)\n"
+    "  --model NAME       tiny | gpt2-124m | llmc:FILE (an llm.c model file) | CKPT (a\n"
+    "                     strata-train checkpoint directory or .safetensors file: its weights,\n"
+    "                     from step 0); default tiny\n"
     "  --layers L --heads H --embd C --vocab V --context T   override the config\n"
     "  --steps N          optimizer steps (default 50)\n"
     "  --batch B          rows per micro-batch (default 8)\n"
@@ -29,13 +31,16 @@ static const char USAGE[] =
     "  --warmup N         warmup steps (default steps/10)\n"
     "  --eval-every N     validation loss every N steps (default: at the end only)\n"
     "  --eval-batches N   batches per validation (default 4)\n"
-    "  --dtype f32        compute precision (bf16 is not implemented yet)\n"
+    "  --dtype f32|bf16   compute precision; bf16: bf16 weights copy and activations, f32\n"
+    "                     master weights, gradients and AdamW (default f32)\n"
     "  --seed S           initialisation and data seed (default 1337)\n"
     "  --log FILE         metrics as JSON lines\n"
     "  --ckpt DIR         save DIR/model.safetensors at the end (and every --ckpt-every N)\n"
     "  --resume           continue from DIR's checkpoint when there is one (needs --ckpt)\n"
     "  --stop-at N        stop after step N, as if interrupted (the schedule still spans --steps)\n"
     "  --sample-every N   print a text sample every N steps (--sample-len, --temperature, --top-k)\n"
+    "  --profile          time every op (synchronising after each) and print the breakdown\n"
+    "  --peak-gflops X    the machine's peak for the MFU figure (e.g. strata-bench's FMA peak)\n"
     "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n";
 
 static int parse_i64(const char *s, int64_t lo, int64_t *out)
@@ -104,10 +109,14 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
     else if (!strcmp(opt, "--log")) o->log = val;
     else if (!strcmp(opt, "--ckpt")) o->ckpt = val;
     else if (!strcmp(opt, "--dtype")) {
-        if (strcmp(val, "f32") != 0) {
-            snprintf(err, errlen, "--dtype %s: only f32 is implemented so far", val);
+        if (strcmp(val, "f32") != 0 && strcmp(val, "bf16") != 0) {
+            snprintf(err, errlen, "--dtype %s: f32 or bf16", val);
             return -1;
         }
+        o->bf16 = strcmp(val, "bf16") == 0;
+    }
+    else if (!strcmp(opt, "--peak-gflops")) {
+        if (parse_f64(val, &o->peak_gflops) || o->peak_gflops <= 0) goto bad;
     }
     else if (!strcmp(opt, "--temperature")) {
         if (parse_f64(val, &o->temperature) || o->temperature <= 0) goto bad;
@@ -142,6 +151,10 @@ int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err,
         }
         if (!strcmp(opt, "--resume")) {
             o->resume = 1;
+            continue;
+        }
+        if (!strcmp(opt, "--profile")) {
+            o->profile = 1;
             continue;
         }
         if (i + 1 >= argc) {

@@ -7,9 +7,10 @@
 #include <string.h>
 #include <time.h>
 #include <ctype.h>
+#include <sys/stat.h>
 #include "ckpt.h"
 #include "gpt2.h"
-#include "trainer.h"
+#include "train_stats.h"
 
 typedef struct run {
     const train_opts *o;
@@ -20,6 +21,7 @@ typedef struct run {
     st_device *dev;
     st_dataset *ds;
     st_llmc_model *llmc;         /* --model llmc:FILE, open from config to weights */
+    int from_ckpt;               /* --model is a strata-train checkpoint (weights only) */
     st_params *ps;
     st_optim *opt;
     gpt2_graph m;
@@ -27,6 +29,9 @@ typedef struct run {
     FILE *log, *progress;
     int32_t *in, *tg;
     st_lr_schedule sched;
+    double *step_ms;             /* this run's step times, for the median */
+    double opt_ms, timed_ms;     /* --profile: optimizer and whole-step time of the timed steps */
+    int64_t timed_steps;
     char *err;
     size_t errlen;
 } run;
@@ -63,7 +68,16 @@ static int setup_config(run *r)
                         "config is L=%d H=%d C=%d T=%d V=%d", o->model, r->cfg.L, r->cfg.H,
                         r->cfg.C, r->cfg.T, r->cfg.V);
     } else if (gpt2_config_named(o->model, &r->cfg) != ST_OK) {
-        return fail(r, ST_OK, "unknown model '%s' (tiny, gpt2-124m, llmc:FILE)", o->model);
+        struct stat sb;
+        if (stat(o->model, &sb) != 0)
+            return fail(r, ST_OK, "unknown model '%s' (tiny, gpt2-124m, llmc:FILE, or a checkpoint "
+                        "directory or .safetensors file)", o->model);
+        if (ckpt_model_config(o->model, &r->cfg, r->err, r->errlen)) return -1;
+        r->from_ckpt = 1;
+        if (o->L || o->H || o->C || o->ctx || o->V)
+            return fail(r, ST_OK, "--layers/--heads/--embd/--context/--vocab do not apply to the "
+                        "checkpoint %s: its config is L=%d H=%d C=%d T=%d V=%d", o->model, r->cfg.L,
+                        r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V);
     }
     if (o->L) r->cfg.L = o->L;
     if (o->H) r->cfg.H = o->H;
@@ -116,12 +130,16 @@ static int setup_model(run *r)
     if (s) return fail(r, s, "parameters");
     if ((s = gpt2_init(r->ps, &r->cfg, r->o->seed))) return fail(r, s, "initialisation");
     if (r->llmc && (s = gpt2_llmc_load(r->llmc, r->ps))) return fail(r, s, "loading %s", r->o->model);
+    if (r->from_ckpt && ckpt_model_load(r->o->model, r->ps, r->err, r->errlen)) return -1;
     st_adamw_config ac = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
                           .weight_decay = (float)r->o->weight_decay};
     if ((s = st_optim_adamw_create(r->ps, &ac, &r->opt))) return fail(r, s, "AdamW");
-    if ((s = gpt2_graph_create(&r->m, &r->cfg, r->ps, r->o->batch, r->T)))
+    if ((s = gpt2_graph_create(&r->m, &r->cfg, r->ps, r->o->batch, r->T, r->o->bf16 ? ST_BF16 : ST_F32)))
         return fail(r, s, "building the model graph");
     r->have_graph = 1;
+    if (r->o->profile && (s = st_graph_set_profile(r->m.plan, 1))) return fail(r, s, "profiling");
+    if (!(r->step_ms = calloc((size_t)r->o->steps, sizeof(double))))
+        return fail(r, ST_ERR_OUT_OF_MEMORY, "step times");
     int64_t warm = r->o->warmup >= 0 ? r->o->warmup : r->o->steps / 10;
     r->sched = (st_lr_schedule){.max_lr = r->o->lr, .min_lr = r->o->lr * r->o->min_lr_ratio,
                                 .warmup_steps = warm, .total_steps = r->o->steps};
@@ -143,9 +161,14 @@ static st_status train_step(run *r, int64_t step, float *loss, float *norm, floa
         sum += l;
     }
     float scale;
+    double t0 = o->profile && !s ? now_ms() : 0;
     if (!s) s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
     *lr = (float)st_lr_cosine(&r->sched, step);
     if (!s && isfinite(*norm)) s = st_optim_step(r->opt, *lr, scale);
+    if (o->profile && !s) { /* the graph synchronised after its last node; clipping reads the norm */
+        s = st_device_sync(r->dev);
+        r->opt_ms += now_ms() - t0;
+    }
     *loss = (float)(sum / (double)o->grad_accum);
     return s;
 }
@@ -214,17 +237,20 @@ static int maybe_sample(run *r, int64_t step)
     return 0;
 }
 
+/* Evaluation, sampling and checkpoints after `done` steps; not part of the profile. */
 static int after_step(run *r, int64_t done, int last)
 {
     const train_opts *o = r->o;
-    if (r->have_val && ((o->eval_every && done % o->eval_every == 0) || last))
-        if (maybe_eval(r, done)) return -1;
-    if (o->sample_every && done % o->sample_every == 0 && maybe_sample(r, done)) return -1;
-    if (o->ckpt && (last || (o->ckpt_every && done % o->ckpt_every == 0))) {
-        if (ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen)) return -1;
-        if (r->progress) fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, o->ckpt);
+    if (o->profile) st_graph_set_profile(r->m.plan, 0);
+    int rc = 0;
+    if (r->have_val && ((o->eval_every && done % o->eval_every == 0) || last)) rc = maybe_eval(r, done);
+    if (!rc && o->sample_every && done % o->sample_every == 0) rc = maybe_sample(r, done);
+    if (!rc && o->ckpt && (last || (o->ckpt_every && done % o->ckpt_every == 0))) {
+        rc = ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
+        if (!rc && r->progress) fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, o->ckpt);
     }
-    return 0;
+    if (o->profile) st_graph_set_profile(r->m.plan, 1);
+    return rc;
 }
 
 static int train_loop(run *r, float *losses)
@@ -239,12 +265,41 @@ static int train_loop(run *r, float *losses)
         if (s) return fail(r, s, "training step %lld", (long long)step + 1);
         double ms = now_ms() - t0;
         total_ms += ms;
+        r->step_ms[step - r->start] = ms;
+        if (o->profile && step == r->start && end - step > 1) { /* leave the warm-up step out */
+            st_graph_profile_reset(r->m.plan);
+            r->opt_ms = 0;
+        } else {
+            r->timed_ms += ms;
+            r->timed_steps++;
+        }
         if (losses) losses[step] = loss;
         report_step(r, step, loss, lr, norm, ms, total_ms / (double)(step - r->start + 1));
         if (!isfinite(loss)) return fail(r, ST_OK, "loss is %f at step %lld", loss, (long long)step + 1);
         if (after_step(r, step + 1, step + 1 == end)) return -1;
     }
     return 0;
+}
+
+/* The run's figures (trainer.h): FLOPs per token, median step, and with --profile the graph's
+ * per-op times, the optimizer's, and the rest of the step (data, zero_grad, loss read). */
+static void fill_stats(run *r, train_stats *st, int64_t steps_run)
+{
+    const gpt2_config *c = &r->cfg;
+    *st = (train_stats){.n_params = st_params_numel(r->ps)};
+    st->flops_per_token = 6.0 * (double)st->n_params + 12.0 * c->L * c->C * (double)r->T;
+    st->ms_median = train_median(r->step_ms, steps_run);
+    double tokens = (double)(r->o->batch * r->T * r->o->grad_accum);
+    st->tokens_per_s = st->ms_median > 0 ? tokens / (st->ms_median / 1e3) : 0;
+    if (!r->o->profile || !r->timed_steps) return;
+    st->timed_steps = r->timed_steps;
+    int n = st_graph_profile(r->m.plan, st->op_times, TRAIN_MAX_OP_TIMES - 2);
+    st->n_op_times = n < TRAIN_MAX_OP_TIMES - 2 ? n : TRAIN_MAX_OP_TIMES - 2;
+    double rest = r->timed_ms - r->opt_ms;
+    for (int i = 0; i < st->n_op_times; i++) rest -= st->op_times[i].ms;
+    train_stats_add(st, "optimizer (clip + adamw)", r->opt_ms, r->timed_steps);
+    train_stats_add(st, "other (data, zero_grad)", rest > 0 ? rest : 0, r->timed_steps);
+    train_stats_sort(st);
 }
 
 static void cleanup(run *r)
@@ -256,6 +311,7 @@ static void cleanup(run *r)
     st_llmc_close(r->llmc);
     free(r->in);
     free(r->tg);
+    free(r->step_ms);
     if (r->log) fclose(r->log);
 }
 
@@ -266,9 +322,10 @@ int train_run(const train_opts *o, FILE *progress, float *losses, char *err, siz
     if (!rc) rc = setup_data(&r);
     if (!rc) rc = setup_model(&r);
     if (!rc && progress)
-        fprintf(progress, "model L=%d H=%d C=%d T=%d V=%d (%lld parameters) on %s, B=%lld T=%lld K=%lld\n",
+        fprintf(progress, "model L=%d H=%d C=%d T=%d V=%d (%lld parameters) on %s, B=%lld T=%lld K=%lld, %s\n",
                 r.cfg.L, r.cfg.H, r.cfg.C, r.cfg.T, r.cfg.V, (long long)st_params_numel(r.ps),
-                st_device_label(r.dev), (long long)o->batch, (long long)r.T, (long long)o->grad_accum);
+                st_device_label(r.dev), (long long)o->batch, (long long)r.T, (long long)o->grad_accum,
+                o->bf16 ? "bf16 compute, f32 master weights" : "f32");
     if (!rc && o->resume) {
         rc = ckpt_load(o->ckpt, r.ps, r.opt, &r.cfg, &r.eff, &r.start, err, errlen);
         if (rc == 1) rc = 0;
@@ -277,6 +334,10 @@ int train_run(const train_opts *o, FILE *progress, float *losses, char *err, siz
     if (!rc && o->log && !(r.log = fopen(o->log, r.start ? "a" : "w")))
         rc = fail(&r, ST_OK, "cannot write log '%s'", o->log);
     if (!rc) rc = train_loop(&r, losses);
+    if (!rc && o->stats) {
+        int64_t end = o->stop_at && o->stop_at < o->steps ? o->stop_at : o->steps;
+        fill_stats(&r, o->stats, end > r.start ? end - r.start : 0);
+    }
     cleanup(&r);
     return rc;
 }

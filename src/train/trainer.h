@@ -5,6 +5,25 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "strata/graph.h"
+
+#define TRAIN_MAX_OP_TIMES 48
+
+/* Figures of a run, filled by train_run when train_opts.stats is set.
+ * flops_per_token = 6 P + 12 L C T: P every parameter (the padded wte included, as llm.c counts
+ * it), 6 = 2 (multiply-add) x 3 (forward, and backward's two products per weight); 12 L C T is
+ * attention's QK^T and PV products over the full T x T square, forward and backward (PaLM,
+ * appendix B), T the run's sequence length. Timings exclude nothing: a step is zero_grad, the
+ * micro-batches' data, forward and backward, clipping and AdamW. */
+typedef struct train_stats {
+    int64_t n_params;
+    double flops_per_token;
+    double ms_median;            /* median step time of this run's steps */
+    double tokens_per_s;         /* B T K / median step time */
+    int n_op_times;              /* with --profile: per-op time summed over the timed steps, */
+    int64_t timed_steps;         /* every step but the first (warm-up) when there are several; */
+    st_graph_op_time op_times[TRAIN_MAX_OP_TIMES]; /* largest first, ms per run (not per step) */
+} train_stats;
 
 typedef struct train_opts {
     const char *data, *val, *model, *log;
@@ -19,6 +38,10 @@ typedef struct train_opts {
     int64_t stop_at;             /* stop after this step, as if interrupted (0: run to steps) */
     int64_t sample_every, sample_len, top_k;
     double temperature;
+    int bf16;                    /* --dtype bf16: bf16 compute copy of weights and activations */
+    int profile;                 /* time every op (st_graph_set_profile) and the optimizer */
+    double peak_gflops;          /* --peak-gflops: the MFU reference (0: unknown) */
+    train_stats *stats;          /* filled at the end of train_run when not NULL */
 } train_opts;
 
 /* Defaults: model tiny, 50 steps, batch 8, lr 1e-3, accumulation 1, evaluation every 0 (only at
@@ -29,6 +52,10 @@ void train_opts_default(train_opts *o);
 /* Parses argv into *o. Returns 0 on success, 1 when --help was asked (usage printed to out),
  * -1 on bad input with a message in err. */
 int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err, size_t errlen);
+
+/* Prints the per-op breakdown of s (op, ms per step, share, calls per step) and the throughput:
+ * GFLOP/s, and MFU against peak_gflops when it is > 0. */
+void train_print_stats(const train_stats *s, double peak_gflops, FILE *out);
 
 /* Runs the training described by o on the default device (STRATA_BACKEND). Progress lines go to
  * `progress` (may be NULL). losses, when not NULL, has `steps` entries: the loss of step i (0-based)

@@ -1,6 +1,7 @@
 /* Compiled-graph behaviour on cpu: forward equals the same eager ops, repeated steps are
- * identical and parameter gradients accumulate, the arena reuses memory, and build/bind/run
- * errors are reported with the node. */
+ * identical and parameter gradients accumulate, the arena reuses memory, build/bind/run errors
+ * are reported with the node, casts give an f32 parameter an f32 gradient through bf16 compute,
+ * and the profiler counts every op. */
 #include <math.h>
 #include <string.h>
 #include "models.h"
@@ -152,6 +153,60 @@ static void test_run_errors(st_device *dev)
     st_graph_plan_destroy(NULL);
 }
 
+/* sum(cast(cast(x, bf16) @ cast(w, bf16), f32)) with bf16-exact values: w's f32 gradient is
+ * exactly the column sums of x; the profile counts 3 forward casts, 2 cast rules, 1 matmul. */
+static void test_cast_and_profile(st_device *dev)
+{
+    st_graph *g;
+    st_tensor *w, *gw, *x;
+    CHECK_ST(st_graph_create(&g), ST_OK);
+    st_tensor_create(dev, ST_F32, 2, (int64_t[]){3, 4}, &w);
+    st_tensor_create(dev, ST_F32, 2, (int64_t[]){3, 4}, &gw);
+    st_tensor_create(dev, ST_F32, 2, (int64_t[]){2, 3}, &x);
+    const float xv[6] = {1, 2, 3, 0.5f, -1, 4};
+    st_tensor_write(x, xv, sizeof xv);
+    st_fill(w, 0.25);
+    st_fill(gw, 0.0);
+    st_node xn = st_graph_input(g, "x", ST_F32, 2, (int64_t[]){2, 3});
+    st_node wb = st_graph_cast(g, st_graph_param(g, "w", w, gw), ST_BF16);
+    st_node y = st_graph_matmul(g, st_graph_cast(g, xn, ST_BF16), wb, 0, 0);
+    st_node loss = st_graph_sum(g, st_graph_cast(g, y, ST_F32), ST_GRAPH_ALL_AXES);
+    CHECK(st_graph_node_dtype(g, y) == ST_BF16 && st_graph_node_dtype(g, loss) == ST_F32, "dtypes");
+    CHECK_ST(st_graph_set_loss(g, loss), ST_OK);
+    st_graph_plan *p = NULL;
+    CHECK_ST(st_graph_compile(g, dev, &p), ST_OK);
+    if (!p) goto out;
+    CHECK_ST(st_graph_bind(p, xn, x), ST_OK);
+    CHECK_ST(st_graph_set_profile(p, 1), ST_OK);
+    CHECK_ST(st_graph_forward(p), ST_OK);
+    CHECK_ST(st_graph_backward(p), ST_OK);
+    float gv[12];
+    st_tensor_read(gw, gv, sizeof gv);
+    int exact = 1;
+    for (int k = 0; k < 12; k++) exact &= gv[k] == xv[k / 4] + xv[3 + k / 4];
+    CHECK(exact, "w's gradient is the column sums of x: %g %g %g", gv[0], gv[4], gv[8]);
+    st_graph_op_time t[16];
+    int n = st_graph_profile(p, t, 16), casts = 0, rules = 0, mm = 0;
+    for (int i = 0; i < n && i < 16; i++) {
+        if (!strcmp(t[i].op, "cast")) casts = (int)t[i].calls;
+        if (!strcmp(t[i].op, "cast.bwd")) rules = (int)t[i].calls;
+        if (!strcmp(t[i].op, "matmul")) mm = (int)t[i].calls;
+        CHECK(t[i].ms >= 0 && (i == 0 || t[i].ms <= t[i - 1].ms), "%s: %g ms, sorted", t[i].op, t[i].ms);
+    }
+    CHECK(casts == 3 && rules == 2 && mm == 1, "profile: cast x%d, cast.bwd x%d, matmul x%d", casts, rules, mm);
+    st_graph_profile_reset(p);
+    CHECK_ST(st_graph_set_profile(p, 0), ST_OK);
+    CHECK_ST(st_graph_forward(p), ST_OK);
+    CHECK(st_graph_profile(p, NULL, 0) == 0, "nothing timed with profiling off");
+    CHECK(st_graph_cast(g, xn, ST_I32) == ST_NODE_NONE && st_graph_status(g) == ST_ERR_DTYPE, "cast to i32 refused");
+out:
+    st_graph_plan_destroy(p);
+    st_graph_destroy(g);
+    st_tensor_free(w);
+    st_tensor_free(gw);
+    st_tensor_free(x);
+}
+
 int main(void)
 {
     st_device *cpu = NULL;
@@ -163,6 +218,7 @@ int main(void)
     test_repeat_accumulate(cpu);
     test_build_errors(cpu);
     test_run_errors(cpu);
+    test_cast_and_profile(cpu);
     int rc = h_finish();
     st_shutdown();
     return rc;

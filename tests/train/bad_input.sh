@@ -30,6 +30,8 @@ expect_error --data "$dir/text" --bogus 1
 expect_error --data "$dir/text" --model gpt3
 expect_error --data "$dir/text" --heads 5
 expect_error --data "$dir/text" --lr abc
+expect_error --data "$dir/text" --dtype f16
+expect_error --data "$dir/text" --peak-gflops 0
 expect_error --steps 3
 expect_error --data "$dir/text" --resume
 # A good checkpoint, then runs that must refuse it without touching it.
@@ -37,10 +39,15 @@ expect_error --data "$dir/text" --resume
 cp "$dir/ck/model.safetensors" "$dir/good"
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --layers 3
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --seed 7
+expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --grad-accum 2
 cmp -s "$dir/good" "$dir/ck/model.safetensors" || { echo "FAIL: a refused resume changed the checkpoint"; failed=$((failed + 1)); }
+# A checkpoint as --model must hold a strata-train config; a truncated one is refused.
+expect_error --data "$dir/text" --steps 2 --model "$dir/text"
+head -c 3000 "$dir/good" > "$dir/cut.safetensors"
+expect_error --data "$dir/text" --steps 2 --model "$dir/cut.safetensors"
 head -c 3000 "$dir/good" > "$dir/ck/model.safetensors"
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume
 printf 'garbage!' | dd of="$dir/ck/model.safetensors" bs=1 seek=0 conv=notrunc 2> /dev/null
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume
 if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
-echo "16 passed, 0 failed"
+echo "22 passed, 0 failed"

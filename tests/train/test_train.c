@@ -1,6 +1,7 @@
 /* Tests of strata-train's training loop: the tiny GPT-2 learns a small text, writes its metrics,
- * trains the same on opencl as on cpu (skipped when opencl is absent), and resumes from a
- * checkpoint bit-identically on cpu. */
+ * trains the same on opencl as on cpu (skipped when opencl is absent), tracks f32 in bf16 mixed
+ * precision, resumes from a checkpoint bit-identically on cpu (and refuses another batch shape),
+ * starts a new run from a checkpoint's weights, and reports its figures and op profile. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,8 +98,104 @@ static void test_resume(const char *data, const char *dir)
     if (!CHECK(train_run(&o, NULL, resumed, err, sizeof err) == 0, "second half: %s", err)) return;
     CHECK(memcmp(straight, resumed, sizeof straight) == 0, "resumed losses bit-identical (step 20: %.9g vs %.9g)",
           straight[19], resumed[19]);
-    o.batch = 2; /* a checkpoint of another run shape is refused */
-    CHECK(train_run(&o, NULL, resumed, err, sizeof err) == -1 && strstr(err, "batch"), "%s", err);
+    /* another run shape is refused, naming both values: the data position would not match */
+    o.batch = 2;
+    CHECK(train_run(&o, NULL, resumed, err, sizeof err) == -1 && strstr(err, "batch=4") &&
+          strstr(err, "has 2"), "%s", err);
+    o.batch = 4;
+    o.grad_accum = 2;
+    CHECK(train_run(&o, NULL, resumed, err, sizeof err) == -1 && strstr(err, "grad_accum=1") &&
+          strstr(err, "has 2"), "%s", err);
+    o.grad_accum = 1;
+    o.seq = 16;
+    CHECK(train_run(&o, NULL, resumed, err, sizeof err) == -1 && strstr(err, "seq=32") &&
+          strstr(err, "has 16"), "%s", err);
+}
+
+/* bf16 compute (f32 masters, gradients and AdamW): losses within 2e-2 of f32's at every step,
+ * not bit-identical (bf16 really ran), and falling. On opencl too when present. */
+static void test_bf16(const char *data)
+{
+    float f32[20], bf[20];
+    char err[1024] = "";
+    train_opts o = tiny_opts(data, 20);
+    setenv("STRATA_BACKEND", "cpu", 1);
+    if (!CHECK(train_run(&o, NULL, f32, err, sizeof err) == 0, "f32: %s", err)) return;
+    o.bf16 = 1;
+    st_device *dev;
+    const char *backends[2] = {"cpu", st_device_get("opencl", 0, &dev) == ST_OK ? "opencl" : NULL};
+    for (int b = 0; b < 2 && backends[b]; b++) {
+        setenv("STRATA_BACKEND", backends[b], 1);
+        if (!CHECK(train_run(&o, NULL, bf, err, sizeof err) == 0, "%s bf16: %s", backends[b], err)) return;
+        int differ = 0;
+        for (int i = 0; i < 20; i++) {
+            differ |= bf[i] != f32[i];
+            CHECK(fabsf(bf[i] - f32[i]) <= 2e-2f * fabsf(f32[i]), "%s step %d: f32 %.6f bf16 %.6f",
+                  backends[b], i + 1, f32[i], bf[i]);
+        }
+        CHECK(differ, "%s: bf16 losses differ from f32 somewhere (else bf16 did not run)", backends[b]);
+        CHECK((bf[17] + bf[18] + bf[19]) / 3 < bf[0] - 1.0f, "%s bf16 loss falls: %f -> %f", backends[b],
+              bf[0], bf[19]);
+    }
+    setenv("STRATA_BACKEND", "cpu", 1);
+}
+
+/* --model CKPT: the trained weights of the resume test's checkpoint start a new run at step 0
+ * (first loss far below ln 256), whose own checkpoint then says step 2; both the directory and
+ * the file name work; overriding the checkpoint's config is refused. */
+static void test_model_from_ckpt(const char *data, const char *dir, const char *file, const char *dir2)
+{
+    float loss[2] = {0, 0};
+    char err[1024] = "";
+    train_opts o = tiny_opts(data, 2);
+    o.lr = 1e-6;
+    o.model = dir;
+    o.ckpt = dir2;
+    if (!CHECK(train_run(&o, NULL, loss, err, sizeof err) == 0, "--model %s: %s", dir, err)) return;
+    CHECK(loss[0] > 0 && loss[0] < 4.0f, "first loss from the checkpoint's weights: %f", loss[0]);
+    char path[160];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir2);
+    st_safetensors *f;
+    if (CHECK(st_safetensors_open(path, &f) == ST_OK, "%s: %s", path, st_last_error())) {
+        const char *step = st_safetensors_meta(f, "step");
+        CHECK(step && strcmp(step, "2") == 0, "the new run counts from 0: step %s", step ? step : "(none)");
+        st_safetensors_close(f);
+    }
+    remove(path);
+    remove(dir2);
+    o.model = file;
+    o.ckpt = NULL;
+    float again[2];
+    CHECK(train_run(&o, NULL, again, err, sizeof err) == 0 && again[0] == loss[0],
+          "--model FILE gives the same start: %f vs %f (%s)", again[0], loss[0], err);
+    o.H = 2;
+    CHECK(train_run(&o, NULL, again, err, sizeof err) == -1 && strstr(err, "H=4"), "%s", err);
+}
+
+/* train_opts.stats: FLOPs per token by the stated formula, a step time, and with profile a
+ * per-op table whose entries add up to about the timed steps. */
+static void test_stats(const char *data)
+{
+    train_stats st;
+    char err[1024] = "";
+    train_opts o = tiny_opts(data, 4);
+    o.profile = 1;
+    o.stats = &st;
+    if (!CHECK(train_run(&o, NULL, NULL, err, sizeof err) == 0, "%s", err)) return;
+    double want = 6.0 * (double)st.n_params + 12.0 * 2 * 64 * 32;
+    CHECK(st.n_params == 120576 && st.flops_per_token == want, "%lld parameters, %g FLOP/token",
+          (long long)st.n_params, st.flops_per_token);
+    CHECK(st.ms_median > 0 && st.tokens_per_s > 0 && st.timed_steps == 3, "median %f ms, %f tok/s, %lld timed",
+          st.ms_median, st.tokens_per_s, (long long)st.timed_steps);
+    int has_matmul = 0, has_bwd = 0, has_opt = 0;
+    for (int i = 0; i < st.n_op_times; i++) {
+        has_matmul |= !strcmp(st.op_times[i].op, "matmul") && st.op_times[i].calls == 3 * 9;
+        has_bwd |= !strcmp(st.op_times[i].op, "attention.bwd") && st.op_times[i].calls == 3 * 2;
+        has_opt |= !strncmp(st.op_times[i].op, "optimizer", 9) && st.op_times[i].ms > 0;
+        if (i) CHECK(st.op_times[i].ms <= st.op_times[i - 1].ms, "sorted by time at %d", i);
+    }
+    CHECK(has_matmul && has_bwd && has_opt, "profile has matmul (9 per step), attention.bwd (2 per "
+          "step) and the optimizer (%d entries)", st.n_op_times);
 }
 
 /* The tensors of an llm.c model file, in its order; `flip`: stored (out, in), ours (in, out). */
@@ -176,6 +273,11 @@ int main(void)
     snprintf(dir, sizeof dir, "%s.ckpt", data);
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     test_resume(data, dir);
+    test_bf16(data);
+    char dir2[80];
+    snprintf(dir2, sizeof dir2, "%s.ckpt2", data);
+    test_model_from_ckpt(data, dir, model, dir2);
+    test_stats(data);
     char llmc[80];
     snprintf(llmc, sizeof llmc, "%s.bin", data);
     test_llmc_import(data, model, llmc);
