@@ -13,5 +13,8 @@
 #include "strata/graph.h"
 #include "strata/optim.h"
 #include "strata/topo.h"
+#include "strata/comm.h"
+#include "strata/partition.h"
+#include "strata/plan.h"
 
 #endif

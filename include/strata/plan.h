@@ -1,0 +1,114 @@
+/* The partition planner: from a topology shape, per-level bandwidth and latency, device memory and a
+ * model, predicts each scheme's communication time per optimizer step and memory per device, and
+ * picks the fastest scheme that fits, with a sentence saying why. Pure calculation (no device, no
+ * MPI), so any machine can plan for any other; docs/partitioning.md states the model. */
+#ifndef STRATA_PLAN_H
+#define STRATA_PLAN_H
+
+#include <stdint.h>
+#include "strata/partition.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the planner knows of a machine. Bandwidths are GB/s (1e9 bytes/s) per direction. The GCD
+ * and GPU figures are what one rank can drive to its peers at that level; the NODE figure is the
+ * node's network injection bandwidth, shared by all of the node's ranks because every rank's
+ * node-level ring crosses the network at the same time (per rank: node / (g*d)). Latencies are
+ * per ring message, in microseconds. */
+typedef struct st_plan_machine {
+    char name[32];
+    double bw_gbs[ST_LEVEL_COUNT];
+    double lat_us[ST_LEVEL_COUNT];
+    double memory_gib;  /* device memory per rank (per GCD), GiB (2^30 bytes) */
+} st_plan_machine;
+
+/* Known machines: "frontier" (MI250X: 200 GB/s between the two GCDs of a package, 50 GB/s between
+ * packages (the conservative end of 50-100), 4 x 25 GB/s Slingshot NICs = 100 GB/s per node,
+ * 64 GiB HBM per GCD) and "local" (placeholder figures for a commodity PCIe machine; see
+ * docs/partitioning.md). Errors: ST_ERR_INVALID_ARG for an unknown name (the message lists the
+ * known ones) or NULL. */
+ST_API st_status st_plan_machine_get(const char *name, st_plan_machine *out);
+
+/* Applies override lines to *inout. Format: one `key = value` per line, blank lines and lines
+ * starting with '#' ignored. Keys: name (text), gcd_gbs, gpu_gbs, node_gbs (GB/s, > 0), gcd_us,
+ * gpu_us, node_us (us, >= 0), memory_gib (> 0). `source` names the text in messages (a file name).
+ * On error *inout is unchanged. Errors: ST_ERR_FORMAT "source:line: ..." for a line without '=',
+ * an unknown key, a value that is not a number in range, or a key given twice. */
+ST_API st_status st_plan_machine_parse(const char *text, const char *source, st_plan_machine *inout);
+
+/* st_plan_machine_parse on the contents of file `path`. Errors: ST_ERR_IO when it cannot be read,
+ * else as st_plan_machine_parse. */
+ST_API st_status st_plan_machine_load(const char *path, st_plan_machine *inout);
+
+/* A GPT-2-shaped model. params = vocab*hidden + seq*hidden + layers*(12 hidden^2 + 13 hidden)
+ * + 2 hidden (tied embeddings). When layers is 0 only `params` is known and the planner counts
+ * model state alone. */
+typedef struct st_plan_model {
+    char name[32];
+    uint64_t params;
+    int layers, hidden, heads, seq, vocab;
+} st_plan_model;
+
+/* Known models: "gpt2-124m" (12 x 768, seq 1024), "1.3b" (24 x 2048, 16 heads, seq 2048), "20b"
+ * (44 x 6144, 64 heads, seq 2048: GPT-NeoX-20B's shape with GPT-2's vocabulary). Errors:
+ * ST_ERR_INVALID_ARG for an unknown name (listing the known ones) or NULL. */
+ST_API st_status st_plan_model_get(const char *name, st_plan_model *out);
+
+/* Everything the planner reads. */
+typedef struct st_plan_input {
+    st_topo_shape shape;
+    st_plan_machine machine;
+    st_plan_model model;
+    int param_bytes, grad_bytes, optim_bytes; /* as st_partition_model */
+    int micro_batches;     /* A, gradient accumulation steps per optimizer step */
+    int micro_batch_size;  /* sequences per micro-batch (activation estimate) */
+} st_plan_input;
+
+/* Defaults: shape 1x1x1, machine "local", model "gpt2-124m", bf16 parameters and gradients, AdamW
+ * (12 bytes/param), A = 1, micro-batch size 1. */
+ST_API void st_plan_input_init(st_plan_input *in);
+
+/* One scheme's prediction. Per-micro-batch collectives are issued per layer (layers + 1 calls: the
+ * blocks and the embeddings; 1 when the model's layers are unknown), the once-per-step ones once on
+ * the flat buffer; messages counts ring messages per rank per step. level_s[l] = bytes sent at l /
+ * bandwidth per rank at l + messages[l] * latency[l]; comm_s sums the levels (no overlap between
+ * levels, none with compute). working = activations + gathered-layer and layer-gradient buffers
+ * (0 when the model's layers are unknown); memory = state.total + working; fits when memory does
+ * not exceed the device memory. */
+typedef struct st_plan_row {
+    const char *name;      /* static: the scheme's name, or "custom" */
+    st_partition partition;
+    st_partition_traffic traffic;
+    uint64_t messages[ST_LEVEL_COUNT];
+    double level_s[ST_LEVEL_COUNT];
+    double comm_s;
+    st_partition_memory state;
+    uint64_t working, memory;
+    int fits;
+} st_plan_row;
+
+#define ST_PLAN_MAX_ROWS 8
+
+typedef struct st_plan_result {
+    int n_rows;
+    st_plan_row rows[ST_PLAN_MAX_ROWS];
+    int chosen;            /* index into rows, -1 when nothing fits */
+    char explanation[1024];
+} st_plan_result;
+
+/* Predicts one scheme. Errors: ST_ERR_INVALID_ARG for NULL, an invalid scheme, shape or model
+ * (as st_partition_traffic_get), or a machine with a bandwidth <= 0 or memory <= 0. */
+ST_API st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_plan_row *out);
+
+/* Predicts every named scheme, plus *extra when it is not NULL and not a named scheme, and chooses
+ * the fastest that fits (ties: less memory, then table order). explanation says which, its time
+ * and dominant level, the runner-up, and what did not fit. A plan where nothing fits is not an
+ * error (chosen = -1). Errors: as st_plan_evaluate. */
+ST_API st_status st_plan_choose(const st_plan_input *in, const st_partition *extra, st_plan_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

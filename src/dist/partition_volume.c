@@ -1,0 +1,178 @@
+/* Closed-form communication volumes and state memory of a partitioning scheme, per rank and per
+ * level (GCD, GPU, NODE), following the hierarchical collectives of comm.h: reduce-scatter goes
+ * inner level first, all-gather outer level first, all-reduce is reduce-scatter up to the GPU
+ * level, all-reduce across nodes, all-gather back. docs/partitioning.md derives each phase. */
+#include <string.h>
+#include "internal.h"
+#include "strata/partition.h"
+
+/* Level sizes (d, g, n) and the per-rank buffer of each scope: a buffer that has been
+ * reduce-scattered through levels < l holds padded / below[l] elements. */
+typedef struct level_geom {
+    uint64_t size[ST_LEVEL_COUNT];
+    uint64_t below[ST_LEVEL_COUNT + 1];
+    uint64_t padded;
+} level_geom;
+
+typedef struct traffic_builder {
+    st_partition_traffic *t;
+    const level_geom *geo;
+    const st_partition_model *m;
+    int overflow;
+} traffic_builder;
+
+static void geom_init(level_geom *g, const st_topo_shape *s, uint64_t params)
+{
+    g->size[ST_LEVEL_GCD] = (uint64_t)s->gcds_per_gpu;
+    g->size[ST_LEVEL_GPU] = (uint64_t)s->gpus_per_node;
+    g->size[ST_LEVEL_NODE] = (uint64_t)s->nodes;
+    g->below[0] = 1;
+    for (int l = 0; l < ST_LEVEL_COUNT; l++)
+        g->below[l + 1] = g->below[l] * g->size[l];
+    uint64_t n = g->below[ST_LEVEL_COUNT];
+    g->padded = (params + n - 1) / n * n;
+}
+
+/* Appends one level of one collective. At level l a ring over p = size[l] ranks moves
+ * (p-1) * padded / below[l+1] elements each way for reduce-scatter and all-gather, twice that
+ * for all-reduce. */
+static void add_phase(traffic_builder *b, st_phase_when when, st_collective op, int l, int is_grad)
+{
+    uint64_t p = b->geo->size[l];
+    if (p == 1)
+        return;
+    uint64_t elems = (p - 1) * (b->geo->padded / b->geo->below[l + 1]);
+    uint64_t mult = op == ST_COLL_ALL_REDUCE ? 2 : 1;
+    uint64_t bytes;
+    if (__builtin_mul_overflow(elems, mult * (uint64_t)(is_grad ? b->m->grad_bytes : b->m->param_bytes),
+                               &bytes) ||
+        b->t->n_phases == ST_PARTITION_MAX_PHASES) {
+        b->overflow = 1;
+        return;
+    }
+    st_partition_phase *ph = &b->t->phases[b->t->n_phases++];
+    ph->when = when;
+    ph->op = op;
+    ph->level = (st_level)l;
+    ph->is_grad = is_grad;
+    ph->bytes = bytes;
+    ph->messages = mult * (p - 1);
+}
+
+/* All-gather of parameters from shards of scope `from` to shards of scope `to` (to < from):
+ * the levels in `from` but not in `to`, outermost first. Level l lies inside scope s iff l < s. */
+static void gather_params(traffic_builder *b, st_phase_when when, st_shard from, st_shard to)
+{
+    for (int l = (int)from - 1; l >= (int)to; l--)
+        add_phase(b, when, ST_COLL_ALL_GATHER, l, 0);
+}
+
+/* Once per step: the gradient, reduced within scope grads, becomes the world-reduced gradient of
+ * the optimizer's shard (reduce-scatter over the levels in optim but not in grads; ranks that hold
+ * the same optimizer shard then all-reduce it over the remaining levels, hierarchically), and the
+ * updated parameters are gathered from the optimizer's shard to the parameters' scope. */
+static void step_phases(traffic_builder *b, const st_partition *p)
+{
+    for (int l = (int)p->grads; l < (int)p->optim; l++)
+        add_phase(b, ST_PHASE_STEP, ST_COLL_REDUCE_SCATTER, l, 1);
+    if (p->optim != ST_SHARD_WORLD) {
+        for (int l = (int)p->optim; l < ST_LEVEL_NODE; l++)
+            add_phase(b, ST_PHASE_STEP, ST_COLL_REDUCE_SCATTER, l, 1);
+        add_phase(b, ST_PHASE_STEP, ST_COLL_ALL_REDUCE, ST_LEVEL_NODE, 1);
+        for (int l = ST_LEVEL_NODE - 1; l >= (int)p->optim; l--)
+            add_phase(b, ST_PHASE_STEP, ST_COLL_ALL_GATHER, l, 1);
+    }
+    gather_params(b, ST_PHASE_STEP, p->optim, p->params);
+}
+
+static st_status check_args(const st_partition *p, const st_topo_shape *shape, const st_partition_model *m,
+                            const void *out)
+{
+    if (!p || !shape || !m || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: NULL argument");
+    ST_TRY(st_partition_validate(p));
+    if (shape->nodes < 1 || shape->gpus_per_node < 1 || shape->gcds_per_gpu < 1)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: shape %dx%dx%d must have every level >= 1",
+                      shape->nodes, shape->gpus_per_node, shape->gcds_per_gpu);
+    if (m->params < 1 || m->param_bytes < 1 || m->param_bytes > 16 || m->grad_bytes < 1 ||
+        m->grad_bytes > 16 || m->optim_bytes < 0 || m->optim_bytes > 64 || m->micro_batches < 1)
+        return ST_ERR(ST_ERR_INVALID_ARG,
+                      "partition volumes: need params >= 1, param/grad bytes in [1, 16], optim bytes in "
+                      "[0, 64] and micro-batches >= 1 (got %llu, %d, %d, %d, %d)", (unsigned long long)m->params,
+                      m->param_bytes, m->grad_bytes, m->optim_bytes, m->micro_batches);
+    uint64_t n = st_shard_ranks(ST_SHARD_WORLD, shape);
+    if (m->params > UINT64_MAX / 128 - n)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: %llu parameters is too many",
+                      (unsigned long long)m->params);
+    return ST_OK;
+}
+
+/* Sums the phases into per-level totals; 0 on 64-bit overflow. */
+static int sum_levels(st_partition_traffic *t, uint64_t micro_batches)
+{
+    memset(t->micro_batch, 0, sizeof t->micro_batch);
+    memset(t->once, 0, sizeof t->once);
+    for (int i = 0; i < t->n_phases; i++) {
+        const st_partition_phase *ph = &t->phases[i];
+        st_comm_bytes *c = ph->when == ST_PHASE_STEP ? &t->once[ph->level] : &t->micro_batch[ph->level];
+        if (__builtin_add_overflow(c->sent, ph->bytes, &c->sent))
+            return 0;
+        c->received = c->sent;
+    }
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) {
+        uint64_t v;
+        if (__builtin_mul_overflow(t->micro_batch[l].sent, micro_batches, &v) ||
+            __builtin_add_overflow(v, t->once[l].sent, &v))
+            return 0;
+        t->step[l].sent = t->step[l].received = v;
+    }
+    return 1;
+}
+
+st_status st_partition_traffic_get(const st_partition *p, const st_topo_shape *shape,
+                                   const st_partition_model *m, st_partition_traffic *out)
+{
+    ST_TRY(check_args(p, shape, m, out));
+    level_geom geo;
+    geom_init(&geo, shape, m->params);
+    st_partition_traffic t;
+    memset(&t, 0, sizeof t);
+    t.padded = geo.padded;
+    traffic_builder b = {&t, &geo, m, 0};
+    /* Sharded parameters are gathered for each micro-batch's forward and again for its backward
+     * (the gathered copy is freed in between); with a secondary copy, backward gathers from it. */
+    gather_params(&b, ST_PHASE_FORWARD, p->params, ST_SHARD_NONE);
+    gather_params(&b, ST_PHASE_BACKWARD, p->secondary != ST_SHARD_NONE ? p->secondary : p->params,
+                  ST_SHARD_NONE);
+    /* Sharded gradients are reduce-scattered within their scope after each micro-batch's backward,
+     * innermost level first, and accumulated into the shard. */
+    for (int l = 0; l < (int)p->grads; l++)
+        add_phase(&b, ST_PHASE_BACKWARD, ST_COLL_REDUCE_SCATTER, l, 1);
+    step_phases(&b, p);
+    if (b.overflow || !sum_levels(&t, (uint64_t)m->micro_batches))
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: byte counts overflow 64 bits (P = %llu)",
+                      (unsigned long long)m->params);
+    *out = t;
+    return ST_OK;
+}
+
+st_status st_partition_memory_get(const st_partition *p, const st_topo_shape *shape,
+                                  const st_partition_model *m, st_partition_memory *out)
+{
+    ST_TRY(check_args(p, shape, m, out));
+    level_geom geo;
+    geom_init(&geo, shape, m->params);
+    st_partition_memory r;
+    /* padded < 2^57 and at most 112 bytes per element in all (check_args), so nothing overflows. */
+    r.params = geo.padded / st_shard_ranks(p->params, shape) * (uint64_t)m->param_bytes;
+    r.grads = geo.padded / st_shard_ranks(p->grads, shape) * (uint64_t)m->grad_bytes;
+    r.optim = geo.padded / st_shard_ranks(p->optim, shape) * (uint64_t)m->optim_bytes;
+    r.secondary = p->secondary == ST_SHARD_NONE
+                      ? 0
+                      : geo.padded / st_shard_ranks(p->secondary, shape) * (uint64_t)m->param_bytes;
+    r.total = r.params + r.grads + r.optim + r.secondary;
+    *out = r;
+    return ST_OK;
+}
+
+int st_partition_optim_bytes(int param_bytes) { return param_bytes < 4 ? 12 : 8; }

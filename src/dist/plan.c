@@ -1,0 +1,186 @@
+/* The partition planner: per-scheme communication time and memory per device from the closed-form
+ * volumes (partition_volume.c) and the machine's per-level figures, the choice of the fastest
+ * scheme that fits, and the sentence that explains it. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "internal.h"
+#include "strata/plan.h"
+
+static const char *const level_names[ST_LEVEL_COUNT] = {"GCD", "GPU", "NODE"};
+
+void st_plan_input_init(st_plan_input *in)
+{
+    if (!in)
+        return;
+    memset(in, 0, sizeof *in);
+    in->shape = (st_topo_shape){1, 1, 1};
+    st_plan_machine_get("local", &in->machine);
+    st_plan_model_get("gpt2-124m", &in->model);
+    in->param_bytes = 2;
+    in->grad_bytes = 2;
+    in->optim_bytes = st_partition_optim_bytes(2);
+    in->micro_batches = 1;
+    in->micro_batch_size = 1;
+}
+
+/* Working memory beyond model state, when the model's shape is known:
+ *  - activations with full recomputation: each block's input kept (b*s*h elements per layer) plus
+ *    one block's recompute working set, b*s*h*(34 + 5*heads*s/h) bytes in 16-bit (Korthikanti et
+ *    al., "Reducing Activation Recomputation in Large Transformer Models"), scaled to param_bytes;
+ *    and the logits in f32 (b*s*vocab*4);
+ *  - sharded parameters: two gathered layers (the one in use and the one prefetched);
+ *  - sharded gradients: one layer's full gradient before it is reduce-scattered.
+ * A "layer" is the larger of a block (12h^2 + 13h) and the token embedding (vocab*h). */
+static uint64_t working_bytes(const st_plan_input *in, const st_partition *p)
+{
+    const st_plan_model *m = &in->model;
+    if (m->layers <= 0 || m->hidden <= 0)
+        return 0;
+    double b = in->micro_batch_size, s = m->seq, h = m->hidden, L = m->layers;
+    double scale = in->param_bytes / 2.0;
+    double act = L * b * s * h * in->param_bytes + b * s * h * (34.0 + 5.0 * m->heads * s / h) * scale +
+                 b * s * m->vocab * 4.0;
+    double block = 12.0 * h * h + 13.0 * h, embed = (double)m->vocab * h;
+    double layer = block > embed ? block : embed;
+    if (p->params != ST_SHARD_NONE)
+        act += 2.0 * layer * in->param_bytes;
+    if (p->grads != ST_SHARD_NONE)
+        act += layer * in->grad_bytes;
+    return (uint64_t)act;
+}
+
+static st_status check_machine(const st_plan_machine *m)
+{
+    for (int l = 0; l < ST_LEVEL_COUNT; l++)
+        if (!(m->bw_gbs[l] > 0) || !(m->lat_us[l] >= 0))
+            return ST_ERR(ST_ERR_INVALID_ARG, "plan: machine '%s' has %s bandwidth %g GB/s and latency "
+                          "%g us (need > 0 and >= 0)", m->name, level_names[l], m->bw_gbs[l], m->lat_us[l]);
+    if (!(m->memory_gib > 0))
+        return ST_ERR(ST_ERR_INVALID_ARG, "plan: machine '%s' has device memory %g GiB", m->name,
+                      m->memory_gib);
+    return ST_OK;
+}
+
+st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_plan_row *out)
+{
+    if (!in || !p || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: NULL argument");
+    ST_TRY(check_machine(&in->machine));
+    st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
+                             in->micro_batches};
+    st_plan_row r;
+    memset(&r, 0, sizeof r);
+    ST_TRY(st_partition_traffic_get(p, &in->shape, &pm, &r.traffic));
+    ST_TRY(st_partition_memory_get(p, &in->shape, &pm, &r.state));
+    const char *name = st_partition_name(p);
+    r.name = name ? name : "custom";
+    r.partition = *p;
+    uint64_t calls = in->model.layers > 0 ? (uint64_t)in->model.layers + 1 : 1;
+    for (int i = 0; i < r.traffic.n_phases; i++) {
+        const st_partition_phase *ph = &r.traffic.phases[i];
+        uint64_t n = ph->when == ST_PHASE_STEP ? 1 : calls * (uint64_t)in->micro_batches;
+        r.messages[ph->level] += n * ph->messages;
+    }
+    double node_ranks = (double)in->shape.gpus_per_node * in->shape.gcds_per_gpu;
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) {
+        double bw = in->machine.bw_gbs[l] * 1e9 / (l == ST_LEVEL_NODE ? node_ranks : 1.0);
+        r.level_s[l] = (double)r.traffic.step[l].sent / bw + (double)r.messages[l] * in->machine.lat_us[l] * 1e-6;
+        r.comm_s += r.level_s[l];
+    }
+    r.working = working_bytes(in, p);
+    r.memory = r.state.total + r.working;
+    r.fits = (double)r.memory <= in->machine.memory_gib * 1073741824.0;
+    *out = r;
+    return ST_OK;
+}
+
+static int dominant_level(const st_plan_row *r)
+{
+    int best = 0;
+    for (int l = 1; l < ST_LEVEL_COUNT; l++)
+        if (r->level_s[l] > r->level_s[best])
+            best = l;
+    return best;
+}
+
+/* Whether row a is a better choice than row b (both fit). */
+static int better(const st_plan_row *a, const st_plan_row *b)
+{
+    if (a->comm_s != b->comm_s)
+        return a->comm_s < b->comm_s;
+    return a->memory < b->memory;
+}
+
+/* Appends to the explanation; silently truncates (the buffer is far larger than any sentence). */
+static void say(st_plan_result *res, size_t *used, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(st_plan_result *res, size_t *used, const char *fmt, ...)
+{
+    if (*used >= sizeof res->explanation)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(res->explanation + *used, sizeof res->explanation - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n;
+}
+
+static void explain(const st_plan_input *in, st_plan_result *res)
+{
+    size_t used = 0;
+    const st_plan_row *c = res->chosen >= 0 ? &res->rows[res->chosen] : NULL;
+    int runner = -1, n_unfit = 0;
+    for (int i = 0; i < res->n_rows; i++) {
+        if (!res->rows[i].fits)
+            n_unfit++;
+        else if (i != res->chosen && (runner < 0 || better(&res->rows[i], &res->rows[runner])))
+            runner = i;
+    }
+    if (c) {
+        int l = dominant_level(c);
+        say(res, &used, "chose %s: %.3g s of communication per step, dominated by the %s level (%.3g s)",
+            c->name, c->comm_s, level_names[l], c->level_s[l]);
+        if (runner >= 0)
+            say(res, &used, "; next fastest that fits: %s at %.3g s (%.2fx slower)", res->rows[runner].name,
+                res->rows[runner].comm_s, res->rows[runner].comm_s / (c->comm_s > 0 ? c->comm_s : 1e-300));
+    } else {
+        say(res, &used, "no scheme fits in %.1f GiB per device", in->machine.memory_gib);
+    }
+    if (n_unfit) {
+        say(res, &used, "; did not fit in %.1f GiB:", in->machine.memory_gib);
+        for (int i = 0; i < res->n_rows; i++)
+            if (!res->rows[i].fits)
+                say(res, &used, " %s (%.1f GiB)", res->rows[i].name, res->rows[i].memory / 1073741824.0);
+    }
+    say(res, &used, ".");
+}
+
+st_status st_plan_choose(const st_plan_input *in, const st_partition *extra, st_plan_result *out)
+{
+    if (!in || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_choose: NULL argument");
+    st_plan_result *res = out;
+    st_plan_result tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int n = st_partition_scheme_count();
+    for (int i = 0; i <= n; i++) {
+        st_partition p;
+        const char *name;
+        if (i < n)
+            ST_TRY(st_partition_scheme(i, &name, &p));
+        else if (extra && !st_partition_name(extra) && tmp.n_rows < ST_PLAN_MAX_ROWS)
+            p = *extra;
+        else
+            break;
+        ST_TRY(st_plan_evaluate(in, &p, &tmp.rows[tmp.n_rows]));
+        tmp.n_rows++;
+    }
+    tmp.chosen = -1;
+    for (int i = 0; i < tmp.n_rows; i++)
+        if (tmp.rows[i].fits && (tmp.chosen < 0 || better(&tmp.rows[i], &tmp.rows[tmp.chosen])))
+            tmp.chosen = i;
+    explain(in, &tmp);
+    *res = tmp;
+    return ST_OK;
+}

@@ -1,0 +1,201 @@
+/* The planner's tables: known machines (per-level bandwidth, latency, device memory), their
+ * key=value override files, and known model shapes. Figures and their sources are in
+ * docs/partitioning.md; the latencies are assumptions, not measurements. */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "strata/plan.h"
+
+/* Frontier: the two GCDs of an MI250X share 200 GB/s of in-package Infinity Fabric; packages are
+ * linked at 50-100 GB/s (50 here, the conservative end); four 25 GB/s Slingshot NICs give a node
+ * 100 GB/s; each GCD has 64 GiB of HBM2e. "local": placeholder figures for a commodity PCIe box
+ * (two-die package, PCIe 4 x16 between GPUs, one 100 Gb/s NIC, 16 GiB), for when nothing better
+ * is known. */
+static const st_plan_machine machines[] = {
+    {"frontier", {200.0, 50.0, 100.0}, {2.0, 3.0, 5.0}, 64.0},
+    {"local", {100.0, 25.0, 12.5}, {2.0, 5.0, 10.0}, 16.0},
+};
+#define N_MACHINES ((int)(sizeof machines / sizeof machines[0]))
+
+static uint64_t gpt_params(uint64_t layers, uint64_t h, uint64_t seq, uint64_t vocab)
+{
+    return vocab * h + seq * h + layers * (12 * h * h + 13 * h) + 2 * h;
+}
+
+static const struct {
+    const char *name;
+    int layers, hidden, heads, seq, vocab;
+} models[] = {
+    {"gpt2-124m", 12, 768, 12, 1024, 50257},
+    {"1.3b", 24, 2048, 16, 2048, 50257},
+    {"20b", 44, 6144, 64, 2048, 50257},
+};
+#define N_MODELS ((int)(sizeof models / sizeof models[0]))
+
+st_status st_plan_machine_get(const char *name, st_plan_machine *out)
+{
+    if (!name || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_machine_get: NULL argument");
+    for (int i = 0; i < N_MACHINES; i++)
+        if (strcmp(name, machines[i].name) == 0) {
+            *out = machines[i];
+            return ST_OK;
+        }
+    return ST_ERR(ST_ERR_INVALID_ARG, "unknown machine '%s' (known: frontier, local; or give a "
+                  "machine file)", name);
+}
+
+st_status st_plan_model_get(const char *name, st_plan_model *out)
+{
+    if (!name || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_model_get: NULL argument");
+    for (int i = 0; i < N_MODELS; i++)
+        if (strcmp(name, models[i].name) == 0) {
+            memset(out, 0, sizeof *out);
+            snprintf(out->name, sizeof out->name, "%s", models[i].name);
+            out->layers = models[i].layers;
+            out->hidden = models[i].hidden;
+            out->heads = models[i].heads;
+            out->seq = models[i].seq;
+            out->vocab = models[i].vocab;
+            out->params = gpt_params((uint64_t)out->layers, (uint64_t)out->hidden, (uint64_t)out->seq,
+                                     (uint64_t)out->vocab);
+            return ST_OK;
+        }
+    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: gpt2-124m, 1.3b, 20b; or give a "
+                  "parameter count)", name);
+}
+
+/* The numeric keys: where each lives in st_plan_machine and its lower bound. */
+static const struct {
+    const char *key;
+    size_t offset;
+    int allow_zero;
+} numeric_keys[] = {
+    {"gcd_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_GCD]), 0},
+    {"gpu_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_GPU]), 0},
+    {"node_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_NODE]), 0},
+    {"gcd_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_GCD]), 1},
+    {"gpu_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_GPU]), 1},
+    {"node_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_NODE]), 1},
+    {"memory_gib", offsetof(st_plan_machine, memory_gib), 0},
+};
+#define N_NUMERIC ((int)(sizeof numeric_keys / sizeof numeric_keys[0]))
+#define N_KEYS (N_NUMERIC + 1) /* + name */
+
+static void trim(const char **b, const char **e)
+{
+    while (*b < *e && (**b == ' ' || **b == '\t' || **b == '\r'))
+        (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
+}
+
+/* Applies one value; k is the key's index (N_NUMERIC = name). */
+static st_status apply_value(st_plan_machine *m, int k, const char *v, size_t vlen, const char *src, int line)
+{
+    if (k == N_NUMERIC) {
+        if (vlen == 0 || vlen >= sizeof m->name)
+            return ST_ERR(ST_ERR_FORMAT, "%s:%d: name must be 1 to %d characters", src, line,
+                          (int)sizeof m->name - 1);
+        memcpy(m->name, v, vlen);
+        m->name[vlen] = '\0';
+        return ST_OK;
+    }
+    char buf[64];
+    char *end;
+    if (vlen == 0 || vlen >= sizeof buf)
+        return ST_ERR(ST_ERR_FORMAT, "%s:%d: %s needs a number", src, line, numeric_keys[k].key);
+    memcpy(buf, v, vlen);
+    buf[vlen] = '\0';
+    errno = 0;
+    double x = strtod(buf, &end);
+    int low_ok = numeric_keys[k].allow_zero ? x >= 0 : x > 0;
+    if (*end || errno || !isfinite(x) || !low_ok)
+        return ST_ERR(ST_ERR_FORMAT, "%s:%d: %s = '%s' is not a finite number %s", src, line,
+                      numeric_keys[k].key, buf, numeric_keys[k].allow_zero ? ">= 0" : "> 0");
+    *(double *)((char *)m + numeric_keys[k].offset) = x;
+    return ST_OK;
+}
+
+static st_status parse_line(st_plan_machine *m, const char *b, const char *e, int seen[N_KEYS],
+                            const char *src, int line)
+{
+    trim(&b, &e);
+    if (b == e || *b == '#')
+        return ST_OK;
+    const char *eq = memchr(b, '=', (size_t)(e - b));
+    if (!eq)
+        return ST_ERR(ST_ERR_FORMAT, "%s:%d: expected key = value, got '%.*s'", src, line, (int)(e - b), b);
+    const char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
+    trim(&kb, &ke);
+    trim(&vb, &ve);
+    size_t klen = (size_t)(ke - kb);
+    for (int k = 0; k < N_KEYS; k++) {
+        const char *key = k == N_NUMERIC ? "name" : numeric_keys[k].key;
+        if (strlen(key) != klen || strncmp(kb, key, klen) != 0)
+            continue;
+        if (seen[k])
+            return ST_ERR(ST_ERR_FORMAT, "%s:%d: key '%s' given twice", src, line, key);
+        seen[k] = 1;
+        return apply_value(m, k, vb, (size_t)(ve - vb), src, line);
+    }
+    return ST_ERR(ST_ERR_FORMAT, "%s:%d: unknown key '%.*s' (keys: name, gcd_gbs, gpu_gbs, node_gbs, "
+                  "gcd_us, gpu_us, node_us, memory_gib)", src, line, (int)klen, kb);
+}
+
+st_status st_plan_machine_parse(const char *text, const char *source, st_plan_machine *inout)
+{
+    if (!text || !inout)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_machine_parse: NULL argument");
+    const char *src = source ? source : "<machine>";
+    st_plan_machine m = *inout;
+    int seen[N_KEYS] = {0};
+    int line = 1;
+    for (const char *b = text;; line++) {
+        const char *e = strchr(b, '\n');
+        const char *end = e ? e : b + strlen(b);
+        ST_TRY(parse_line(&m, b, end, seen, src, line));
+        if (!e)
+            break;
+        b = e + 1;
+    }
+    *inout = m;
+    return ST_OK;
+}
+
+st_status st_plan_machine_load(const char *path, st_plan_machine *inout)
+{
+    if (!path || !inout)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_machine_load: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ST_ERR(ST_ERR_IO, "machine file '%s': %s", path, strerror(errno));
+    /* A machine file is a handful of lines; 64 KiB is far beyond any real one. */
+    enum { MAX_TEXT = 65536 };
+    char *text = malloc(MAX_TEXT + 1);
+    if (!text) {
+        fclose(f);
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "machine file '%s': out of host memory", path);
+    }
+    size_t n = fread(text, 1, MAX_TEXT + 1, f);
+    int err = ferror(f);
+    fclose(f);
+    st_status s;
+    if (err)
+        s = ST_ERR(ST_ERR_IO, "machine file '%s': read error", path);
+    else if (n > MAX_TEXT)
+        s = ST_ERR(ST_ERR_FORMAT, "machine file '%s' is larger than %d bytes", path, MAX_TEXT);
+    else if (memchr(text, '\0', n))
+        s = ST_ERR(ST_ERR_FORMAT, "machine file '%s' contains a NUL byte (not a text file)", path);
+    else {
+        text[n] = '\0';
+        s = st_plan_machine_parse(text, path, inout);
+    }
+    free(text);
+    return s;
+}

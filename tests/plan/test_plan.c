@@ -1,0 +1,179 @@
+/* Tests of the planner: known machines and models, machine override files (with their errors by
+ * line), the time model, and the choice of scheme in a few cases worked out by hand. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "harness.h"
+
+h_counts h_total;
+
+static const st_plan_row *row(const st_plan_result *r, const char *name)
+{
+    for (int i = 0; i < r->n_rows; i++)
+        if (strcmp(r->rows[i].name, name) == 0)
+            return &r->rows[i];
+    return NULL;
+}
+
+static int near(double a, double b) { return fabs(a - b) <= 1e-9 * fabs(b) + 1e-15; }
+
+static void test_tables(void)
+{
+    st_plan_machine m;
+    CHECK_ST(st_plan_machine_get("frontier", &m), ST_OK);
+    CHECK(m.bw_gbs[ST_LEVEL_GCD] == 200 && m.bw_gbs[ST_LEVEL_GPU] == 50 && m.bw_gbs[ST_LEVEL_NODE] == 100 &&
+          m.memory_gib == 64, "frontier figures");
+    CHECK_ST(st_plan_machine_get("summit", &m), ST_ERR_INVALID_ARG);
+    CHECK(h_msg_has("frontier, local"), "known machines listed: %s", st_last_error());
+    st_plan_model md;
+    CHECK_ST(st_plan_model_get("gpt2-124m", &md), ST_OK);
+    CHECK(md.params == 124439808ULL, "GPT-2 small has 124,439,808 parameters (%llu)", (unsigned long long)md.params);
+    CHECK_ST(st_plan_model_get("1.3b", &md), ST_OK);
+    CHECK(md.params == 1315723264ULL, "1.3b: %llu", (unsigned long long)md.params);
+    CHECK_ST(st_plan_model_get("20b", &md), ST_OK);
+    CHECK(md.params == 20256221184ULL && md.layers == 44 && md.hidden == 6144, "20b: %llu",
+          (unsigned long long)md.params);
+    CHECK_ST(st_plan_model_get("7b", &md), ST_ERR_INVALID_ARG);
+}
+
+static void expect_machine_error(const char *text, const char *needle)
+{
+    st_plan_machine m, before;
+    st_plan_machine_get("local", &m);
+    before = m;
+    CHECK_ST(st_plan_machine_parse(text, "f.conf", &m), ST_ERR_FORMAT);
+    CHECK(h_msg_has(needle), "message '%s' mentions '%s'", st_last_error(), needle);
+    CHECK(memcmp(&m, &before, sizeof m) == 0, "machine unchanged on error");
+}
+
+static void test_machine_file(void)
+{
+    st_plan_machine m;
+    st_plan_machine_get("frontier", &m);
+    CHECK_ST(st_plan_machine_parse("# a Frontier node with faster packages\n\n name = frontier-fast \n"
+                                   "gpu_gbs=100\r\nnode_us = 0\nmemory_gib = 60.5", "f.conf", &m),
+             ST_OK);
+    CHECK(strcmp(m.name, "frontier-fast") == 0 && m.bw_gbs[ST_LEVEL_GPU] == 100 && m.lat_us[ST_LEVEL_NODE] == 0 &&
+          m.memory_gib == 60.5 && m.bw_gbs[ST_LEVEL_GCD] == 200, "overrides applied, the rest kept");
+
+    expect_machine_error("gcd_gbs = 10\nnode_gb = 3\n", "f.conf:2: unknown key 'node_gb'");
+    expect_machine_error("\n\n\ngpu_gbs 50\n", "f.conf:4: expected key = value");
+    expect_machine_error("gpu_gbs = fast\n", "f.conf:1: gpu_gbs = 'fast' is not a finite number > 0");
+    expect_machine_error("gpu_gbs = 0\n", "f.conf:1: gpu_gbs");
+    expect_machine_error("gpu_us = -1\n", ">= 0");
+    expect_machine_error("memory_gib = inf\n", "f.conf:1: memory_gib");
+    expect_machine_error("node_gbs = 1\n# again\nnode_gbs = 2\n", "f.conf:3: key 'node_gbs' given twice");
+    expect_machine_error("name =\n", "f.conf:1: name must be");
+
+    char path[] = "/tmp/strata_plan_machineXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "temp file");
+    if (fd >= 0) {
+        const char text[] = "node_gbs = 200\nbogus = 1\n";
+        CHECK(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1), "write");
+        close(fd);
+        st_plan_machine_get("frontier", &m);
+        CHECK_ST(st_plan_machine_load(path, &m), ST_ERR_FORMAT);
+        CHECK(h_msg_has(path) && h_msg_has(":2: unknown key 'bogus'"), "file and line named: %s", st_last_error());
+        CHECK(m.bw_gbs[ST_LEVEL_NODE] == 100, "unchanged after a failed load");
+        unlink(path);
+    }
+    CHECK_ST(st_plan_machine_load("/nonexistent/strata.machine", &m), ST_ERR_IO);
+}
+
+/* The time model on 2x2x2 with a raw P (no layers: one call per collective, model state only). */
+static void test_time_model(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){2, 2, 2};
+    memset(&in.model, 0, sizeof in.model);
+    in.model.params = 16000000;
+    in.machine = (st_plan_machine){"t", {100, 10, 8}, {1, 2, 4}, 1};
+    st_partition p;
+    CHECK_ST(st_partition_parse("ddp", &p), ST_OK);
+    st_plan_row r;
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
+    /* ddp, bf16: GCD 2*8e6*2 B = 32e6 B at 100 GB/s + 2 messages * 1 us; GPU 2*4e6*2 = 16e6 B at 10 GB/s
+     * + 2 * 2 us; NODE 2*2e6*2 = 8e6 B at 8/(2*2) = 2 GB/s per rank + 2 * 4 us. */
+    CHECK(near(r.level_s[0], 32e6 / 100e9 + 2e-6) && near(r.level_s[1], 16e6 / 10e9 + 4e-6) &&
+          near(r.level_s[2], 8e6 / 2e9 + 8e-6), "level times %g %g %g", r.level_s[0], r.level_s[1], r.level_s[2]);
+    CHECK(near(r.comm_s, r.level_s[0] + r.level_s[1] + r.level_s[2]), "total is the sum of levels");
+    CHECK(r.working == 0 && r.memory == 16000000ULL * 16, "model state only: %llu", (unsigned long long)r.memory);
+    CHECK(r.fits, "256 MB fits in 1 GiB");
+    in.micro_batches = 3;
+    CHECK_ST(st_partition_parse("zero3", &p), ST_OK);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
+    CHECK(r.messages[0] == 3 * 3 && r.messages[1] == 3 * 3 && r.messages[2] == 3 * 3,
+          "zero3: 3 collectives per micro-batch, 1 message each per level (%llu)", (unsigned long long)r.messages[0]);
+    in.machine.bw_gbs[1] = 0;
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_ERR_INVALID_ARG);
+}
+
+static void test_choice_tiny(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){2, 2, 1};
+    memset(&in.model, 0, sizeof in.model);
+    in.model.params = 1000;
+    st_plan_result res;
+    CHECK_ST(st_plan_choose(&in, NULL, &res), ST_OK);
+    CHECK(res.n_rows == 6 && res.chosen >= 0, "a choice among 6 schemes");
+    for (int i = 0; i < res.n_rows; i++)
+        CHECK(res.rows[i].fits && res.rows[i].comm_s >= res.rows[res.chosen].comm_s, "%s fits, not faster",
+              res.rows[i].name);
+    const char *c = res.rows[res.chosen].name;
+    /* Equal traffic for ddp, zero1, zero2 and frontier3 here (bf16 grads = params, d = 1); zero2
+     * holds the least of them, zero3/zero++ pay per-micro-batch gathers. */
+    CHECK(strcmp(c, "zero2") == 0, "tiny model: zero2 (same traffic as ddp, less memory), got %s", c);
+    CHECK(strstr(res.explanation, "chose zero2") && !strstr(res.explanation, "did not fit"), "explanation: %s",
+          res.explanation);
+}
+
+static void test_choice_20b(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){48, 4, 2};
+    CHECK_ST(st_plan_machine_get("frontier", &in.machine), ST_OK);
+    CHECK_ST(st_plan_model_get("20b", &in.model), ST_OK);
+    st_plan_result res;
+    CHECK_ST(st_plan_choose(&in, NULL, &res), ST_OK);
+    CHECK(!row(&res, "ddp")->fits && !row(&res, "zero1")->fits, "20b: ddp and zero1 do not fit in 64 GiB");
+    for (int i = 0; i < res.n_rows; i++)
+        if (res.rows[i].partition.grads != ST_SHARD_NONE)
+            CHECK(res.rows[i].fits, "%s (sharded gradients) fits", res.rows[i].name);
+    CHECK(strstr(res.explanation, "did not fit") && strstr(res.explanation, "ddp") && strstr(res.explanation, "zero1"),
+          "explanation names what did not fit: %s", res.explanation);
+    /* A = 1: zero2 and frontier3 cross nodes with the same bytes; zero2 moves less within the node. */
+    CHECK(res.chosen >= 0 && strcmp(res.rows[res.chosen].name, "zero2") == 0, "A=1: zero2, got %s",
+          res.chosen >= 0 ? res.rows[res.chosen].name : "none");
+    /* frontier3 beats zero++ at every A, and wins outright once micro-batches repeat. */
+    CHECK(row(&res, "frontier3")->comm_s < row(&res, "zero++")->comm_s, "frontier3 faster than zero++ at A=1");
+    in.micro_batches = 4;
+    CHECK_ST(st_plan_choose(&in, NULL, &res), ST_OK);
+    CHECK(res.chosen >= 0 && strcmp(res.rows[res.chosen].name, "frontier3") == 0, "A=4: frontier3, got %s",
+          res.chosen >= 0 ? res.rows[res.chosen].name : "none");
+    CHECK(row(&res, "frontier3")->traffic.micro_batch[ST_LEVEL_NODE].sent == 0, "no inter-node traffic per micro-batch");
+    /* A custom scheme joins the table. */
+    st_partition extra;
+    CHECK_ST(st_partition_parse("params=gcd,grads=world,optim=world", &extra), ST_OK);
+    CHECK_ST(st_plan_choose(&in, &extra, &res), ST_OK);
+    CHECK(res.n_rows == 7 && row(&res, "custom") != NULL, "custom row added");
+    /* Nothing fits in 0.5 GiB. */
+    in.machine.memory_gib = 0.5;
+    CHECK_ST(st_plan_choose(&in, NULL, &res), ST_OK);
+    CHECK(res.chosen == -1 && strstr(res.explanation, "no scheme fits"), "nothing fits: %s", res.explanation);
+}
+
+int main(void)
+{
+    test_tables();
+    test_machine_file();
+    test_time_model();
+    test_choice_tiny();
+    test_choice_20b();
+    return h_finish();
+}
