@@ -5,6 +5,7 @@
 #define STRATA_TOPO_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "strata/status.h"
 
 #ifdef __cplusplus
@@ -23,7 +24,28 @@ typedef enum st_topo_source {
 /* The hierarchy: N = nodes * gpus_per_node * gcds_per_gpu ranks. For a detected or XML topology,
  * nodes is 0 (the node count is known only to the communicator: one node per shared-memory
  * domain), gpus_per_node counts GPU packages (boards) and gcds_per_gpu the devices per package
- * (2 on an MI250X, 1 on NVIDIA); a machine without GPUs reports 0 GPUs and 1 GCD. */
+ * (2 on an MI250X, 1 on NVIDIA); a machine without GPUs reports 0 GPUs and 1 GCD.
+ *
+ * GPUs are hwloc OS devices from the CUDA, NVML, RSMI, LevelZero and OpenCL backends ("cuda0",
+ * "nvml0", "rsmi0", "ze0", "opencl0d0"; OpenCL devices only when their OpenCLDeviceType is GPU).
+ * The several OS devices hwloc makes for one GPU count once: they share a PCI device. OS devices
+ * without a PCI parent are counted from one backend only (the first of RSMI, NVML, CUDA,
+ * LevelZero, OpenCL that has any). DRM "card0"/"renderD128" devices are not GPUs here: a BMC's
+ * display would count.
+ *
+ * Devices are numbered in PCI bus id order, then grouped into packages by the first rule that
+ * applies and gives every package the same number of devices:
+ *  1. STRATA_GCDS_PER_GPU=N (N >= 1, dividing the device count): N consecutive devices per
+ *     package. For machines the rules below get wrong. Any other value is ST_ERR_INVALID_ARG.
+ *  2. Board serial: when every device has one (RSMI's AMDSerial, or AMDSerialNumber,
+ *     SerialNumber, NVIDIASerial), devices with the same serial form a package (the two GCDs of
+ *     an MI250X; the two GPUs of a K80).
+ *  3. PCI functions of one PCI device (same domain:bus:device) form a package.
+ *  4. MI250-class devices (PCI id 1002:740c) with the same locality (the same NUMA/L3 object,
+ *     as on Frontier where both GCDs of an MI250X hang off one NUMA domain) are paired in bus id
+ *     order. Only for this PCI id: four NVIDIA GPUs sharing a socket are four packages.
+ *  5. Otherwise one device per package.
+ * Uneven groups fall through to the next rule. st_topo_print names the rule that was used. */
 typedef struct st_topo_shape {
     int nodes, gpus_per_node, gcds_per_gpu;
 } st_topo_shape;
@@ -33,15 +55,18 @@ typedef struct st_place {
     int node, gpu, gcd;
 } st_place;
 
-/* Loads the topology: STRATA_TOPOLOGY when set (an existing file = hwloc XML, else a shape such as
- * "2x4x2"; anything else is ST_ERR_INVALID_ARG), otherwise hwloc's detection of this machine.
- * *out is owned by the caller (st_topo_free). Errors: ST_ERR_INVALID_ARG (bad STRATA_TOPOLOGY),
- * ST_ERR_FORMAT (XML hwloc rejects), ST_ERR_BACKEND (hwloc failure). */
+/* Loads the topology: STRATA_TOPOLOGY when set (a value naming a file, i.e. one that exists,
+ * contains '/' or ends in ".xml", = hwloc XML; else a shape such as "2x4x2"), otherwise hwloc's
+ * detection of this machine. STRATA_GCDS_PER_GPU=N overrides the GPU grouping (see above).
+ * *out is owned by the caller (st_topo_free). Errors: ST_ERR_INVALID_ARG (bad STRATA_TOPOLOGY or
+ * STRATA_GCDS_PER_GPU), ST_ERR_IO (the XML file does not exist or cannot be read), ST_ERR_FORMAT
+ * (XML hwloc rejects: corrupt, truncated, newer format), ST_ERR_BACKEND (hwloc failure). */
 ST_API st_status st_topo_load(st_topo **out);
 
 /* Parses a shape "NxGxD" (each >= 1) without touching the environment. */
 ST_API st_status st_topo_parse_shape(const char *text, st_topo_shape *out);
 
+/* Releases t and its hwloc topology; NULL is a no-op. */
 ST_API void st_topo_free(st_topo *t);
 
 ST_API st_topo_source st_topo_get_source(const st_topo *t);
@@ -54,6 +79,54 @@ ST_API st_status st_topo_get_shape(const st_topo *t, st_topo_shape *out);
  * GPUs, or no GPUs: one rank per "GPU", gcd 0); node is left to the caller (-1). */
 ST_API st_status st_topo_place(const st_topo *t, int rank, int nranks, int local_rank, int local_size,
                                st_place *out);
+
+/* What hwloc found: counts of packages, NUMA domains, cores, PUs and GPU devices (GCDs). For an
+ * emulated topology only `devices` is set (nodes * gpus * gcds); the rest are 0. */
+typedef struct st_topo_counts {
+    int packages, numa_nodes, cores, pus, devices;
+} st_topo_counts;
+
+ST_API st_status st_topo_get_counts(const st_topo *t, st_topo_counts *out);
+
+/* One GPU device of a detected/XML topology. Strings are owned by `t` and valid until
+ * st_topo_free. */
+typedef struct st_topo_device {
+    const char *pci_busid; /* "0000:c1:00.0", "" when hwloc gave no PCI device */
+    const char *name;      /* model ("AMD Instinct MI250X"), "" if unknown */
+    const char *os_names;  /* hwloc's OS devices for it: "rsmi0, opencl0d0" */
+    const char *serial;    /* board serial, "" if none */
+    int package, gcd;      /* place in the shape: package (GPU) index and GCD within it */
+    int numa;              /* OS index of the first NUMA node local to it, -1 if unknown */
+} st_topo_device;
+
+/* Device `index` in [0, counts.devices) of a detected/XML topology, numbered package by package
+ * (index = package * gcds_per_gpu + gcd). ST_ERR_INVALID_ARG for an index out of range or an
+ * emulated topology. */
+ST_API st_status st_topo_get_device(const st_topo *t, int index, st_topo_device *out);
+
+/* Binds the calling process to the cores closest to the device of `p` (a place from
+ * st_topo_place for this process's local rank): the locality cpuset of the GPU, split fairly
+ * (hwloc_distrib) among the local ranks whose devices share that locality. Without GPUs, with
+ * more local ranks than devices, or for emulated/XML topologies (whose cpusets are not this
+ * machine's), the machine's cores are split fairly among the local_size ranks and this process
+ * gets share local_rank. STRATA_BIND=0 skips binding (desc says so, ST_OK).
+ * desc (may be NULL) receives a one-line human description of what was bound, or why not.
+ * Errors: ST_ERR_INVALID_ARG (NULL t or p, bad local rank/size); ST_ERR_BACKEND when the OS
+ * refuses the binding or hwloc fails: the process is then left unbound and may run on;
+ * callers may ignore this status (it is for reporting, never a reason to stop a run). */
+ST_API st_status st_topo_bind_rank(const st_topo *t, const st_place *p, int local_rank, int local_size,
+                                   char *desc, size_t desclen);
+
+/* A short lstopo-like tree for tools: Machine > Package > NUMA (cores, PUs) with the GPUs under
+ * the NUMA domain (or package, or machine) they are local to, each with its package/GCD, PCI bus
+ * id, model and OS devices, then the GPU grouping rule. For an emulated topology, the
+ * NODESxGPUSxGCDS tree with rank numbers at the leaves. nranks > 0 adds each rank's place
+ * (st_topo_place; for emulated it must be the shape's product, else ST_ERR_INVALID_ARG); 0 omits
+ * them. st_topo_print writes to f (the library writes only where the caller says);
+ * st_topo_snprint writes at most buflen-1 characters and a NUL to buf (which may be NULL if
+ * buflen is 0) and sets *needed (may be NULL) to the full length, as snprintf does. */
+ST_API st_status st_topo_print(const st_topo *t, int nranks, FILE *f);
+ST_API st_status st_topo_snprint(const st_topo *t, int nranks, char *buf, size_t buflen, size_t *needed);
 
 #ifdef __cplusplus
 }

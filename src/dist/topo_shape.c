@@ -1,4 +1,5 @@
-/* Topology objects: STRATA_TOPOLOGY parsing, emulated shapes and the place of each rank. */
+/* Topology objects: STRATA_TOPOLOGY parsing, emulated shapes, the place of each rank, and the
+ * getters (counts, devices). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,10 @@ st_status st_topo_load(st_topo **out)
                       "NODESxGPUSxGCDS such as 2x4x2", env);
     } else {
         t->source = env && *env ? ST_TOPO_XML : ST_TOPO_DETECTED;
-        s = topo_hwloc_load(t, env && *env ? env : NULL);
+        if (t->source == ST_TOPO_XML && !(t->xml_path = strdup(env)))
+            s = ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_topo_load: out of host memory");
+        else
+            s = topo_hwloc_load(t, t->xml_path);
     }
     if (s != ST_OK) {
         st_topo_free(t);
@@ -74,6 +78,8 @@ void st_topo_free(st_topo *t)
         return;
     if (t->hw)
         hwloc_topology_destroy(t->hw);
+    free(t->gpus);
+    free(t->xml_path);
     free(t);
 }
 
@@ -117,5 +123,50 @@ st_status st_topo_place(const st_topo *t, int rank, int nranks, int local_rank, 
         *out = (st_place){-1, local_rank, 0};
     else
         *out = (st_place){-1, local_rank / d, local_rank % d};
+    return ST_OK;
+}
+
+static int count_type(hwloc_topology_t hw, hwloc_obj_type_t type)
+{
+    int n = hwloc_get_nbobjs_by_type(hw, type);
+    return n < 0 ? 0 : n;
+}
+
+st_status st_topo_get_counts(const st_topo *t, st_topo_counts *out)
+{
+    if (!t || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_topo_get_counts: NULL argument");
+    st_topo_counts c = {0};
+    if (t->hw) {
+        c.packages = count_type(t->hw, HWLOC_OBJ_PACKAGE);
+        c.numa_nodes = count_type(t->hw, HWLOC_OBJ_NUMANODE);
+        c.cores = count_type(t->hw, HWLOC_OBJ_CORE);
+        c.pus = count_type(t->hw, HWLOC_OBJ_PU);
+        c.devices = t->n_gpus;
+    } else {
+        c.devices = t->shape.nodes * t->shape.gpus_per_node * t->shape.gcds_per_gpu;
+    }
+    *out = c;
+    return ST_OK;
+}
+
+/* OS index of the first NUMA node in the device's locality. */
+static int first_numa(const topo_gpu *g)
+{
+    if (!g->locality || !g->locality->nodeset)
+        return -1;
+    return hwloc_bitmap_first(g->locality->nodeset);
+}
+
+st_status st_topo_get_device(const st_topo *t, int index, st_topo_device *out)
+{
+    if (!t || !out)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_topo_get_device: NULL argument");
+    if (!t->hw || index < 0 || index >= t->n_gpus)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_topo_get_device: device %d is not in [0, %d)%s", index, t->n_gpus,
+                      t->hw ? "" : " (an emulated topology has no hardware devices)");
+    const topo_gpu *g = &t->gpus[index];
+    *out = (st_topo_device){g->busid, g->model, g->osdevs, g->serial ? g->serial : "", g->package, g->gcd,
+                            first_numa(g)};
     return ST_OK;
 }

@@ -1,6 +1,7 @@
 /* strata-info: what this Strata build can run on. Lists every backend (loaded or why not), every
  * device with its properties, and the device that STRATA_BACKEND / STRATA_DEVICE select.
- * The report is gathered once into `info_report`, then rendered as text or JSON. */
+ * The report is gathered once into `info_report`, then rendered as text or JSON.
+ * --topology prints the machine tree (hwloc, or STRATA_TOPOLOGY) and the place of each rank. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +15,25 @@
 /* Command-line switches. A new option is one field here and one row in `options`. */
 typedef struct info_options {
     int json;
+    int topology;
+    int ranks; /* --ranks N; 0 = the topology's own count */
     int help;
 } info_options;
 
+/* has_value: the option takes a positive integer argument ("--ranks 8"). */
 static const struct {
     const char *flag;
     size_t field;
+    int has_value;
     const char *help;
 } options[] = {
-    {"--json", offsetof(info_options, json), "print the same report as JSON on stdout"},
-    {"--help", offsetof(info_options, help), "show this help and exit"},
+    {"--json", offsetof(info_options, json), 0, "print the same report as JSON on stdout"},
+    {"--topology", offsetof(info_options, topology), 0,
+     "print the machine tree (hwloc, or STRATA_TOPOLOGY) and each rank's place instead"},
+    {"--ranks", offsetof(info_options, ranks), 1,
+     "N: with --topology, place N ranks (default: the emulated shape's\n"
+     "               product, else the GPU devices found, else 1)"},
+    {"--help", offsetof(info_options, help), 0, "show this help and exit"},
 };
 #define N_OPTIONS ((int)(sizeof options / sizeof options[0]))
 
@@ -54,8 +64,20 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: strata-info [options]\n\n"
                "Lists Strata's backends, their devices, and the device that STRATA_BACKEND and\n"
-               "STRATA_DEVICE select. Exits non-zero only when that selection fails.\n\noptions:\n");
+               "STRATA_DEVICE select. Exits non-zero only when that selection fails.\n"
+               "With --topology: the machine's tree and the place of each of N ranks (strata-info\n"
+               "is not an MPI program: give --ranks N rather than running it under mpirun).\n\noptions:\n");
     for (int i = 0; i < N_OPTIONS; i++) fprintf(f, "  %-12s %s\n", options[i].flag, options[i].help);
+}
+
+static int parse_count(const char *text, int *out)
+{
+    char *end;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || end == text || *end || v < 1 || v > 1 << 24)
+        return 0;
+    *out = (int)v;
+    return 1;
 }
 
 static int parse_options(int argc, char **argv, info_options *o)
@@ -65,8 +87,14 @@ static int parse_options(int argc, char **argv, info_options *o)
         int known = 0;
         for (int i = 0; i < N_OPTIONS && !known; i++)
             if (strcmp(argv[a], options[i].flag) == 0) {
-                *(int *)((char *)o + options[i].field) = 1;
+                int *field = (int *)((char *)o + options[i].field);
                 known = 1;
+                if (!options[i].has_value) {
+                    *field = 1;
+                } else if (!parse_count(a + 1 < argc ? argv[++a] : NULL, field)) {
+                    fprintf(stderr, "strata-info: %s needs a positive integer\n", options[i].flag);
+                    return 0;
+                }
             }
         if (!known) {
             fprintf(stderr, "strata-info: unknown option '%s'\n", argv[a]);
@@ -242,6 +270,57 @@ static void print_json(const info_report *r)
     tj_finish(&j);
 }
 
+/* ---- topology ---- */
+
+static int default_ranks(const st_topo *t)
+{
+    st_topo_counts c;
+    if (st_topo_get_counts(t, &c) != ST_OK || c.devices < 1)
+        return 1;
+    return c.devices;
+}
+
+static void print_places(const st_topo *t, int nranks)
+{
+    printf("\nPlaces of %d rank%s (one node: local rank = rank):\n", nranks, nranks == 1 ? "" : "s");
+    for (int r = 0; r < nranks; r++) {
+        st_place p;
+        if (st_topo_place(t, r, nranks, r, nranks, &p) != ST_OK) {
+            printf("  rank %d: %s\n", r, st_last_error());
+            continue;
+        }
+        st_topo_shape sh;
+        st_topo_device d;
+        st_topo_get_shape(t, &sh);
+        int dev = p.gpu * sh.gcds_per_gpu + p.gcd;
+        printf("  rank %d: node %d, GPU %d, GCD %d", r, p.node, p.gpu, p.gcd);
+        if (p.node < 0 && nranks <= default_ranks(t) && st_topo_get_device(t, dev, &d) == ST_OK)
+            printf("  -> device %d %s %s", dev, d.pci_busid, d.name);
+        else if (p.node < 0)
+            printf("  (no GPU of its own: binds to a fair share of the cores)");
+        printf("\n");
+    }
+}
+
+static int run_topology(const info_options *o)
+{
+    st_topo *t = NULL;
+    if (st_topo_load(&t) != ST_OK) {
+        fprintf(stderr, "strata-info: %s\n", st_last_error());
+        return 1;
+    }
+    int nranks = o->ranks ? o->ranks : default_ranks(t);
+    int rc = 0;
+    if (st_topo_print(t, nranks, stdout) != ST_OK) {
+        fprintf(stderr, "strata-info: %s\n", st_last_error());
+        rc = 1;
+    } else {
+        print_places(t, nranks);
+    }
+    st_topo_free(t);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     info_options o;
@@ -250,6 +329,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (o.topology) return run_topology(&o);
     /* Large (the devices' props): static rather than on the stack. */
     static info_report report;
     gather(&report);
