@@ -16,5 +16,6 @@
 #include "strata/comm.h"
 #include "strata/partition.h"
 #include "strata/plan.h"
+#include "strata/shard.h"
 
 #endif

@@ -1,0 +1,135 @@
+/* Sharded training state: the engine that realises a partitioning scheme (partition.h) over the
+ * flat arenas of a parameter set (optim.h) and a communicator (comm.h). It owns the persistent
+ * state each rank keeps (its parameter shard, gradient accumulator, AdamW m and v, the ZeRO++
+ * secondary copy) and moves exactly the bytes st_partition_traffic_get() counts.
+ * Not here: per-layer parameter gathering inside the graph executor (see "Sharded training" in
+ * docs/partitioning.md): the full parameter and gradient arenas of the st_params set stay
+ * allocated as the forward/backward working buffers, so parameter sharding saves no peak memory
+ * yet, though it moves the bytes it would.
+ *
+ * One optimizer step with A micro-batches:
+ *
+ *     for (k = 0; k < A; k++) {
+ *         st_shard_gather(s, ST_PHASE_FORWARD);   // sharded params: full params into the arena
+ *         forward(...);
+ *         st_shard_gather(s, ST_PHASE_BACKWARD);  // again, from the secondary copy if any
+ *         backward(...);                          // ADDS its gradient into the gradient arena
+ *         st_shard_reduce_micro(s);
+ *     }
+ *     st_shard_step(s, lr, 1.0f / A, max_norm, &norm);
+ *
+ * The engine keeps the gradient arena zero between micro-batches where it has taken the
+ * gradient out of it, so callers never call st_params_zero_grad() (doing so once before the first
+ * micro-batch of a step is harmless). Trainers whose forward and backward are one call make both
+ * gather calls before it. Every call below is collective over every rank of the communicator,
+ * in the same order on each.
+ *
+ * Exactness: st_shard_step() leaves every rank with the parameters a ddp step would give, up to
+ * the order of f32 summation in the reductions. All ranks must start from identical parameters
+ * in the arena (same seed or a broadcast) when st_shard_create() is called.
+ */
+#ifndef STRATA_SHARD_H
+#define STRATA_SHARD_H
+
+#include <stdint.h>
+#include "strata/checkpoint.h"
+#include "strata/comm.h"
+#include "strata/optim.h"
+#include "strata/partition.h"
+#include "strata/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct st_shard_state st_shard_state;
+
+/* Allocates the persistent state of scheme *p for set `ps` on ps's device, and takes this rank's
+ * shards of the parameters from the arena. The flat vector it partitions is the parameter arena
+ * up to the end of its last parameter (P elements, alignment gaps included); every state buffer is
+ * sized from the padded length ceil(P / N) * N (N ranks), exactly as partition.h counts:
+ *  - params sharded: a shard of padded / ranks(params) elements (else the arena itself is it);
+ *  - grads sharded: an accumulator of padded / ranks(grads) (else the gradient arena accumulates);
+ *  - AdamW m and v of padded / ranks(optim) elements each (f32; no master copy: parameters are f32);
+ *  - secondary: a copy of padded / ranks(secondary) elements;
+ *  - a padded working copy of the arenas only when padded exceeds the arena (N not dividing it).
+ * `ps`, `c`, `p` and `cfg` are borrowed; ps and c must outlive the state. *out is owned by the
+ * caller (st_shard_destroy). Collective over c (it agrees on P and the scheme).
+ * Errors: ST_ERR_INVALID_ARG (NULL, invalid scheme, AdamW config as st_optim_adamw_create, ranks
+ * disagreeing on P or the scheme), ST_ERR_UNSUPPORTED (a parameter arena that is not f32),
+ * ST_ERR_OUT_OF_MEMORY, backend and MPI errors. */
+ST_API st_status st_shard_create(st_params *ps, st_comm *c, const st_partition *p, const st_adamw_config *cfg,
+                                 st_shard_state **out);
+
+/* Frees the state (not the set or the communicator). NULL is a no-op. */
+ST_API void st_shard_destroy(st_shard_state *s);
+
+/* The model the engine partitions, for st_partition_traffic_get()/st_partition_memory_get():
+ * params = P above, 4-byte parameters and gradients, AdamW's optim bytes, `micro_batches` = A.
+ * Errors: ST_ERR_INVALID_ARG (NULL, micro_batches < 1). */
+ST_API st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partition_model *out);
+
+/* Before a micro-batch's forward (when = ST_PHASE_FORWARD) or backward (ST_PHASE_BACKWARD): with
+ * sharded parameters, all-gathers them into the parameter arena over the params scope (backward
+ * gathers from the secondary copy over its narrower scope when there is one; the forward gather
+ * refreshes that copy). Nothing for replicated parameters.
+ * Errors: ST_ERR_INVALID_ARG (NULL, when = ST_PHASE_STEP), MPI and backend errors. */
+ST_API st_status st_shard_gather(st_shard_state *s, st_phase_when when);
+
+/* After a micro-batch's backward: with sharded gradients, reduce-scatters the gradient arena over
+ * the grads scope, adds this rank's shard into the accumulator and zeroes the arena. Nothing for
+ * replicated gradients (they keep accumulating in the arena and are reduced once per step).
+ * Errors: ST_ERR_INVALID_ARG (NULL), MPI and backend errors. */
+ST_API st_status st_shard_reduce_micro(st_shard_state *s);
+
+/* The optimizer step: reduces the accumulated gradient the rest of the way (grads scope to optim
+ * scope, then across the copies of the optim scope), so that this rank's optim shard holds
+ * g = avg / N * (sum over ranks of their accumulated gradients): the ddp mean gradient with avg =
+ * 1/A. Then the global norm of g (each optim shard counted once), clipping at max_norm (<= 0: none;
+ * factor as st_grad_clip_factor), fused AdamW on the optim shard (weight decay on the decay
+ * region only, as st_optim_adamw_create), the all-gather of the updated parameters from the optim
+ * scope to the params scope (into the arena when params are replicated), and zeroes the gradient
+ * state. *norm (may be NULL) receives the pre-clip norm of g. A non-finite norm skips the update
+ * (the gradient is still consumed, the step count not advanced) and returns ST_OK with *norm
+ * holding it. The step count starts at 0 and counts updates made.
+ * The norm's scalar all-reduce (one f32 per rank per step) is not in the byte counters or the
+ * closed forms: it is latency, not volume.
+ * Errors: ST_ERR_INVALID_ARG (NULL s, lr or avg not finite, avg <= 0), MPI and backend errors. */
+ST_API st_status st_shard_step(st_shard_state *s, float lr, float avg, float max_norm, float *norm);
+
+/* Steps taken (updates made) so far; 0 for NULL. */
+ST_API int64_t st_shard_step_count(const st_shard_state *s);
+
+/* Bytes of each kind of persistent state this rank holds, summed from the tensors the engine
+ * counts as that kind (there is no allocator high-water query in the device API yet):
+ * params = its parameter shard, grads = the accumulator (when replicated: the arena's bytes, or the
+ * padded working copy's when that is longer), optim = m + v, secondary = the secondary copy, total
+ * = their sum.
+ * Errors: ST_ERR_INVALID_ARG (NULL). */
+ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *out);
+
+/* Sharded checkpoint in directory `dir` (created if missing, one level): each rank holding the
+ * first copy of an optim shard writes "shard-<rank>.safetensors" with that range of the
+ * parameters, m and v (tensors "params", "adamw.m", "adamw.v", cut at P), then rank 0 writes
+ * "index.safetensors" (metadata only: P, step, ranks, scheme and every shard file's element range)
+ * once every shard is on disk. Every file is written atomically (temporary file, fsync, rename),
+ * and the index is written last, so a complete index means a complete checkpoint. meta/nmeta
+ * (may be NULL/0) are extra string entries stored in the index (e.g. the trainer's data position).
+ * Collective. Errors: ST_ERR_INVALID_ARG (NULL, reserved meta key), ST_ERR_IO (on any rank: every
+ * rank returns an error), MPI and backend errors. */
+ST_API st_status st_shard_save(st_shard_state *s, const char *dir, const st_ckpt_meta *meta, int nmeta);
+
+/* Loads a checkpoint written by st_shard_save() with any rank count or scheme: each rank reads the
+ * slices it needs (its parameter and optim shards) from every shard file that overlaps them, and
+ * the step count. Replicated parameters land in the arena; sharded ones in the shard (the next
+ * forward gather fills the arena). The extra metadata is not returned here: read the index with
+ * st_safetensors_meta(). Collective (errors on any rank are returned on every rank).
+ * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (missing file), ST_ERR_FORMAT (index or shard
+ * inconsistent: P differs from this model's, ranges that do not tile [0, P), tensors of the wrong
+ * size), MPI and backend errors. */
+ST_API st_status st_shard_load(st_shard_state *s, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,55 @@
+/* The st_shard_state object shared by the sharded-state files: the engine (shard.c), its
+ * level-range collectives (shard_levels.c) and its checkpoints (shard_ckpt.c). */
+#ifndef STRATA_SHARD_INTERNAL_H
+#define STRATA_SHARD_INTERNAL_H
+
+#include "strata/shard.h"
+
+/* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
+struct st_shard_state {
+    st_params *ps;                 /* borrowed */
+    st_comm *c;                    /* borrowed */
+    st_partition p;
+    st_adamw_config cfg;
+    st_device *dev;
+    int64_t F, P, L, D;            /* arena length, partitioned length, padded length, decay region */
+    int N;
+    st_tensor *arena_p, *arena_g;  /* borrowed flat arenas */
+    st_tensor *wp, *wg;            /* owned handles: views of the arenas [0, L), or padded copies */
+    int padded_copy;               /* 1: wp/wg are separate L-element buffers (L > F) */
+    st_tensor *pshard;             /* params-scope shard (a reference to wp when replicated) */
+    st_tensor *acc;                /* grads-scope accumulator (a reference to wg when replicated) */
+    st_tensor *m, *v;              /* optim-scope AdamW moments */
+    st_tensor *sec;                /* secondary copy, NULL without one */
+    st_tensor *scalar;             /* one f32 for st_sumsq */
+    int64_t len_p, len_g, len_o, len_s;
+    int64_t off_p, off_o, off_s;
+    int64_t step;
+};
+
+/* shard_levels.c. Level-range collectives on f32 tensors, in place, summing, counted in the
+ * communicator's per-level byte counters as comm.h counts them. Levels [lo, hi) are the levels of
+ * scope `hi` (an st_shard value) that are not in scope `lo`. */
+
+/* t holds a scope-lo shard (n elements, divisible by the level sizes); afterwards t[0, n / p_lo..p_hi-1)
+ * holds this rank's scope-hi shard of the reduction over those levels. */
+st_status shard_reduce_scatter_levels(st_comm *c, st_tensor *t, int lo, int hi);
+/* t (n elements) holds this rank's scope-hi shard at shard_offset(c, n, lo, hi); afterwards t is
+ * the whole scope-lo shard gathered over levels [lo, hi), slowest first. */
+st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi);
+/* All-reduce (sum) of t over the ranks of one level. */
+st_status shard_all_reduce_level(st_comm *c, st_tensor *t, int level);
+/* Where this rank's scope-hi shard starts inside a scope-lo shard of n elements. */
+int64_t shard_offset(const st_comm *c, int64_t n, int lo, int hi);
+/* 1 when this rank holds the first copy of its scope-s shard (index 0 at every level outside s). */
+int shard_first_copy(const st_comm *c, int s);
+/* Sum of one float over every rank, not counted (control traffic); also serves as a barrier. */
+st_status shard_sum_scalar(st_comm *c, float *v);
+/* Checks that every rank passed the same n (<= 8) values; ST_ERR_INVALID_ARG naming `what`. */
+st_status shard_agree(st_comm *c, const int64_t *v, int n, const char *const *what);
+
+/* shard.c helpers the checkpoint code uses. */
+st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out);
+st_status shard_sync_arena_params(st_shard_state *s);
+
+#endif
