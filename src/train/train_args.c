@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "strata/partition.h"
 #include "trainer.h"
 
 void train_opts_default(train_opts *o)
@@ -41,7 +42,14 @@ static const char USAGE[] =
     "  --sample-every N   print a text sample every N steps (--sample-len, --temperature, --top-k)\n"
     "  --profile          time every op (synchronising after each) and print the breakdown\n"
     "  --peak-gflops X    the machine's peak for the MFU figure (e.g. strata-bench's FMA peak)\n"
-    "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n";
+    "  --partition P      model state over ranks: ddp (default), auto (the planner's choice among\n"
+    "                     supported schemes), or a scheme name / params=..,grads=..,optim=..;\n"
+    "                     only schemes that shard nothing over more than one rank run for now\n"
+    "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n"
+    "ranks: mpirun -np K strata-train ... trains data-parallel: each rank its B rows of a global\n"
+    "batch of K x B, gradients averaged over the ranks (STRATA_TOPOLOGY=NxGxD emulates a\n"
+    "hierarchy); rank 0 alone prints and writes the log and checkpoints, which record the global\n"
+    "batch; on resume every rank reads the checkpoint, so --ckpt must be visible to all of them\n";
 
 static int parse_i64(const char *s, int64_t lo, int64_t *out)
 {
@@ -108,6 +116,14 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
     else if (!strcmp(opt, "--model")) o->model = val;
     else if (!strcmp(opt, "--log")) o->log = val;
     else if (!strcmp(opt, "--ckpt")) o->ckpt = val;
+    else if (!strcmp(opt, "--partition")) {
+        st_partition p;
+        if (strcmp(val, "auto") != 0 && st_partition_parse(val, &p) != ST_OK) {
+            snprintf(err, errlen, "--partition %s: %s", val, st_last_error());
+            return -1;
+        }
+        o->partition = val;
+    }
     else if (!strcmp(opt, "--dtype")) {
         if (strcmp(val, "f32") != 0 && strcmp(val, "bf16") != 0) {
             snprintf(err, errlen, "--dtype %s: f32 or bf16", val);

@@ -1,6 +1,7 @@
 /* strata-train's run: opens the data, builds GPT-2 in an st_params arena, and trains it with
  * AdamW (warmup + cosine, clipping at the global norm, gradient accumulation), printing one
- * progress line per step and writing metrics as JSON lines. */
+ * progress line per step and writing metrics as JSON lines; data-parallel over o->comm's ranks
+ * (each its rows of the global batch, gradients averaged before clipping). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -10,10 +11,13 @@
 #include <sys/stat.h>
 #include "ckpt.h"
 #include "gpt2.h"
+#include "train_dist.h"
 #include "train_stats.h"
 
 typedef struct run {
     const train_opts *o;
+    st_comm *comm;               /* o->comm: NULL or one rank for a plain run */
+    int rank, ranks;             /* st_comm_rank, st_comm_size */
     train_opts eff;              /* o with seq = the sequence length used (for checkpoints) */
     int64_t start;               /* steps taken before this run (resume) */
     gpt2_config cfg;
@@ -31,6 +35,7 @@ typedef struct run {
     st_lr_schedule sched;
     double *step_ms;             /* this run's step times, for the median */
     double opt_ms, timed_ms;     /* --profile: optimizer and whole-step time of the timed steps */
+    double comm_ms;              /* --profile: the loss and gradient all-reduces of the timed steps */
     int64_t timed_steps;
     char *err;
     size_t errlen;
@@ -90,6 +95,7 @@ static int setup_config(run *r)
     r->T = o->seq_set ? o->seq : r->cfg.T;
     r->eff = *o;
     r->eff.seq = r->T;
+    r->eff.batch = o->batch * r->ranks; /* checkpoints record the global batch */
     if (r->T > r->cfg.T)
         return fail(r, ST_OK, "--seq %lld is longer than the model's context %d", (long long)r->T,
                     r->cfg.T);
@@ -146,8 +152,8 @@ static int setup_model(run *r)
     return 0;
 }
 
-/* One optimizer step over K micro-batches; *loss is their mean. */
-static st_status train_step(run *r, int64_t step, float *loss, float *norm, float *lr)
+/* This rank's K micro-batches (its rows of each global batch): gradients summed, *loss their mean. */
+static st_status micro_batches(run *r, int64_t step, float *loss)
 {
     const train_opts *o = r->o;
     st_status s = st_params_zero_grad(r->ps);
@@ -155,33 +161,62 @@ static st_status train_step(run *r, int64_t step, float *loss, float *norm, floa
     for (int64_t k = 0; !s && k < o->grad_accum; k++) {
         float l = 0;
         uint64_t micro = (uint64_t)(step * o->grad_accum + k);
-        s = st_dataset_batch(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->in, r->tg);
+        s = st_dataset_batch_rank(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->rank,
+                                  r->ranks, r->in, r->tg);
         if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
         if (!s) s = st_graph_backward(r->m.plan);
         sum += l;
     }
+    *loss = (float)(sum / (double)o->grad_accum);
+    return s;
+}
+
+/* With several ranks: the loss and the gradient become their averages over the world. Every rank
+ * first agrees that its micro-batches succeeded, so that a failed rank does not leave the others
+ * waiting in the all-reduce. */
+static int average_ranks(run *r, int64_t step, st_status s, float *loss)
+{
+    int rc = s ? fail(r, s, "training step %lld", (long long)step + 1) : 0;
+    if (r->ranks == 1) return rc;
+    if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    double t0 = r->o->profile ? now_ms() : 0;
+    st_tensor *grads;
+    st_params_flat(r->ps, NULL, &grads, NULL);
+    s = dist_sum(r->comm, loss, 1);
+    if (!s) s = st_comm_all_reduce(r->comm, grads, ST_REDUCE_AVG, ST_SCOPE_WORLD);
+    if (s) return fail(r, s, "averaging step %lld over %d ranks", (long long)step + 1, r->ranks);
+    *loss /= (float)r->ranks;
+    if (r->o->profile) r->comm_ms += now_ms() - t0;
+    return 0;
+}
+
+/* One optimizer step over K micro-batches on every rank; *loss is their mean over the ranks. */
+static int train_step(run *r, int64_t step, float *loss, float *norm, float *lr)
+{
+    const train_opts *o = r->o;
+    if (average_ranks(r, step, micro_batches(r, step, loss), loss)) return -1;
     float scale;
-    double t0 = o->profile && !s ? now_ms() : 0;
-    if (!s) s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
+    double t0 = o->profile ? now_ms() : 0;
+    st_status s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
     *lr = (float)st_lr_cosine(&r->sched, step);
     if (!s && isfinite(*norm)) s = st_optim_step(r->opt, *lr, scale);
     if (o->profile && !s) { /* the graph synchronised after its last node; clipping reads the norm */
         s = st_device_sync(r->dev);
         r->opt_ms += now_ms() - t0;
     }
-    *loss = (float)(sum / (double)o->grad_accum);
-    return s;
+    return s ? fail(r, s, "training step %lld", (long long)step + 1) : 0;
 }
 
-/* Mean loss over eval_batches validation batches, the same ones at every evaluation. */
+/* Mean loss over eval_batches validation batches, the same ones at every evaluation: like
+ * training, each rank takes its rows of global batches of ranks x B rows. */
 static st_status evaluate(run *r, float *val)
 {
     double sum = 0;
     uint64_t seed = r->o->seed ^ 0x5eed5eedull;
     for (int64_t i = 0; i < r->o->eval_batches; i++) {
         float l;
-        st_status s = st_dataset_batch(r->ds, ST_SPLIT_VAL, r->o->batch, r->T, seed, (uint64_t)i,
-                                       r->in, r->tg);
+        st_status s = st_dataset_batch_rank(r->ds, ST_SPLIT_VAL, r->o->batch, r->T, seed, (uint64_t)i,
+                                            r->rank, r->ranks, r->in, r->tg);
         if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
         if (s) return s;
         sum += l;
@@ -194,32 +229,50 @@ static int maybe_eval(run *r, int64_t step)
 {
     float val;
     st_status s = evaluate(r, &val);
-    if (s) return fail(r, s, "evaluation at step %lld", (long long)step);
+    int rc = s ? fail(r, s, "evaluation at step %lld", (long long)step) : 0;
+    if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    if ((s = dist_sum(r->comm, &val, 1))) return fail(r, s, "averaging the validation loss");
+    val /= (float)r->ranks;
     if (r->progress) fprintf(r->progress, "step %lld: val loss %.4f\n", (long long)step, val);
     if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.6f}\n", (long long)step, val);
     return 0;
 }
 
+/* The progress line and the JSON line of a step; with several ranks also the bytes rank 0 sent at
+ * each level during the step (comm.h's ring convention: it received as many). */
 static void report_step(run *r, int64_t step, float loss, float lr, float norm, double ms, double avg_ms)
 {
     const train_opts *o = r->o;
-    double tps = (double)(o->batch * r->T * o->grad_accum) / (ms / 1e3);
+    double tps = (double)(r->ranks * o->batch * r->T * o->grad_accum) / (ms / 1e3);
     double eta = avg_ms * (double)(o->steps - step - 1) / 1e3;
-    if (r->progress)
+    uint64_t b[ST_LEVEL_COUNT];
+    dist_level_bytes(r->comm, b);
+    if (r->progress) {
         fprintf(r->progress,
-                "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | ETA %.0fs\n",
+                "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | ETA %.0fs",
                 (long long)step + 1, (long long)o->steps, loss, lr, norm, ms, tps, eta);
-    if (r->log)
-        fprintf(r->log,
-                "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
-                "\"tokens_per_s\": %.1f}\n",
-                (long long)step + 1, loss, lr, norm, ms, tps);
+        if (r->ranks > 1)
+            fprintf(r->progress, " | ranks %d | MB sent gcd/gpu/node %.2f/%.2f/%.2f", r->ranks,
+                    b[ST_LEVEL_GCD] / 1e6, b[ST_LEVEL_GPU] / 1e6, b[ST_LEVEL_NODE] / 1e6);
+        fputc('\n', r->progress);
+    }
+    if (!r->log) return;
+    fprintf(r->log,
+            "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
+            "\"tokens_per_s\": %.1f, \"ranks\": %d",
+            (long long)step + 1, loss, lr, norm, ms, tps, r->ranks);
+    if (r->ranks > 1)
+        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu",
+                (unsigned long long)b[ST_LEVEL_GCD], (unsigned long long)b[ST_LEVEL_GPU],
+                (unsigned long long)b[ST_LEVEL_NODE]);
+    fputs("}\n", r->log);
 }
 
 /* Prints a sample from the first training token: bytes as text for a byte vocabulary. */
 static int maybe_sample(run *r, int64_t step)
 {
     const train_opts *o = r->o;
+    if (r->rank != 0) return 0; /* every rank holds the same weights */
     int32_t first, out[1024];
     int n = (int)(o->sample_len < 1024 ? o->sample_len : 1024);
     st_status s = st_dataset_read(r->ds, ST_SPLIT_TRAIN, 0, 1, &first);
@@ -244,9 +297,12 @@ static int after_step(run *r, int64_t done, int last)
     if (o->profile) st_graph_set_profile(r->m.plan, 0);
     int rc = 0;
     if (r->have_val && ((o->eval_every && done % o->eval_every == 0) || last)) rc = maybe_eval(r, done);
-    if (!rc && o->sample_every && done % o->sample_every == 0) rc = maybe_sample(r, done);
+    if (!rc && o->sample_every && done % o->sample_every == 0)
+        rc = dist_agree(r->comm, maybe_sample(r, done), r->err, r->errlen);
     if (!rc && o->ckpt && (last || (o->ckpt_every && done % o->ckpt_every == 0))) {
-        rc = ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
+        if (r->rank == 0) rc = ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
+        /* no rank runs ahead of the save, and a failed save stops every rank */
+        rc = dist_agree(r->comm, rc, r->err, r->errlen);
         if (!rc && r->progress) fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, o->ckpt);
     }
     if (o->profile) st_graph_set_profile(r->m.plan, 1);
@@ -261,14 +317,14 @@ static int train_loop(run *r, float *losses)
     for (int64_t step = r->start; step < end; step++) {
         float loss, norm, lr;
         double t0 = now_ms();
-        st_status s = train_step(r, step, &loss, &norm, &lr);
-        if (s) return fail(r, s, "training step %lld", (long long)step + 1);
+        st_comm_bytes_reset(r->comm);
+        if (train_step(r, step, &loss, &norm, &lr)) return -1;
         double ms = now_ms() - t0;
         total_ms += ms;
         r->step_ms[step - r->start] = ms;
         if (o->profile && step == r->start && end - step > 1) { /* leave the warm-up step out */
             st_graph_profile_reset(r->m.plan);
-            r->opt_ms = 0;
+            r->opt_ms = r->comm_ms = 0;
         } else {
             r->timed_ms += ms;
             r->timed_steps++;
@@ -289,15 +345,16 @@ static void fill_stats(run *r, train_stats *st, int64_t steps_run)
     *st = (train_stats){.n_params = st_params_numel(r->ps)};
     st->flops_per_token = 6.0 * (double)st->n_params + 12.0 * c->L * c->C * (double)r->T;
     st->ms_median = train_median(r->step_ms, steps_run);
-    double tokens = (double)(r->o->batch * r->T * r->o->grad_accum);
+    double tokens = (double)(r->ranks * r->o->batch * r->T * r->o->grad_accum);
     st->tokens_per_s = st->ms_median > 0 ? tokens / (st->ms_median / 1e3) : 0;
     if (!r->o->profile || !r->timed_steps) return;
     st->timed_steps = r->timed_steps;
-    int n = st_graph_profile(r->m.plan, st->op_times, TRAIN_MAX_OP_TIMES - 2);
-    st->n_op_times = n < TRAIN_MAX_OP_TIMES - 2 ? n : TRAIN_MAX_OP_TIMES - 2;
-    double rest = r->timed_ms - r->opt_ms;
+    int n = st_graph_profile(r->m.plan, st->op_times, TRAIN_MAX_OP_TIMES - 3);
+    st->n_op_times = n < TRAIN_MAX_OP_TIMES - 3 ? n : TRAIN_MAX_OP_TIMES - 3;
+    double rest = r->timed_ms - r->opt_ms - r->comm_ms;
     for (int i = 0; i < st->n_op_times; i++) rest -= st->op_times[i].ms;
     train_stats_add(st, "optimizer (clip + adamw)", r->opt_ms, r->timed_steps);
+    if (r->ranks > 1) train_stats_add(st, "all-reduce (loss, gradients)", r->comm_ms, r->timed_steps);
     train_stats_add(st, "other (data, zero_grad)", rest > 0 ? rest : 0, r->timed_steps);
     train_stats_sort(st);
 }
@@ -315,24 +372,53 @@ static void cleanup(run *r)
     if (r->log) fclose(r->log);
 }
 
+static void print_header(run *r)
+{
+    const train_opts *o = r->o;
+    if (!r->progress) return;
+    fprintf(r->progress, "model L=%d H=%d C=%d T=%d V=%d (%lld parameters) on %s, B=%lld T=%lld K=%lld, %s",
+            r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V, (long long)st_params_numel(r->ps),
+            st_device_label(r->dev), (long long)o->batch, (long long)r->T, (long long)o->grad_accum,
+            o->bf16 ? "bf16 compute, f32 master weights" : "f32");
+    if (r->ranks > 1)
+        fprintf(r->progress, ", %d ranks (global batch %lld)", r->ranks, (long long)(r->ranks * o->batch));
+    fputc('\n', r->progress);
+}
+
+/* Everything before the first step, agreed across ranks: every rank reads the checkpoint, and all
+ * must resume from the same step (a checkpoint directory that is not shared shows up here). */
+static int setup(run *r)
+{
+    const train_opts *o = r->o;
+    int rc = setup_config(r);
+    if (!rc) rc = setup_data(r);
+    if (!rc) rc = setup_model(r);
+    if (!rc) print_header(r);
+    if (!rc) rc = dist_partition(r->comm, o->partition, &r->cfg, st_params_numel(r->ps), o->batch,
+                                 o->grad_accum, r->progress, r->err, r->errlen);
+    if (!rc && o->resume) {
+        rc = ckpt_load(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, &r->start, r->err, r->errlen);
+        if (rc == 1) rc = 0;
+        else if (!rc && r->progress) fprintf(r->progress, "resumed from step %lld\n", (long long)r->start);
+    }
+    if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    int same;
+    st_status s = dist_same(r->comm, r->start, &same);
+    if (s) return fail(r, s, "comparing the resume step across ranks");
+    if (!same)
+        return fail(r, ST_OK, "ranks would resume from different steps (this one: %lld): every rank "
+                    "must see rank 0's checkpoint in %s", (long long)r->start, o->ckpt);
+    if (r->rank == 0 && o->log && !(r->log = fopen(o->log, r->start ? "a" : "w")))
+        rc = fail(r, ST_OK, "cannot write log '%s'", o->log);
+    return dist_agree(r->comm, rc, r->err, r->errlen);
+}
+
 int train_run(const train_opts *o, FILE *progress, float *losses, char *err, size_t errlen)
 {
-    run r = {.o = o, .progress = progress, .err = err, .errlen = errlen};
-    int rc = setup_config(&r);
-    if (!rc) rc = setup_data(&r);
-    if (!rc) rc = setup_model(&r);
-    if (!rc && progress)
-        fprintf(progress, "model L=%d H=%d C=%d T=%d V=%d (%lld parameters) on %s, B=%lld T=%lld K=%lld, %s\n",
-                r.cfg.L, r.cfg.H, r.cfg.C, r.cfg.T, r.cfg.V, (long long)st_params_numel(r.ps),
-                st_device_label(r.dev), (long long)o->batch, (long long)r.T, (long long)o->grad_accum,
-                o->bf16 ? "bf16 compute, f32 master weights" : "f32");
-    if (!rc && o->resume) {
-        rc = ckpt_load(o->ckpt, r.ps, r.opt, &r.cfg, &r.eff, &r.start, err, errlen);
-        if (rc == 1) rc = 0;
-        else if (!rc && progress) fprintf(progress, "resumed from step %lld\n", (long long)r.start);
-    }
-    if (!rc && o->log && !(r.log = fopen(o->log, r.start ? "a" : "w")))
-        rc = fail(&r, ST_OK, "cannot write log '%s'", o->log);
+    run r = {.o = o, .comm = o->comm, .rank = st_comm_rank(o->comm), .ranks = st_comm_size(o->comm),
+             .progress = progress, .err = err, .errlen = errlen};
+    if (r.rank != 0) r.progress = NULL;
+    int rc = setup(&r);
     if (!rc) rc = train_loop(&r, losses);
     if (!rc && o->stats) {
         int64_t end = o->stop_at && o->stop_at < o->steps ? o->stop_at : o->steps;

@@ -1,10 +1,12 @@
 /* strata-train's training loop, apart from its command line so that tests can drive it: options,
- * the run (data, model, AdamW with warmup + cosine, accumulation, clipping, evaluation, logs). */
+ * the run (data, model, AdamW with warmup + cosine, accumulation, clipping, evaluation, logs), on
+ * one process or data-parallel over the ranks of a communicator. */
 #ifndef STRATA_TRAIN_TRAINER_H
 #define STRATA_TRAIN_TRAINER_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include "strata/comm.h"
 #include "strata/graph.h"
 
 #define TRAIN_MAX_OP_TIMES 48
@@ -19,7 +21,7 @@ typedef struct train_stats {
     int64_t n_params;
     double flops_per_token;
     double ms_median;            /* median step time of this run's steps */
-    double tokens_per_s;         /* B T K / median step time */
+    double tokens_per_s;         /* ranks B T K / median step time (global tokens) */
     int n_op_times;              /* with --profile: per-op time summed over the timed steps, */
     int64_t timed_steps;         /* every step but the first (warm-up) when there are several; */
     st_graph_op_time op_times[TRAIN_MAX_OP_TIMES]; /* largest first, ms per run (not per step) */
@@ -41,6 +43,8 @@ typedef struct train_opts {
     int bf16;                    /* --dtype bf16: bf16 compute copy of weights and activations */
     int profile;                 /* time every op (st_graph_set_profile) and the optimizer */
     double peak_gflops;          /* --peak-gflops: the MFU reference (0: unknown) */
+    const char *partition;       /* --partition: scheme text, "auto", or NULL (ddp) */
+    st_comm *comm;               /* borrowed; NULL or one rank: a plain single-process run */
     train_stats *stats;          /* filled at the end of train_run when not NULL */
 } train_opts;
 
@@ -60,7 +64,15 @@ void train_print_stats(const train_stats *s, double peak_gflops, FILE *out);
 /* Runs the training described by o on the default device (STRATA_BACKEND). Progress lines go to
  * `progress` (may be NULL). losses, when not NULL, has `steps` entries: the loss of step i (0-based)
  * goes to losses[i] for the steps this run takes (after a resume, from the saved step on). Returns 0,
- * or -1 with a message in err. */
+ * or -1 with a message in err.
+ *
+ * With o->comm of K > 1 ranks it is collective over them (every rank calls it with the same
+ * options): each rank trains on rows [r B, (r+1) B) of a global batch of K B rows (r =
+ * st_comm_rank), gradients are averaged over the world (hierarchical all-reduce) before clipping
+ * and AdamW, and losses (training and validation) are averages over the ranks, so a run equals a
+ * single-process run with batch K B. Only rank 0 writes progress, the log and checkpoints (which
+ * record the global batch K B); every rank reads the checkpoint on resume. An error on any rank
+ * makes train_run return -1 on every rank, the others with "rank R: " and its message. */
 int train_run(const train_opts *o, FILE *progress, float *losses, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,44 @@
+#!/bin/sh
+# strata-train under mpirun: a data-parallel run prints one set of progress lines and logs "ranks";
+# failures on one or every rank (topology not matching the rank count, a data file only one rank
+# cannot read, an unsupported --partition) end every rank with an error and a non-zero exit, never
+# a hang (ctest's TIMEOUT catches one).
+# usage: mpi_cli.sh STRATA_TRAIN MPIEXEC NUMPROC_FLAG [MPIEXEC_FLAGS...]
+set -u
+train="$1"; mpiexec="$2"; np="$3"; shift 3
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+i=0
+while [ $i -lt 40 ]; do echo "a small text for strata-train's data-parallel tests" >> "$dir/text"; i=$((i + 1)); done
+small="--steps 3 --batch 2 --seq 16 --layers 1 --embd 32 --heads 2"
+failed=0
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+# $1: the number of ranks that must print "error:" lines containing $2; the rest: the command.
+expect_errors() {
+  want="$1"; text="$2"; shift 2
+  if "$@" > "$dir/out" 2> "$dir/err"; then fail "$* exited 0"; return; fi
+  n=$(grep -c "error:.*$text" "$dir/err")
+  if [ "$n" -ne "$want" ]; then fail "$*: $n error lines with '$text', want $want"; cat "$dir/err"; return; fi
+  echo "ok: $n ranks: $(grep "error:" "$dir/err" | head -n 2 | tr '\n' ' ')"
+}
+
+export STRATA_TOPOLOGY=1x2x1
+"$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small --partition auto --log "$dir/log" \
+  > "$dir/out" 2> "$dir/err" || { fail "2-rank run"; cat "$dir/err"; }
+[ "$(grep -c '^step .* | ranks 2 | MB sent' "$dir/out")" -eq 3 ] || { fail "3 progress lines from rank 0 alone"; cat "$dir/out"; }
+grep -q "^partition auto: " "$dir/out" || fail "--partition auto explains its choice"
+[ "$(grep -c '"ranks": 2, "bytes_gcd": 0, "bytes_gpu": [1-9]' "$dir/log")" -eq 3 ] || { fail "3 log lines with ranks and bytes"; cat "$dir/log"; }
+[ ! -s "$dir/err" ] || { fail "stderr is empty"; cat "$dir/err"; }
+rm -f "$dir/log"
+
+STRATA_TOPOLOGY=2x2x1 expect_errors 2 "" "$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small
+expect_errors 2 "not supported yet" "$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small --partition zero3
+grep -q "rank 1: error: --partition zero3: " "$dir/err" || fail "rank 1 reports its own error"
+# MPMD: rank 1 alone is given a file that does not exist; rank 0 reports rank 1's error.
+expect_errors 2 "cannot use data" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/text" $small --log "$dir/log" : \
+  "$np" 1 "$train" --data "$dir/missing" $small --log "$dir/log"
+grep -q "rank 0: error: rank 1: cannot use data" "$dir/err" || fail "rank 0 names rank 1's error"
+[ ! -e "$dir/log" ] || fail "a failed setup wrote the log"
+if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
+echo "passed"
