@@ -91,6 +91,20 @@ ST_API const char *st_device_backend(const st_device *dev);
 /* Waits until every operation queued on the device has finished. */
 ST_API st_status st_device_sync(st_device *dev);
 
+/* Device memory held by tensors, as the allocator sees it: bytes of tensor storage currently
+ * allocated on the device, the most ever allocated at once (the high-water mark, since the device
+ * was started or since st_device_memory_reset_peak) and the number of live allocations. Views
+ * allocate nothing; a backend's own workspaces (BLAS handles, kernel caches, staging) are not
+ * tensor storage and are not counted. Thread-safe. Errors: ST_ERR_INVALID_ARG on NULL. */
+typedef struct st_device_memory {
+    uint64_t current, peak, allocations;
+} st_device_memory;
+ST_API st_status st_device_memory_get(const st_device *dev, st_device_memory *out);
+
+/* Sets the device's high-water mark to what is allocated now, so that a later peak measures one
+ * phase of a program. NULL is a no-op. */
+ST_API void st_device_memory_reset_peak(st_device *dev);
+
 /* Shuts every backend down and frees every device; the next call that needs a backend searches
  * and starts it again (STRATA_PLUGIN_PATH is read anew). Plugin code stays mapped (vendor
  * runtimes do not support being unloaded). All st_device and st_tensor handles become invalid;

@@ -36,6 +36,8 @@ struct st_device {
     st_backend *be;
     int index;
     char label[64];
+    /* Tensor storage on the device (tensor.c), updated with __atomic builtins. */
+    uint64_t mem_current, mem_peak, mem_allocations;
 };
 
 typedef struct st_storage {

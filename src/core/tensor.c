@@ -4,6 +4,8 @@
 #include <string.h>
 #include "internal.h"
 
+static void memory_account(st_device *dev, int64_t delta);
+
 size_t st_dtype_size(st_dtype dt)
 {
     switch (dt) {
@@ -66,6 +68,7 @@ st_status st_tensor_create(st_device *dev, st_dtype dt, int ndim, const int64_t 
     s->dev = dev;
     s->bytes = (size_t)bytes;
     s->refs = 1;
+    memory_account(dev, (int64_t)bytes);
     t->storage = s;
     t->dtype = dt;
     t->ndim = ndim;
@@ -75,12 +78,40 @@ st_status st_tensor_create(st_device *dev, st_dtype dt, int ndim, const int64_t 
     return ST_OK;
 }
 
+/* Keeps the device's current and peak tensor bytes (st_device_memory_get). */
+static void memory_account(st_device *dev, int64_t delta)
+{
+    uint64_t now = __atomic_add_fetch(&dev->mem_current, (uint64_t)delta, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&dev->mem_allocations, delta > 0 ? 1 : (uint64_t)-1, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&dev->mem_peak, __ATOMIC_RELAXED);
+    while (now > peak &&
+           !__atomic_compare_exchange_n(&dev->mem_peak, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+st_status st_device_memory_get(const st_device *dev, st_device_memory *out)
+{
+    if (!dev || !out) return ST_ERR(ST_ERR_INVALID_ARG, "st_device_memory_get: NULL argument");
+    out->current = __atomic_load_n(&dev->mem_current, __ATOMIC_RELAXED);
+    out->peak = __atomic_load_n(&dev->mem_peak, __ATOMIC_RELAXED);
+    out->allocations = __atomic_load_n(&dev->mem_allocations, __ATOMIC_RELAXED);
+    return ST_OK;
+}
+
+void st_device_memory_reset_peak(st_device *dev)
+{
+    if (dev)
+        __atomic_store_n(&dev->mem_peak, __atomic_load_n(&dev->mem_current, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+}
+
 void st_tensor_free(st_tensor *t)
 {
     if (!t) return;
     st_storage *s = t->storage;
     if (--s->refs == 0) {
         s->dev->be->iface->free(s->dev->be->ctx, s->dev->index, s->buf);
+        memory_account(s->dev, -(int64_t)s->bytes);
         free(s);
     }
     free(t);

@@ -213,6 +213,40 @@ static void out_of_memory(void)
     st_tensor_free(ok);
 }
 
+/* The allocator's counters follow storage, not handles: views add nothing, the last free of a
+ * storage returns its bytes, a failed allocation leaves them alone, the peak stays until reset. */
+static void memory_counters(void)
+{
+    st_device_memory m0, m;
+    CHECK(st_device_memory_get(cpu, &m0) == ST_OK, "memory_get: %s", st_last_error());
+    CHECK(st_device_memory_get(NULL, &m) == ST_ERR_INVALID_ARG, "memory_get(NULL)");
+    st_device_memory_reset_peak(cpu);
+    st_tensor *a = make(ST_F32, 2, 100, 30), *b = make(ST_BF16, 1, 7, 0), *v = NULL;
+    CHECK(st_device_memory_get(cpu, &m) == ST_OK && m.current == m0.current + 12000 + 14 &&
+          m.allocations == m0.allocations + 2 && m.peak >= m.current, "after 2 tensors: %llu bytes",
+          (unsigned long long)(m.current - m0.current));
+    CHECK(st_tensor_transpose(a, 0, 1, &v) == ST_OK, "view: %s", st_last_error());
+    st_tensor *huge = NULL;
+    st_device_props p;
+    st_device_props_get(cpu, &p);
+    int64_t big[2] = {(int64_t)(p.memory_bytes / 1024), 1024}; /* 4x the device: the backend refuses */
+    CHECK(st_tensor_create(cpu, ST_F32, 2, big, &huge) == ST_ERR_OUT_OF_MEMORY, "huge tensor refused");
+    st_device_memory mv;
+    st_device_memory_get(cpu, &mv);
+    CHECK(mv.current == m.current && mv.allocations == m.allocations, "a view or a failed allocation counted");
+    st_tensor_free(a);
+    st_device_memory_get(cpu, &mv);
+    CHECK(mv.current == m.current, "storage freed while a view holds it");
+    st_tensor_free(v);
+    st_tensor_free(b);
+    st_device_memory_get(cpu, &m);
+    CHECK(m.current == m0.current && m.allocations == m0.allocations && m.peak >= m0.current + 12014,
+          "after freeing: current %llu, peak %llu", (unsigned long long)m.current, (unsigned long long)m.peak);
+    st_device_memory_reset_peak(cpu);
+    st_device_memory_get(cpu, &m);
+    CHECK(m.peak == m.current, "reset peak");
+}
+
 int main(void)
 {
     if (st_device_get("cpu", 0, &cpu) != ST_OK) {
@@ -225,6 +259,7 @@ int main(void)
     bad_arguments();
     mismatches();
     out_of_memory();
+    memory_counters();
     st_shutdown();
     st_shutdown(); /* twice is allowed */
     return h_finish();
