@@ -66,7 +66,9 @@ static void usage(FILE *f)
                "Lists Strata's backends, their devices, and the device that STRATA_BACKEND and\n"
                "STRATA_DEVICE select. Exits non-zero only when that selection fails.\n"
                "With --topology: the machine's tree and the place of each of N ranks (strata-info\n"
-               "is not an MPI program: give --ranks N rather than running it under mpirun).\n\noptions:\n");
+               "is not an MPI program: give --ranks N rather than running it under mpirun).\n"
+               "strata-info --plan [--help] predicts each partitioning scheme's communication and\n"
+               "memory for a model on a topology, and picks one (see docs/partitioning.md).\n\noptions:\n");
     for (int i = 0; i < N_OPTIONS; i++) fprintf(f, "  %-12s %s\n", options[i].flag, options[i].help);
 }
 
@@ -321,8 +323,13 @@ static int run_topology(const info_options *o)
     return rc;
 }
 
+/* strata-info --plan: the partitioning planner's table (info_plan.c). */
+int info_plan_main(int argc, char **argv, FILE *out);
+
 int main(int argc, char **argv)
 {
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--plan") == 0) return info_plan_main(argc, argv, stdout);
     info_options o;
     if (!parse_options(argc, argv, &o)) return 2;
     if (o.help) {

@@ -1,323 +1,356 @@
-/* strata-bench: measures Strata's ops against yardsticks taken in the same run: matmul GFLOP/s
- * against the host's FMA peak (and the BLAS's own sgemm), elementwise GB/s against a triad loop.
- * Prints a table and a verdict per target; --json writes the figures and the environment.
- * A benchmark, not a test: it exits 0 when a target is missed, non-zero only on bad usage or
- * when no device can be selected. */
+/* strata-bench: times Strata's ops on every device present against yardsticks taken in the same
+ * run (the device's FMA and bandwidth probes, the vendor's own libraries), and dispatches the
+ * sub-commands train, collectives and compare. A benchmark, not a test: it exits 0 when a target
+ * is missed, non-zero on bad usage, when no device can be used, or when output cannot be written. */
 #define _GNU_SOURCE
-#include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "bench.h"
-#include "tool_json.h"
 
-/* The CPU backend's targets (issue 3): matmul >= 90% of the FMA peak for N >= 1024, the
- * elementwise ops >= 85% of the triad. */
+#if defined(__has_include)
+#if __has_include("bench_coll.h")
+#include "bench_coll.h"
+#define STRATA_BENCH_HAVE_COLL 1
+#endif
+#endif
+
+/* issue 3's targets for the CPU backend. */
 #define TARGET_MATMUL 0.90
 #define TARGET_ELEMENTWISE 0.85
 
-typedef struct verdict {
-    const char *name, *reference;
-    double goal, value; /* value: the worst ratio over the target's cases */
-    char worst[64];     /* which case that was, or the failure */
-    const char *result; /* "OK", "MISSED", "NOT MEASURED", "NOT JUDGED" */
-} verdict;
-
-typedef struct environment {
-    char date[32], host[128];
-    st_device_props props;
-    const char *label;
-    int is_cpu;
-    double ref_gflops, ref_gbps; /* what the ratio columns divide by */
-    double busy0, self0, wall0; /* at the start, for `others` */
-    double others;               /* share of the CPUs that other processes used during the run */
-} environment;
-
-/* CPU seconds all processes have used since boot (/proc/stat), or -1. */
-static double machine_busy_seconds(void)
-{
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                       &v[5], &v[6], &v[7])
-              : 0;
-    if (f) fclose(f);
-    if (n < 8) return -1.0;
-    /* user nice system [idle iowait] irq softirq steal */
-    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Shared machines run other work beside the benchmark, and it lowers every figure: measure it. */
-static void others_start(environment *env)
-{
-    env->busy0 = machine_busy_seconds();
-    env->self0 = self_cpu_seconds();
-    env->wall0 = bench_now();
-}
-
-static void others_stop(environment *env)
-{
-    double busy = machine_busy_seconds(), wall = bench_now() - env->wall0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    env->others = -1.0;
-    if (busy >= 0 && env->busy0 >= 0 && wall > 0 && cpus > 0) {
-        double other = (busy - env->busy0) - (self_cpu_seconds() - env->self0);
-        env->others = other > 0 ? other / (wall * (double)cpus) : 0.0;
-    }
-}
-
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: strata-bench [--quick] [--backend NAME] [--json FILE]\n\n"
-               "Times Strata's ops on one device against the host's FMA peak and triad bandwidth,\n"
-               "measured in the same run, and prints a verdict for the CPU backend's targets\n"
-               "(matmul >= 90%% of peak for N >= 1024, elementwise >= 85%% of triad).\n\n"
-               "  --quick         a few seconds (fewer repetitions), for CI\n"
-               "  --backend NAME  backend name or list (default: STRATA_BACKEND / STRATA_DEVICE)\n"
-               "  --json FILE     also write the figures and the environment to FILE\n"
-               "  --help          this text\n\n"
+    fprintf(f, "usage: strata-bench [--quick] [--backend LIST] [--json FILE] [--roofline FILE] [--progress]\n"
+               "                    [--peak-gflops [DEVICE=]X] [--peak-gbs [DEVICE=]X]\n"
+               "       strata-bench train --model tiny|gpt2-124m [--batch B] [--seq T] [--steps N] [--json FILE]\n"
+               "       strata-bench collectives [--json FILE] [ARGS...]   (under mpirun)\n"
+               "       strata-bench compare A.json B.json [...] [--svg FILE] [--roofline FILE]\n\n"
+               "Times every op of the op table at the shapes of the tiny and gpt2-124m configs and square\n"
+               "matmuls on every device of every backend present (absent ones are listed as skipped), with\n"
+               "the vendor libraries (OpenBLAS, CLBlast, cuBLAS) and the device's probes in the same run.\n\n"
+               "  --quick           CI: the tiny config and matmuls up to 1024, few repetitions\n"
+               "  --backend LIST    only these backends (comma-separated names)\n"
+               "  --json FILE       every figure and the environment (docs/bench.md)\n"
+               "  --roofline FILE   an SVG roofline of this run\n"
+               "  --progress        progress line on stderr (default: when stderr is a terminal)\n"
+               "  --peak-gflops [DEVICE=]X, --peak-gbs [DEVICE=]X   the device's peak, given by you\n"
+               "                    (DEVICE like cuda:0; without it, every device but the host's probes)\n\n"
                "Threads come from OMP_NUM_THREADS (the BLAS's from OPENBLAS_NUM_THREADS too).\n");
+}
+
+static int parse_peak(const char *arg, bench_user_peak *peaks, int *n)
+{
+    const char *eq = strchr(arg, '=');
+    char *end;
+    double v = strtod(eq ? eq + 1 : arg, &end);
+    if (*n == BENCH_MAX_PEAKS || *end || v <= 0) return 0;
+    snprintf(peaks[*n].device, sizeof peaks[*n].device, "%.*s", eq ? (int)(eq - arg) : 0, arg);
+    peaks[(*n)++].value = v;
+    return 1;
 }
 
 static int parse_args(int argc, char **argv, bench_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->progress = isatty(2);
     for (int a = 1; a < argc; a++) {
-        const char *arg = argv[a];
+        const char *arg = argv[a], *val = a + 1 < argc ? argv[a + 1] : NULL;
+        int ok = 1, takes = 1;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
             exit(0);
         } else if (strcmp(arg, "--quick") == 0) {
-            cfg->quick = 1;
-        } else if (strcmp(arg, "--backend") == 0 && a + 1 < argc) {
-            cfg->backend = argv[++a];
-        } else if (strcmp(arg, "--json") == 0 && a + 1 < argc) {
-            cfg->json_path = argv[++a];
+            cfg->quick = 1, takes = 0;
+        } else if (strcmp(arg, "--progress") == 0) {
+            cfg->progress = 1, takes = 0;
+        } else if (strcmp(arg, "--backend") == 0 && val) {
+            cfg->backend = val;
+        } else if (strcmp(arg, "--json") == 0 && val) {
+            cfg->json_path = val;
+        } else if (strcmp(arg, "--roofline") == 0 && val) {
+            cfg->roofline_path = val;
+        } else if (strcmp(arg, "--peak-gflops") == 0 && val) {
+            ok = parse_peak(val, cfg->peak_gflops, &cfg->n_peak_gflops);
+        } else if (strcmp(arg, "--peak-gbs") == 0 && val) {
+            ok = parse_peak(val, cfg->peak_gbs, &cfg->n_peak_gbs);
         } else {
-            int wants_value = strcmp(arg, "--backend") == 0 || strcmp(arg, "--json") == 0;
-            fprintf(stderr, "strata-bench: %s '%s'\n", wants_value ? "missing value after" : "unknown argument", arg);
+            fprintf(stderr, "strata-bench: %s '%s'\n", arg[0] == '-' && !val ? "missing value after" : "unknown argument",
+                    arg);
             usage(stderr);
             return 0;
         }
+        if (!ok) {
+            fprintf(stderr, "strata-bench: bad value '%s' for %s (a positive number, DEVICE=X)\n", val, arg);
+            return 0;
+        }
+        a += takes;
     }
-    cfg->budget_s = cfg->quick ? 0.1 : 1.0;
+    cfg->budget_s = cfg->quick ? 0.05 : 0.5;
     cfg->min_reps = cfg->quick ? 3 : 5;
     cfg->max_reps = cfg->quick ? 20 : 200;
-    cfg->stream_elems = (int64_t)32 << 20; /* 128 MB an array: far beyond any cache here */
+    cfg->stream_elems = (int64_t)(cfg->quick ? 16 : 32) << 20; /* 64 / 128 MB an array: beyond the caches */
     return 1;
 }
 
-/* Best rate over the yardstick's best rate, as STREAM reports: on a shared machine other work
- * only ever slows a run down. The yardstick is the probe run beside the case (bench.h), else
- * the run's best probe figure (or the device's peak off the cpu backend). */
-static double ratio(const environment *env, const bench_row *row)
+static int wanted(const bench_config *cfg, const char *name)
 {
-    double ref = row->yardstick > 0 ? row->yardstick : row->unit == BENCH_GFLOPS ? env->ref_gflops : env->ref_gbps;
-    return ref > 0 && row->status == ST_OK ? bench_rate(row, row->t.min) / ref : -1.0;
-}
-
-static void print_table(const environment *env, const bench_report *r)
-{
-    printf("\nRatios compare each best rate (max) with the best of its yardstick, run just before and\n"
-           "after the case (this machine's bandwidth drifts with its neighbours' load).\n");
-    printf("%-12s %-26s %9s %9s %9s %-8s %5s %14s %11s\n", "op", "size", "median", "min", "max", "unit",
-           "reps", env->is_cpu ? "% of FMA peak" : "% of dev peak", env->is_cpu ? "% of triad" : "% of dev BW");
-    for (int i = 0; i < r->n_rows; i++) {
-        const bench_row *row = &r->rows[i];
-        const char *unit = row->unit == BENCH_GFLOPS ? "GFLOP/s" : "GB/s";
-        if (row->status != ST_OK) {
-            printf("%-12s %-26s   failed: %s\n", row->op, row->size, row->error);
-            continue;
-        }
-        char pct[16] = "-";
-        double q = ratio(env, row);
-        if (q >= 0) snprintf(pct, sizeof pct, "%.0f%%", 100.0 * q);
-        printf("%-12s %-26s %9.1f %9.1f %9.1f %-8s %5d %14s %11s%s\n", row->op, row->size,
-               bench_rate(row, row->t.median), bench_rate(row, row->t.max), bench_rate(row, row->t.min), unit,
-               row->t.reps, row->unit == BENCH_GFLOPS ? pct : "", row->unit == BENCH_GBPS ? pct : "",
-               row->reference ? "  (reference)" : "");
+    if (!cfg->backend) return 1;
+    size_t len = strlen(name);
+    for (const char *p = cfg->backend; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, n) == 0) return 1;
+        p += n + (p[n] == ',');
     }
+    return 0;
 }
 
-static void judge(const environment *env, const bench_report *r, int target, verdict *v)
+static void skip(bench_report *r, const char *backend, const char *reason)
+{
+    if (r->n_skipped == BENCH_MAX_DEVICES) return;
+    bench_skip *s = &r->skipped[r->n_skipped++];
+    snprintf(s->backend, sizeof s->backend, "%s", backend);
+    snprintf(s->reason, sizeof s->reason, "%s", reason && reason[0] ? reason : "no device");
+}
+
+/* Every device of every backend wanted; the rest recorded as skipped with the loader's reason. */
+static int open_devices(const bench_config *cfg, bench_report *r)
+{
+    for (const char *p = cfg->backend; p && *p;) {
+        char name[32];
+        size_t n = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        st_backend_info bi;
+        if (st_backend_info_by_name(name, &bi) != ST_OK) {
+            fprintf(stderr, "strata-bench: %s\n", st_last_error());
+            return 0;
+        }
+        p += n + (p[n] == ',');
+    }
+    for (int i = 0; i < st_backend_count(); i++) {
+        st_backend_info bi;
+        if (st_backend_info_get(i, &bi) != ST_OK || !wanted(cfg, bi.name)) continue;
+        if (!bi.loaded || bi.device_count == 0) skip(r, bi.name, bi.reason);
+        for (int k = 0; bi.loaded && k < bi.device_count && r->n_devs < BENCH_MAX_DEVICES; k++) {
+            bench_device *d = &r->devs[r->n_devs];
+            memset(d, 0, sizeof *d);
+            if (st_device_get(bi.name, k, &d->dev) != ST_OK || st_device_props_get(d->dev, &d->props) != ST_OK) {
+                skip(r, bi.name, st_last_error());
+                continue;
+            }
+            snprintf(d->label, sizeof d->label, "%s", st_device_label(d->dev));
+            snprintf(d->backend, sizeof d->backend, "%s", bi.name);
+            r->n_devs++;
+        }
+    }
+    if (r->n_devs == 0) fprintf(stderr, "strata-bench: no device to benchmark\n");
+    return r->n_devs > 0;
+}
+
+/* A figure for this device, else one for every device (the cpu backend keeps its probes). */
+static double user_peak(const bench_user_peak *peaks, int n, const char *label, int is_cpu)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(peaks[i].device, label) == 0) return peaks[i].value;
+    for (int i = 0; i < n && !is_cpu; i++)
+        if (!peaks[i].device[0]) return peaks[i].value;
+    return 0;
+}
+
+/* The peaks of d: the user's figure first, then the probes (host probes for the cpu backend, the
+ * vendor file's kernels elsewhere), then the device's own properties. */
+static void device_peaks(const bench_config *cfg, bench_report *r, bench_device *d)
+{
+    int is_cpu = strcmp(d->backend, "cpu") == 0;
+    double ug = user_peak(cfg->peak_gflops, cfg->n_peak_gflops, d->label, is_cpu);
+    double ub = user_peak(cfg->peak_gbs, cfg->n_peak_gbs, d->label, is_cpu);
+    d->peak_gflops_src = d->peak_gbs_src = "none";
+    if (is_cpu) {
+        d->peak_gflops = r->peak_gflops, d->peak_gflops_src = "probe";
+        d->peak_gbs = r->triad_gbps, d->peak_gbs_src = "probe";
+    } else if (d->vendor) {
+        if (d->vendor->fma_probe && (d->peak_gflops = d->vendor->fma_probe(d, cfg)) > 0) d->peak_gflops_src = "probe";
+        bench_stats t;
+        double bytes = 8.0 * (double)cfg->stream_elems;
+        if (d->vendor->copy && d->vendor->copy(d, cfg, bytes, &t) == ST_OK && t.min > 0)
+            d->peak_gbs = bytes / t.min * 1e-9, d->peak_gbs_src = "probe";
+    }
+    if (d->peak_gflops <= 0 && d->props.peak_gflops_f32 > 0)
+        d->peak_gflops = d->props.peak_gflops_f32, d->peak_gflops_src = "device";
+    if (d->peak_gbs <= 0 && d->props.peak_gbps > 0) d->peak_gbs = d->props.peak_gbps, d->peak_gbs_src = "device";
+    if (ug > 0) d->peak_gflops = ug, d->peak_gflops_src = "user";
+    if (ub > 0) d->peak_gbs = ub, d->peak_gbs_src = "user";
+}
+
+/* A first matmul loads the backend's BLAS and kernels, so that the vendor file finds the same
+ * library instance (OpenBLAS) and the probes run on a warm device. */
+static void device_setup(const bench_config *cfg, bench_report *r, bench_device *d)
+{
+    int64_t shape[2] = {64, 64};
+    st_tensor *a = NULL;
+    if (st_tensor_create(d->dev, ST_F32, 2, shape, &a) == ST_OK && st_fill(a, 1.0) == ST_OK &&
+        st_matmul(a, a, a, 0, 0, 1.0f, 0.0f) != ST_OK)
+        st_clear_error();
+    st_device_sync(d->dev);
+    st_tensor_free(a);
+    char why[256] = "";
+    d->vendor = bench_vendor_for(d->backend, why, sizeof why);
+    if (!d->vendor) snprintf(d->vendor_info, sizeof d->vendor_info, "%s", why);
+    else if (!d->vendor->open(d)) d->vendor = NULL;
+    device_peaks(cfg, r, d);
+}
+
+static void judge(bench_report *r, int target, bench_verdict *v)
 {
     v->value = -1.0;
     v->worst[0] = '\0';
     v->result = "NOT MEASURED";
-    if (!env->is_cpu) {
-        v->result = "NOT JUDGED";
-        snprintf(v->worst, sizeof v->worst, "the targets are the cpu backend's");
-        return;
-    }
     for (int i = 0; i < r->n_rows; i++) {
         const bench_row *row = &r->rows[i];
         if (row->target != target) continue;
-        double q = ratio(env, row);
+        double q = bench_peak_fraction(r, row);
         if (q < 0) {
-            snprintf(v->worst, sizeof v->worst, "%s %s failed", row->op, row->size);
+            snprintf(v->worst, sizeof v->worst, "%.31s %.50s failed", row->op, row->shape);
             v->value = -1.0;
             return;
         }
         if (v->value < 0 || q < v->value) {
             v->value = q;
-            snprintf(v->worst, sizeof v->worst, "%s %s", row->op, row->size);
+            snprintf(v->worst, sizeof v->worst, "%s %s", row->op, row->shape);
         }
     }
     if (v->value >= 0) v->result = v->value >= v->goal ? "OK" : "MISSED";
 }
 
-static void print_verdict(const verdict *v)
+static void verdicts(bench_report *r)
 {
-    if (v->value >= 0)
-        printf("%s: %.0f%% of %s (worst: %s) (target %.0f%%): %s\n", v->name, 100.0 * v->value, v->reference,
-               v->worst, 100.0 * v->goal, v->result);
-    else
-        printf("%s: %s (%s) (target %.0f%% of %s)\n", v->name, v->result, v->worst, 100.0 * v->goal, v->reference);
-}
-
-static void json_row(tool_json *j, const environment *env, const bench_row *row)
-{
-    tj_object_begin(j, NULL);
-    tj_string(j, "op", row->op);
-    tj_string(j, "size", row->size);
-    tj_string(j, "unit", row->unit == BENCH_GFLOPS ? "GFLOP/s" : "GB/s");
-    tj_bool(j, "reference", row->reference);
-    tj_bool(j, "ok", row->status == ST_OK);
-    if (row->status == ST_OK) {
-        tj_double(j, "median", bench_rate(row, row->t.median));
-        tj_double(j, "min", bench_rate(row, row->t.max));
-        tj_double(j, "max", bench_rate(row, row->t.min));
-        tj_double(j, "median_ms", 1e3 * row->t.median);
-        tj_int(j, "reps", row->t.reps);
-        double q = ratio(env, row);
-        tj_double(j, row->unit == BENCH_GFLOPS ? "fraction_of_peak" : "fraction_of_triad", q >= 0 ? q : NAN);
-    } else {
-        tj_string(j, "status", st_status_string(row->status));
-        tj_string(j, "error", row->error);
+    r->verdicts[0] = (bench_verdict){"cpu matmul N>=1024", "FMA peak", TARGET_MATMUL, 0, "", ""};
+    r->verdicts[1] = (bench_verdict){"cpu elementwise", "triad", TARGET_ELEMENTWISE, 0, "", ""};
+    r->n_verdicts = 2;
+    printf("\n");
+    for (int i = 0; i < 2; i++) {
+        bench_verdict *v = &r->verdicts[i];
+        judge(r, i + 1, v);
+        if (v->value >= 0)
+            printf("%s: %.0f%% of %s (worst: %s) (target %.0f%%): %s\n", v->name, 100.0 * v->value, v->reference,
+                   v->worst, 100.0 * v->goal, v->result);
+        else
+            printf("%s: %s (%s) (target %.0f%% of %s)\n", v->name, v->result, v->worst, 100.0 * v->goal, v->reference);
     }
-    tj_object_end(j);
 }
 
-static void json_environment(tool_json *j, const bench_config *cfg, const environment *env, const bench_report *r)
+static void run_device(const bench_config *cfg, bench_report *r, bench_device *d)
 {
-    static const char *const vars[] = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
-                                       "STRATA_BACKEND", "STRATA_DEVICE"};
-    tj_string(j, "program", "strata-bench");
-    tj_string(j, "strata_version", st_version_string());
-    tj_string(j, "date", env->date);
-    tj_string(j, "host", env->host);
-    tj_string(j, "device", env->label);
-    tj_string(j, "device_name", env->props.name);
-    tj_string(j, "device_extra", env->props.extra);
-    tj_string(j, "blas_reference", r->blas);
-    tj_int(j, "threads", omp_get_max_threads());
-    tj_bool(j, "quick", cfg->quick);
-    tj_double(j, "cpu_share_of_other_processes", env->others);
-    tj_object_begin(j, "env");
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) tj_string(j, vars[i], getenv(vars[i]));
-    tj_object_end(j);
-    tj_string(j, "fma_isa", r->fma_isa);
-    tj_double(j, "fma_peak_gflops", r->peak_gflops);
-    tj_double(j, "triad_gbps", r->triad_gbps);
-    tj_string(j, "ratios", "best rate over the yardstick's best rate");
+    device_setup(cfg, r, d);
+    bench_square(cfg, r, d);
+    bench_model_ops(cfg, r, d, "tiny");
+    if (!cfg->quick) bench_model_ops(cfg, r, d, "gpt2-124m");
+    if (strcmp(d->backend, "cpu") == 0) bench_stream(cfg, r, d);
+    /* the CPU's probe figures only ever rise during the run */
+    if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gflops_src, "probe") == 0) d->peak_gflops = r->peak_gflops;
+    if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gbs_src, "probe") == 0) d->peak_gbs = r->triad_gbps;
+    if (d->vendor && d->vendor->close) d->vendor->close(d);
 }
 
-static int write_json(const bench_config *cfg, const environment *env, const bench_report *r, const verdict *vs,
-                      int nv)
+/* The roofline of this run goes through the JSON document, as compare's does. */
+static int write_roofline(const bench_config *cfg, const bench_report *r)
 {
-    FILE *f = fopen(cfg->json_path, "w");
-    if (!f) {
-        perror(cfg->json_path);
-        return 0;
+    char *text = NULL, err[256];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return 0;
+    bench_json_document(f, cfg, r);
+    fclose(f);
+    tj_value *doc = tj_parse(text, err, sizeof err);
+    free(text);
+    int ok = doc && bench_roofline_svg(cfg->roofline_path, doc);
+    if (!doc) fprintf(stderr, "strata-bench: internal JSON error: %s\n", err);
+    tj_value_free(doc);
+    return ok;
+}
+
+static int ops_main(int argc, char **argv)
+{
+    bench_config cfg;
+    static bench_report report;
+    bench_report *r = &report;
+    if (!parse_args(argc, argv, &cfg)) return 2;
+    if (!open_devices(&cfg, r)) return 1;
+    r->t0 = bench_now();
+#ifdef STRATA_BENCH_HAVE_COLL
+    r->collectives_built = 1;
+#endif
+    printf("strata-bench %s, %s run, %d device%s\n", st_version_string(), cfg.quick ? "quick" : "full", r->n_devs,
+           r->n_devs == 1 ? "" : "s");
+    fflush(stdout);
+    bench_env_others_start(&r->env);
+    bench_probe_fma(&cfg, r);
+    bench_probe_triad(&cfg, r);
+    for (int i = 0; i < r->n_devs; i++) run_device(&cfg, r, &r->devs[i]);
+    bench_probes_free();
+    bench_env_others_stop(&r->env);
+    bench_env_collect(&r->env);
+    if (cfg.progress) fprintf(stderr, "\r\033[K");
+    printf("  %s, git %s, %s, %s\n  CPU: %s; hwloc %s: %s\n  OpenBLAS: %s\n  rocBLAS: %s\n", r->env.host, r->env.git,
+           r->env.date, r->env.os, r->env.cpu_model, r->env.hwloc_version, r->env.hwloc, r->env.openblas,
+           r->env.rocblas);
+    if (r->env.others >= 0)
+        printf("  other processes used %.0f%% of the CPUs during the run%s\n", 100.0 * r->env.others,
+               r->env.others > 0.05 ? ": the machine was busy, expect low and noisy figures" : "");
+    bench_print_devices(r);
+    bench_print_table(r);
+    verdicts(r);
+    printf("collectives: %s\n", r->collectives_built ? "run `strata-bench collectives` under mpirun" : "not built");
+    int ok = 1;
+    if (cfg.json_path && (ok = bench_write_json(cfg.json_path, &cfg, r))) printf("figures written to %s\n", cfg.json_path);
+    if (ok && cfg.roofline_path && (ok = write_roofline(&cfg, r))) printf("roofline written to %s\n", cfg.roofline_path);
+    free(r->rows);
+    st_shutdown();
+    return ok ? 0 : 1;
+}
+
+/* `collectives [--json FILE] ARGS...`: bench_coll_main (bench_coll.c, by the comm work) appends one
+ * object per measurement to the open "collectives" array (json NULL without --json, and on
+ * every rank but 0). Without it, the document says so with an empty array. */
+int bench_collectives_main(int argc, char **argv)
+{
+    bench_config cfg = {0};
+    static bench_report report;
+    const char *json_path = NULL;
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+    int n = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--json") == 0 && a + 1 < argc) json_path = argv[++a];
+        else argv[++n] = argv[a];
+    }
+    bench_env_collect(&report.env);
+    FILE *f = json_path && (!rank || atoi(rank) == 0) ? fopen(json_path, "w") : NULL;
+    if (json_path && (!rank || atoi(rank) == 0) && !f) {
+        perror(json_path);
+        return 1;
     }
     tool_json j;
-    tj_init(&j, f);
-    tj_object_begin(&j, NULL);
-    json_environment(&j, cfg, env, r);
-    tj_array_begin(&j, "results");
-    for (int i = 0; i < r->n_rows; i++) json_row(&j, env, &r->rows[i]);
-    tj_array_end(&j);
-    tj_array_begin(&j, "verdicts");
-    for (int i = 0; i < nv; i++) {
-        tj_object_begin(&j, NULL);
-        tj_string(&j, "target", vs[i].name);
-        tj_double(&j, "goal", vs[i].goal);
-        tj_double(&j, "value", vs[i].value >= 0 ? vs[i].value : NAN);
-        tj_string(&j, "worst_case", vs[i].worst);
-        tj_string(&j, "result", vs[i].result);
-        tj_object_end(&j);
-    }
-    tj_array_end(&j);
-    tj_object_end(&j);
-    tj_finish(&j);
-    return fclose(f) == 0;
-}
-
-static int open_device(const bench_config *cfg, environment *env, st_device **dev)
-{
-    st_status s = cfg->backend ? st_device_select(cfg->backend, NULL, dev) : st_device_default(dev);
-    if (s == ST_OK) s = st_device_props_get(*dev, &env->props);
-    if (s != ST_OK) {
-        fprintf(stderr, "strata-bench: no device: %s\n", st_last_error());
-        return 0;
-    }
-    time_t now = time(NULL);
-    strftime(env->date, sizeof env->date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    if (gethostname(env->host, sizeof env->host) != 0) snprintf(env->host, sizeof env->host, "?");
-    env->label = st_device_label(*dev);
-    env->is_cpu = strcmp(st_device_backend(*dev), "cpu") == 0;
-    return 1;
+    if (f) tj_init(&j, f), bench_json_head(&j, "collectives", &cfg, &report);
+    int rc = 0;
+#ifdef STRATA_BENCH_HAVE_COLL
+    report.collectives_built = 1;
+    if (f) bench_json_tail(&j, &report, 1), tj_array_begin(&j, "collectives");
+    rc = bench_coll_main(n + 1, argv, stdout, f ? &j : NULL);
+    if (f) tj_array_end(&j), tj_object_end(&j), tj_finish(&j);
+#else
+    printf("collectives: not built\n");
+    if (f) bench_json_tail(&j, &report, 0);
+#endif
+    if (f && fclose(f) != 0) rc = 1;
+    st_shutdown();
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    bench_config cfg;
-    environment env = {0};
-    static bench_report report;
-    st_device *dev = NULL;
-    if (!parse_args(argc, argv, &cfg)) return 2;
-    if (!open_device(&cfg, &env, &dev)) return 1;
-    printf("strata-bench %s on %s: %s\n  %s\n  %d OpenMP threads, %s, %s\n", st_version_string(), env.label,
-           env.props.name, env.props.extra ? env.props.extra : "", omp_get_max_threads(),
-           cfg.quick ? "quick" : "full", env.date);
-    fflush(stdout);
-    others_start(&env);
-
-    bench_probe_fma(&cfg, &report);
-    bench_probe_triad(&cfg, &report);
-    bench_matmul(&cfg, dev, &report);
-    bench_elementwise(&cfg, dev, &report);
-    bench_probes_free();
-    others_stop(&env);
-
-    /* On the CPU backend the yardsticks are the probes; elsewhere the device's own peak figures. */
-    env.ref_gflops = env.is_cpu ? report.peak_gflops : env.props.peak_gflops_f32;
-    env.ref_gbps = env.is_cpu ? report.triad_gbps : env.props.peak_gbps;
-    if (report.blas[0]) printf("  BLAS reference: %s\n", report.blas);
-    if (env.others >= 0)
-        printf("  other processes used %.0f%% of the CPUs during the run%s\n", 100.0 * env.others,
-               env.others > 0.05 ? ": the machine was busy, expect low and noisy figures" : "");
-    print_table(&env, &report);
-
-    verdict vs[2] = {{"matmul N>=1024", "FMA peak", TARGET_MATMUL, 0, "", ""},
-                     {"elementwise", "triad", TARGET_ELEMENTWISE, 0, "", ""}};
-    printf("\n");
-    for (int i = 0; i < 2; i++) {
-        judge(&env, &report, i + 1, &vs[i]);
-        print_verdict(&vs[i]);
-    }
-    int ok = !cfg.json_path || write_json(&cfg, &env, &report, vs, 2);
-    if (cfg.json_path && ok) printf("figures written to %s\n", cfg.json_path);
-    st_shutdown();
-    return ok ? 0 : 1;
+    if (argc > 1 && strcmp(argv[1], "train") == 0) return bench_train_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "compare") == 0) return bench_compare_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "collectives") == 0) return bench_collectives_main(argc - 1, argv + 1);
+    return ops_main(argc, argv);
 }

@@ -92,9 +92,9 @@ void bench_probe_fma(const bench_config *cfg, bench_report *r)
     char size[40];
     int threads = omp_get_max_threads();
     snprintf(size, sizeof size, "%d thread%s, %s", threads, threads == 1 ? "" : "s", r->fma_isa);
-    bench_row *row = bench_add_row(r, "fma peak", size, BENCH_GFLOPS, flops_per_iter * FMA_ITERS * threads);
+    bench_row *row = bench_add_row(r, NULL, "probe", "fma_probe", size, BENCH_GFLOPS, flops_per_iter * FMA_ITERS * threads, 0);
     if (!row) return;
-    row->reference = 1;
+    row->baseline = 1;
     if (!p.kernel) {
         row->status = ST_ERR_UNSUPPORTED;
         snprintf(row->error, sizeof row->error, "this CPU has neither AVX-512 nor AVX2+FMA");
@@ -103,7 +103,7 @@ void bench_probe_fma(const bench_config *cfg, bench_report *r)
     bench_time(cfg, run_fma, &p, &row->t);
     r->peak_gflops = bench_rate(row, row->t.min);
     fma.kernel = p.kernel;
-    fma_flops = row->work;
+    fma_flops = row->flops;
 }
 
 /* A short re-run of a probe: best rate of a few calls, in GFLOP/s or GB/s (0 when unavailable). */
@@ -185,9 +185,9 @@ void bench_probe_triad(const bench_config *cfg, bench_report *r)
     size_t bytes = (size_t)tri_n * sizeof(float);
     char size[40];
     snprintf(size, sizeof size, "3 x %lld MB", (long long)(bytes >> 20));
-    bench_row *row = bench_add_row(r, "triad", size, BENCH_GBPS, 3.0 * (double)bytes);
+    bench_row *row = bench_add_row(r, NULL, "probe", "triad", size, BENCH_GBPS, 2.0 * (double)tri_n, 3.0 * (double)bytes);
     if (!row) return;
-    row->reference = 1;
+    row->baseline = 1;
     tri_a = aligned_alloc(64, bytes);
     tri_b = aligned_alloc(64, bytes);
     tri_c = aligned_alloc(64, bytes);
@@ -214,7 +214,7 @@ void bench_probe_triad(const bench_config *cfg, bench_report *r)
     r->triad_gbps = bench_rate(row, row->t.min);
     if (!__builtin_cpu_supports("avx512f")) return;
     snprintf(size, sizeof size, "3 x %lld MB, stream stores", (long long)(bytes >> 20));
-    if (!(row = bench_add_row(r, "triad NT", size, BENCH_GBPS, 3.0 * (double)bytes))) return;
+    if (!(row = bench_add_row(r, NULL, "probe", "triad_nt", size, BENCH_GBPS, 2.0 * (double)tri_n, 3.0 * (double)bytes))) return;
     triad_fn stream = triad_stream_avx512;
     bench_time(cfg, run_triad, &stream, &row->t);
 }

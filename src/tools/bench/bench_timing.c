@@ -1,5 +1,6 @@
 /* strata-bench's timing: a warm-up call, then repetitions within a time budget, summarised as
- * median, min and max. Each sample is one call, and the case's own function syncs the device. */
+ * median, quartiles, min and max; and the rows of the report with the progress line. Each sample
+ * is one call, and the case's own function syncs the device before returning. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,25 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Linear interpolation between the order statistics, as numpy's default percentile. */
+static double quantile(const double *sorted, int n, double q)
+{
+    double pos = q * (n - 1);
+    int lo = (int)pos;
+    return lo + 1 < n ? sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[n - 1];
+}
+
+void bench_summarise(double *samples, int n, bench_stats *out)
+{
+    qsort(samples, (size_t)n, sizeof samples[0], cmp_double);
+    out->reps = n;
+    out->min = samples[0];
+    out->max = samples[n - 1];
+    out->median = quantile(samples, n, 0.5);
+    out->q1 = quantile(samples, n, 0.25);
+    out->q3 = quantile(samples, n, 0.75);
+}
+
 st_status bench_time(const bench_config *cfg, bench_fn fn, void *ctx, bench_stats *out)
 {
     static double samples[MAX_SAMPLES];
@@ -36,27 +56,54 @@ st_status bench_time(const bench_config *cfg, bench_fn fn, void *ctx, bench_stat
         if ((s = fn(ctx)) != ST_OK) return s;
         samples[n++] = bench_now() - t0;
     }
-    qsort(samples, (size_t)n, sizeof samples[0], cmp_double);
-    out->reps = n;
-    out->min = samples[0];
-    out->max = samples[n - 1];
-    out->median = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+    bench_summarise(samples, n, out);
     return ST_OK;
 }
 
-bench_row *bench_add_row(bench_report *r, const char *op, const char *size, bench_unit unit, double work)
+bench_row *bench_add_row(bench_report *r, const bench_device *d, const char *suite, const char *op,
+                         const char *shape, bench_unit unit, double flops, double bytes)
 {
-    if (r->n_rows == BENCH_MAX_ROWS) return NULL;
+    if (r->n_rows == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 256;
+        bench_row *grown = realloc(r->rows, (size_t)cap * sizeof *grown);
+        if (!grown) return NULL;
+        r->rows = grown;
+        r->cap = cap;
+    }
     bench_row *row = &r->rows[r->n_rows++];
     memset(row, 0, sizeof *row);
+    snprintf(row->device, sizeof row->device, "%s", d ? d->label : "host");
+    snprintf(row->backend, sizeof row->backend, "%s", d ? d->backend : "host");
+    snprintf(row->suite, sizeof row->suite, "%s", suite);
     snprintf(row->op, sizeof row->op, "%s", op);
-    snprintf(row->size, sizeof row->size, "%s", size);
+    snprintf(row->shape, sizeof row->shape, "%s", shape);
     row->unit = unit;
-    row->work = work;
+    row->flops = flops;
+    row->bytes = bytes;
     return row;
+}
+
+double bench_work(const bench_row *row)
+{
+    return row->unit == BENCH_GFLOPS ? row->flops : row->bytes;
 }
 
 double bench_rate(const bench_row *row, double seconds)
 {
-    return seconds > 0 ? row->work / seconds * 1e-9 : 0.0;
+    return seconds > 0 ? bench_work(row) / seconds * 1e-9 : 0.0;
+}
+
+void bench_row_fail(bench_row *row, st_status s)
+{
+    row->status = s;
+    snprintf(row->error, sizeof row->error, "%s", st_last_error());
+    st_clear_error();
+}
+
+void bench_progress(const bench_config *cfg, const bench_report *r, const bench_row *row)
+{
+    if (!cfg->progress || !row) return;
+    fprintf(stderr, "\r\033[K[%4d rows, %5.1f s] %s %s %s %s", r->n_rows, bench_now() - r->t0, row->device,
+            row->suite, row->op, row->shape);
+    fflush(stderr);
 }
