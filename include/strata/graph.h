@@ -180,6 +180,51 @@ typedef struct st_graph_memory {
 } st_graph_memory;
 ST_API st_status st_graph_memory_get(const st_graph_plan *p, st_graph_memory *out);
 
+/* ---- parameter units (for engines that keep parameters sharded, shard.h) ----
+ *
+ * A plan's parameter nodes can be grouped into units (a transformer block, say). With a unit hook
+ * set, the executor tells the hook when each unit's parameters are about to be needed and when
+ * they no longer are, so that an engine can materialise a unit's full parameters (and a gradient
+ * buffer) in a small working slot just in time, rebind the unit's parameter nodes to it with
+ * st_graph_rebind_param(), and free or reduce the slot right after:
+ *  - ST_GRAPH_UNIT_FORWARD_BEGIN before the first forward node that reads one of the unit's
+ *    parameters (through views too), ST_GRAPH_UNIT_FORWARD_END after the last one;
+ *  - ST_GRAPH_UNIT_BACKWARD_BEGIN before the first gradient rule (in backward order) that reads
+ *    one of the unit's parameters or hands a gradient to one, ST_GRAPH_UNIT_BACKWARD_END after
+ *    the last such rule (so the unit's gradients are complete for this backward).
+ * Every unit that has a parameter node gets exactly one BEGIN/END pair per st_graph_forward() and
+ * per st_graph_backward() (when it runs its gradient rules); a unit that no node of the pass
+ * touches gets its pair after the pass's last node. Pairs of different units nest or follow
+ * each other as the nodes dictate; units never used in the same node range are never live
+ * together. BEGINs of one node are called in increasing unit order, ENDs likewise. A hook error
+ * stops the pass and is returned by it. Without a hook, units change nothing. */
+typedef enum st_graph_unit_event {
+    ST_GRAPH_UNIT_FORWARD_BEGIN,
+    ST_GRAPH_UNIT_FORWARD_END,
+    ST_GRAPH_UNIT_BACKWARD_BEGIN,
+    ST_GRAPH_UNIT_BACKWARD_END
+} st_graph_unit_event;
+
+/* Called by the executor of plan p; ctx is the pointer given to st_graph_set_unit_hook(). */
+typedef st_status (*st_graph_unit_hook)(void *ctx, st_graph_plan *p, int unit, st_graph_unit_event ev);
+
+/* Puts parameter node n into unit `unit` (>= 0), or into none (-1, the default).
+ * Errors: ST_ERR_INVALID_ARG (NULL plan, n not a parameter node, unit < -1 or above 1 << 20). */
+ST_API st_status st_graph_set_param_unit(st_graph_plan *p, st_node n, int unit);
+/* Sets (fn non-NULL) or clears (fn NULL) the unit hook; ctx is borrowed. Errors: ST_ERR_INVALID_ARG. */
+ST_API st_status st_graph_set_unit_hook(st_graph_plan *p, st_graph_unit_hook fn, void *ctx);
+/* Rebinds parameter node n to `value` and, when grad is non-NULL and the node has a gradient, its
+ * gradient to `grad` (borrowed: the plan takes references and drops those of the previous
+ * tensors). Both must have the parameter's dtype and shape and live on the plan's device; they
+ * may be strided. View nodes of the parameter follow. Allowed at any time, inside a unit hook too.
+ * Errors: ST_ERR_INVALID_ARG (NULL plan or value, not a parameter node), ST_ERR_SHAPE,
+ * ST_ERR_DTYPE, ST_ERR_DEVICE. */
+ST_API st_status st_graph_rebind_param(st_graph_plan *p, st_node n, st_tensor *value, st_tensor *grad);
+/* The first parameter node after node `after` (ST_NODE_NONE: from the start) that is bound to the
+ * same memory as `t` (same storage, offset, shape and strides), or ST_NODE_NONE. To find where a
+ * caller's parameter tensor entered a graph, including a parameter bound to several nodes. */
+ST_API st_node st_graph_param_node(const st_graph_plan *p, const st_tensor *t, st_node after);
+
 /* ---- profiling ---- */
 
 /* Accumulated time of one op name: node kinds as in messages ("matmul", "layernorm", "gelu",

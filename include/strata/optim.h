@@ -108,6 +108,20 @@ ST_API st_status st_params_info(const st_params *ps, int i, st_param_info *out);
 ST_API st_status st_params_flat(const st_params *ps, st_tensor **params, st_tensor **grads,
                                 int64_t *decay_numel);
 
+/* Frees the parameter arena (params != 0) and/or the gradient arena (grads != 0) for an engine
+ * that keeps that state elsewhere (st_shard_attach_graph: sharded parameters and gradients live in
+ * per-unit working slots). The views and flat tensors st_params_get()/st_params_flat() hand out
+ * afterwards keep their shapes but are placeholders of stride 0 over a single element: reading
+ * them gives no parameter, writing them is meaningless (st_params_zero_grad() and
+ * st_params_grad_norm() still run). The memory is returned to the device once no other handle
+ * (a graph's, a plan's) refers to it. Idempotent; the set stays valid for st_params_info() and
+ * destroy. Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_OUT_OF_MEMORY, backend errors (the set is
+ * then unchanged for the arena that failed). */
+ST_API st_status st_params_release(st_params *ps, int params, int grads);
+
+/* Whether the parameter (grads = 0) or gradient (grads != 0) arena was released. 0 for NULL. */
+ST_API int st_params_released(const st_params *ps, int grads);
+
 /* Sets every gradient (the whole gradient arena) to zero: one fill. */
 ST_API st_status st_params_zero_grad(st_params *ps);
 

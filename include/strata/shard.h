@@ -2,10 +2,13 @@
  * flat arenas of a parameter set (optim.h) and a communicator (comm.h). It owns the persistent
  * state each rank keeps (its parameter shard, gradient accumulator, AdamW m and v, the ZeRO++
  * secondary copy) and moves exactly the bytes st_partition_traffic_get() counts.
- * Not here: per-layer parameter gathering inside the graph executor (see "Sharded training" in
- * docs/partitioning.md): the full parameter and gradient arenas of the st_params set stay
- * allocated as the forward/backward working buffers, so parameter sharding saves no peak memory
- * yet, though it moves the bytes it would.
+ * Two ways to run it. Without a graph (below), the full parameter and gradient arenas of the
+ * st_params set are the forward/backward working buffers: the bytes are moved, but parameter and
+ * gradient sharding save no peak memory. With a compiled graph attached (st_shard_attach_graph),
+ * sharded parameters are gathered one unit (a layer's parameters) at a time just before the graph
+ * uses them and sharded gradients are reduce-scattered as soon as backward has finished a unit,
+ * and the set's arenas of those kinds are released, so only a few units' worth of full
+ * parameters and gradients exist at once; the bytes moved are the same.
  *
  * One optimizer step with A micro-batches:
  *
@@ -17,6 +20,10 @@
  *         st_shard_reduce_micro(s);
  *     }
  *     st_shard_step(s, lr, 1.0f / A, max_norm, &norm);
+ *
+ * With a plan attached the loop is the same (the graph's forward and backward replace the caller's),
+ * and st_shard_gather()/st_shard_reduce_micro() move nothing: the unit hooks do it inside
+ * st_graph_forward()/st_graph_backward(). Keeping the calls lets one trainer loop serve both ways.
  *
  * The engine keeps the gradient arena zero between micro-batches where it has taken the
  * gradient out of it, so callers never call st_params_zero_grad() (doing so once before the first
@@ -34,6 +41,7 @@
 #include <stdint.h>
 #include "strata/checkpoint.h"
 #include "strata/comm.h"
+#include "strata/graph.h"
 #include "strata/optim.h"
 #include "strata/partition.h"
 #include "strata/status.h"
@@ -101,12 +109,45 @@ ST_API st_status st_shard_step(st_shard_state *s, float lr, float avg, float max
 ST_API int64_t st_shard_step_count(const st_shard_state *s);
 
 /* Bytes of each kind of persistent state this rank holds, summed from the tensors the engine
- * counts as that kind (there is no allocator high-water query in the device API yet):
+ * counts as that kind (the device's allocator peak, st_device_memory_get, adds the graph's
+ * arena and, when attached, the working slots of st_shard_working_memory):
  * params = its parameter shard, grads = the accumulator (when replicated: the arena's bytes, or the
  * padded working copy's when that is longer), optim = m + v, secondary = the secondary copy, total
  * = their sum.
  * Errors: ST_ERR_INVALID_ARG (NULL). */
 ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *out);
+
+/* Attaches compiled plan `plan` (built on views of the set's parameters and gradients, from
+ * st_params_get()) so that its forward and backward gather and reduce one unit at a time through
+ * the graph's unit hooks (graph.h). units[i] (may be NULL) is the unit of parameter i, in
+ * [0, count); NULL groups by name: parameters named "<word>.<digits>.<rest>" form one unit per
+ * "<word>.<digits>." prefix (GPT blocks "h.0.", "h.1.", ...), all others one more unit. Each
+ * parameter owns its elements of the padded vector up to the next parameter's offset (the last
+ * one up to the padded end), so the units' element ranges tile the vector and the per-unit
+ * collectives move exactly what the whole-vector ones did (st_partition_traffic_get still holds).
+ * Per micro-batch, with sharded parameters, each unit is all-gathered into a working slot before
+ * its first use in forward (refreshing its share of the secondary copy) and again before its first
+ * use in backward (from the secondary copy if any), and its slot is given back after its last use;
+ * with sharded gradients, each unit gets a zeroed gradient slot before backward uses it and is
+ * reduce-scattered into the accumulator after its last gradient rule. Slots are pooled: the pool
+ * grows to the most units live at once (st_shard_working_memory).
+ * Then the set's arenas of the sharded kinds are released (st_params_release: the set's views of
+ * them become placeholders, the plan's parameter nodes are rebound) and the engine's working
+ * copies of them freed. The memory returns to the device once no other handle refers to it:
+ * destroy the st_graph the plan was compiled from (plans stay valid) or the graph keeps the
+ * arena alive. With neither parameters nor gradients sharded (ddp, zero1) this does nothing.
+ * Callable once per state (one plan), after st_shard_create() and before the first forward; not
+ * collective (every rank must attach before training, as every rank runs the same units).
+ * After it, read parameters through st_shard_save() or a forward's units, not the set's views.
+ * s and plan are borrowed; the plan must outlive s or be destroyed after it.
+ * Errors: ST_ERR_INVALID_ARG (NULL, unit out of range, a unit none of whose parameters is bound in
+ * the plan), ST_ERR_UNSUPPORTED (a plan already attached), ST_ERR_OUT_OF_MEMORY, backend errors. */
+ST_API st_status st_shard_attach_graph(st_shard_state *s, st_graph_plan *plan, const int *units);
+
+/* Bytes of the working slots the attached plan's units have needed so far (the pool only grows;
+ * 0 before attaching): the part of the device's peak that full parameters and gradients still take.
+ * Errors: ST_ERR_INVALID_ARG (NULL). */
+ST_API st_status st_shard_working_memory(const st_shard_state *s, uint64_t *bytes);
 
 /* Sharded checkpoint in directory `dir` (created if missing, one level): each rank holding the
  * first copy of an optim shard writes "shard-<rank>.safetensors" with that range of the

@@ -15,8 +15,7 @@ st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out)
     return st_tensor_slice(t, 0, off, len, 1, out);
 }
 
-/* dst[doff, doff + len) = src[soff, soff + len) on 1-d tensors. */
-static st_status copy_range(st_tensor *dst, int64_t doff, st_tensor *src, int64_t soff, int64_t len)
+st_status shard_copy_range(st_tensor *dst, int64_t doff, st_tensor *src, int64_t soff, int64_t len)
 {
     if (len <= 0)
         return ST_OK;
@@ -40,7 +39,8 @@ static st_status alloc_zero(st_device *dev, int64_t n, st_tensor **out)
 /* With padded working copies the arena is the real working buffer: copy the parameters there. */
 st_status shard_sync_arena_params(st_shard_state *s)
 {
-    return s->padded_copy ? copy_range(s->arena_p, 0, s->wp, 0, s->F) : ST_OK;
+    int live = s->padded_copy && !st_params_released(s->ps, 0);
+    return live ? shard_copy_range(s->arena_p, 0, s->wp, 0, s->F) : ST_OK;
 }
 
 /* The padded gradient buffer holding the arena's gradient, zeros past it. */
@@ -49,7 +49,7 @@ static st_status load_working_grads(st_shard_state *s)
     if (!s->padded_copy)
         return ST_OK;
     ST_TRY(st_fill(s->wg, 0.0));
-    return copy_range(s->wg, 0, s->arena_g, 0, s->F);
+    return shard_copy_range(s->wg, 0, s->arena_g, 0, s->F);
 }
 
 static int64_t scope_len(const st_shard_state *s, st_shard k) { return s->L / (int64_t)st_comm_scope_size(s->c, (st_scope)(k - 1)); }
@@ -96,8 +96,8 @@ static st_status allocate(st_shard_state *s)
     if (s->padded_copy) {
         ST_TRY(alloc_zero(s->dev, s->L, &s->wp));
         ST_TRY(alloc_zero(s->dev, s->L, &s->wg));
-        ST_TRY(copy_range(s->wp, 0, s->arena_p, 0, s->F));
-        ST_TRY(copy_range(s->wg, 0, s->arena_g, 0, s->F));
+        ST_TRY(shard_copy_range(s->wp, 0, s->arena_p, 0, s->F));
+        ST_TRY(shard_copy_range(s->wg, 0, s->arena_g, 0, s->F));
     } else {
         ST_TRY(shard_view(s->arena_p, 0, s->L, &s->wp));
         ST_TRY(shard_view(s->arena_g, 0, s->L, &s->wg));
@@ -110,7 +110,7 @@ static st_status allocate(st_shard_state *s)
     s->off_o = shard_offset(s->c, s->L, 0, p->optim);
     if (p->params) {
         ST_TRY(alloc_zero(s->dev, s->len_p, &s->pshard));
-        ST_TRY(copy_range(s->pshard, 0, s->wp, s->off_p, s->len_p));
+        ST_TRY(shard_copy_range(s->pshard, 0, s->wp, s->off_p, s->len_p));
     } else {
         ST_TRY(st_tensor_ref(s->wp, &s->pshard));
     }
@@ -124,7 +124,7 @@ static st_status allocate(st_shard_state *s)
         s->len_s = scope_len(s, p->secondary);
         s->off_s = shard_offset(s->c, s->L, 0, p->secondary);
         ST_TRY(alloc_zero(s->dev, s->len_s, &s->sec));
-        ST_TRY(copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
+        ST_TRY(shard_copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
     }
     int64_t one = 1;
     return st_tensor_create(s->dev, ST_F32, 1, &one, &s->scalar);
@@ -162,6 +162,7 @@ void st_shard_destroy(st_shard_state *s)
     st_tensor *all[] = {s->wp, s->wg, s->pshard, s->acc, s->m, s->v, s->sec, s->scalar};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         st_tensor_free(all[i]);
+    shard_layers_free(s);
     free(s);
 }
 
@@ -197,16 +198,16 @@ st_status st_shard_gather(st_shard_state *s, st_phase_when when)
 {
     if (!s || (when != ST_PHASE_FORWARD && when != ST_PHASE_BACKWARD))
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_gather: NULL state or a phase other than forward/backward");
-    if (!s->p.params)
+    if (!s->p.params || s->lay) /* attached: the graph's unit hooks gather */
         return ST_OK;
     int from_sec = when == ST_PHASE_BACKWARD && s->sec;
     st_tensor *src = from_sec ? s->sec : s->pshard;
     int scope = from_sec ? (int)s->p.secondary : (int)s->p.params;
-    ST_TRY(copy_range(s->wp, from_sec ? s->off_s : s->off_p, src, 0, st_tensor_numel(src)));
+    ST_TRY(shard_copy_range(s->wp, from_sec ? s->off_s : s->off_p, src, 0, st_tensor_numel(src)));
     ST_TRY(shard_all_gather_levels(s->c, s->wp, 0, scope));
     /* ZeRO++ hpZ: the secondary copy is this rank's slice of what forward gathered, no traffic. */
     if (when == ST_PHASE_FORWARD && s->sec)
-        ST_TRY(copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
+        ST_TRY(shard_copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
     return shard_sync_arena_params(s);
 }
 
@@ -214,7 +215,7 @@ st_status st_shard_reduce_micro(st_shard_state *s)
 {
     if (!s)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_reduce_micro: NULL state");
-    if (!s->p.grads)
+    if (!s->p.grads || s->lay) /* attached: the graph's unit hooks reduce */
         return ST_OK;
     ST_TRY(load_working_grads(s));
     ST_TRY(shard_reduce_scatter_levels(s->c, s->wg, 0, (int)s->p.grads));
@@ -250,7 +251,7 @@ static st_status reduce_to_optim(st_shard_state *s, st_tensor *g)
     /* The reduce-scatter left this rank's piece at the start; the all-gather wants it in place. */
     int64_t own = shard_offset(s->c, s->len_o, optim, ST_LEVEL_NODE);
     if (own != 0)
-        ST_TRY(copy_range(g, own, g, 0, part));
+        ST_TRY(shard_copy_range(g, own, g, 0, part));
     return shard_all_gather_levels(s->c, g, optim, ST_LEVEL_NODE);
 }
 
@@ -319,5 +320,5 @@ st_status st_shard_step(st_shard_state *s, float lr, float avg, float max_norm, 
     ST_TRY(st);
     if (s->p.grads)
         ST_TRY(st_fill(s->acc, 0.0));
-    return st_fill(s->arena_g, 0.0);
+    return st_params_released(s->ps, 1) ? ST_OK : st_fill(s->arena_g, 0.0);
 }

@@ -5,6 +5,8 @@
 
 #include "strata/shard.h"
 
+typedef struct shard_layers shard_layers; /* shard_units.c: the per-unit mode */
+
 /* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
 struct st_shard_state {
     st_params *ps;                 /* borrowed */
@@ -25,6 +27,7 @@ struct st_shard_state {
     int64_t len_p, len_g, len_o, len_s;
     int64_t off_p, off_o, off_s;
     int64_t step;
+    shard_layers *lay;             /* NULL until st_shard_attach_graph */
 };
 
 /* shard_levels.c. Level-range collectives on f32 tensors, in place, summing, counted in the
@@ -37,6 +40,15 @@ st_status shard_reduce_scatter_levels(st_comm *c, st_tensor *t, int lo, int hi);
 /* t (n elements) holds this rank's scope-hi shard at shard_offset(c, n, lo, hi); afterwards t is
  * the whole scope-lo shard gathered over levels [lo, hi), slowest first. */
 st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi);
+/* Per-unit runs: t holds the elements [a, a + numel(t)) of a scope-lo vector of n elements.
+ * all_gather_run: t holds (at least) this rank's scope-hi shard's piece of the run; afterwards the
+ * whole run. reduce_scatter_run: afterwards t[0, *kept) holds the sum over levels [lo, hi) of the
+ * run's piece inside this rank's scope-hi shard, which starts at *start of the vector. Both count
+ * the bytes other ranks' pieces take, so runs tiling the vector count what one whole-vector
+ * collective counts. */
+st_status shard_all_gather_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi);
+st_status shard_reduce_scatter_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi, int64_t *start,
+                                   int64_t *kept);
 /* All-reduce (sum) of t over the ranks of one level. */
 st_status shard_all_reduce_level(st_comm *c, st_tensor *t, int level);
 /* Where this rank's scope-hi shard starts inside a scope-lo shard of n elements. */
@@ -48,8 +60,11 @@ st_status shard_sum_scalar(st_comm *c, float *v);
 /* Checks that every rank passed the same n (<= 8) values; ST_ERR_INVALID_ARG naming `what`. */
 st_status shard_agree(st_comm *c, const int64_t *v, int n, const char *const *what);
 
-/* shard.c helpers the checkpoint code uses. */
+/* shard.c helpers the checkpoint and unit code use. dst[doff, + len) = src[soff, + len), 1-d. */
 st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out);
+st_status shard_copy_range(st_tensor *dst, int64_t doff, st_tensor *src, int64_t soff, int64_t len);
+/* shard_units.c: frees s->lay (NULL-safe). */
+void shard_layers_free(st_shard_state *s);
 st_status shard_sync_arena_params(st_shard_state *s);
 
 #endif

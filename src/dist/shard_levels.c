@@ -3,6 +3,8 @@
  * shard, optim shard back to a GCD shard) crosses only the levels in between. Built on the level
  * communicators of comm_internal.h, counted in the same per-level counters with the same ring
  * convention, so the engine's traffic reads exactly like comm.h's. */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "comm_internal.h"
@@ -71,8 +73,8 @@ st_status shard_reduce_scatter_levels(st_comm *c, st_tensor *t, int lo, int hi)
 {
     if (!active(c, lo, hi))
         return ST_OK;
-    float *h;
-    int staged;
+    float *h = NULL;
+    int staged = 0;
     ST_TRY(host_view(c, t, &h, &staged));
     int64_t len = st_tensor_numel(t);
     /* Fastest level first on contiguous blocks, as st_comm_reduce_scatter: the result of each level
@@ -92,8 +94,8 @@ st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi)
 {
     if (!active(c, lo, hi))
         return ST_OK;
-    float *h;
-    int staged;
+    float *h = NULL;
+    int staged = 0;
     ST_TRY(host_view(c, t, &h, &staged));
     int64_t n = st_tensor_numel(t);
     int64_t below[ST_LEVEL_COUNT + 1]; /* block size after the levels lo..l-1 have split n */
@@ -115,13 +117,143 @@ st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi)
     return host_done(t, h, staged, 0, n);
 }
 
+/* ---- runs: uneven pieces of one contiguous range of the vector (the per-unit collectives) ---- */
+
+/* Piece of run [a, a + m) in peer j's sub-block [base + j sub, + sub): its length and where it
+ * starts in the run. Every peer of a level computes the same pieces (they share base). */
+static void pieces(int p, int64_t base, int64_t sub, int64_t a, int64_t m, int *counts, int *displs)
+{
+    for (int j = 0; j < p; j++) {
+        int64_t lo = base + j * sub, hi = lo + sub;
+        lo = lo < a ? a : lo;
+        hi = hi > a + m ? a + m : hi;
+        counts[j] = hi > lo ? (int)(hi - lo) : 0;
+        displs[j] = hi > lo ? (int)(lo - a) : 0;
+    }
+}
+
+static int64_t others(const int *counts, int p, int me)
+{
+    int64_t sum = 0;
+    for (int j = 0; j < p; j++)
+        sum += j == me ? 0 : counts[j];
+    return sum;
+}
+
+#ifdef STRATA_HAVE_MPI
+static st_status mpi_status(int rc, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return ST_ERR(ST_ERR_BACKEND, "%s failed: %s", what, msg);
+}
+
+static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)
+{
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_FLOAT, c->level[l]);
+    return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Allgatherv");
+}
+
+static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
+{
+    int rc = MPI_Reduce_scatter(MPI_IN_PLACE, h, counts, MPI_FLOAT, MPI_SUM, c->level[l]);
+    return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Reduce_scatter");
+}
+#else
+static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)
+{
+    (void)c, (void)l, (void)h, (void)counts, (void)displs;
+    return ST_ERR(ST_ERR_UNSUPPORTED, "shard: this build has no MPI");
+}
+
+static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
+{
+    (void)c, (void)l, (void)h, (void)counts;
+    return ST_ERR(ST_ERR_UNSUPPORTED, "shard: this build has no MPI");
+}
+#endif
+
+/* counts[0, size) and displacements counts[size, 2 size): room for any level. */
+static st_status run_args(const st_comm *c, const st_tensor *t, int **counts)
+{
+    if (st_tensor_numel(t) > INT_MAX)
+        return ST_ERR(ST_ERR_UNSUPPORTED, "shard: a unit run of %lld elements exceeds MPI's int counts",
+                      (long long)st_tensor_numel(t));
+    *counts = malloc(sizeof(int) * 2 * (size_t)c->size);
+    return *counts ? ST_OK : ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: host allocation failed");
+}
+
+st_status shard_all_gather_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi)
+{
+    if (!active(c, lo, hi))
+        return ST_OK;
+    int *counts = NULL;
+    ST_TRY(run_args(c, t, &counts));
+    float *h = NULL;
+    int staged = 0;
+    st_status st = host_view(c, t, &h, &staged);
+    int64_t m = st_tensor_numel(t), below[ST_LEVEL_COUNT + 1];
+    below[lo] = n;
+    for (int l = lo; l < hi; l++)
+        below[l + 1] = below[l] / c->lsize[l];
+    /* Slowest level first, as shard_all_gather_levels: each peer's piece of the run inside its
+     * sub-block of the shared block, so the pieces of all runs tile exactly what the whole-vector
+     * gather moves, and the counters add up to the same bytes. */
+    for (int l = hi - 1; l >= lo && st == ST_OK; l--) {
+        int p = c->lsize[l];
+        if (p == 1)
+            continue;
+        pieces(p, shard_offset(c, n, lo, l), below[l + 1], a, m, counts, counts + c->size);
+        int64_t moved = others(counts, p, c->lrank[l]);
+        if (moved + counts[c->lrank[l]] > 0) /* the same on every peer: the run meets the block */
+            st = gatherv(c, l, h, counts, counts + c->size);
+        count(c, l, ST_COLL_ALL_GATHER, (uint64_t)moved * sizeof(float));
+    }
+    free(counts);
+    return st == ST_OK ? host_done(t, h, staged, 0, m) : st;
+}
+
+st_status shard_reduce_scatter_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi, int64_t *start,
+                                   int64_t *kept)
+{
+    int *counts = NULL;
+    ST_TRY(run_args(c, t, &counts));
+    float *h = NULL;
+    int staged = 0;
+    st_status st = host_view(c, t, &h, &staged);
+    int64_t cur = a, end = a + st_tensor_numel(t), base = 0, block = n;
+    /* Fastest level first: the current range (this rank's block so far, cut to the run) is split
+     * over the level's sub-blocks; the reduced piece of this rank lands at the buffer's start. */
+    for (int l = lo; l < hi && st == ST_OK; l++) {
+        int p = c->lsize[l];
+        int64_t sub = block / p;
+        if (p > 1) {
+            pieces(p, base, sub, cur, end - cur, counts, counts + c->size);
+            int64_t moved = others(counts, p, c->lrank[l]);
+            if (end > cur)
+                st = reduce_scatterv(c, l, h, counts);
+            count(c, l, ST_COLL_REDUCE_SCATTER, (uint64_t)moved * sizeof(float));
+        }
+        base += (int64_t)c->lrank[l] * sub;
+        block = sub;
+        cur = cur > base ? cur : base;
+        end = end < base + block ? end : base + block;
+        end = end > cur ? end : cur;
+    }
+    free(counts);
+    *start = cur;
+    *kept = end - cur;
+    return st == ST_OK ? host_done(t, h, staged, 0, end - cur) : st;
+}
+
 st_status shard_all_reduce_level(st_comm *c, st_tensor *t, int level)
 {
     int p = c->lsize[level];
     if (p == 1)
         return ST_OK;
-    float *h;
-    int staged;
+    float *h = NULL;
+    int staged = 0;
     ST_TRY(host_view(c, t, &h, &staged));
     int64_t n = st_tensor_numel(t);
     ST_TRY(comm_mpi_all_reduce(c, (st_level)level, h, (size_t)n, COMM_F32, ST_REDUCE_SUM));

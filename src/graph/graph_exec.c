@@ -34,23 +34,27 @@ st_status st_graph_bind(st_graph_plan *p, st_node n, st_tensor *t)
     return ST_OK;
 }
 
+st_status g_refresh_view(st_graph_plan *p, int i)
+{
+    const g_node *nd = &p->nodes[i];
+    const st_tensor *x = p->ex[nd->in[0]].value;
+    st_tensor *v = NULL;
+    st_status s = ST_OK;
+    if (nd->kind == G_RESHAPE) s = st_tensor_reshape(x, nd->ndim, nd->shape, &v);
+    else if (nd->kind == G_TRANSPOSE) s = st_tensor_transpose(x, nd->attr.axis, nd->attr.axis1, &v);
+    else s = st_tensor_slice(x, nd->attr.axis, nd->attr.start, nd->attr.len, 1, &v);
+    if (s != ST_OK)
+        return ST_ERR(s, "graph: %s #%d '%s' cannot be a view of its input (%s); put st_graph_contiguous "
+                      "before it", g_kind_name(nd), i, nd->name, st_last_error());
+    st_tensor_free(p->ex[i].value);
+    p->ex[i].value = v;
+    return ST_OK;
+}
+
 st_status g_refresh_views(st_graph_plan *p)
 {
-    for (int i = 0; i < p->n; i++) {
-        const g_node *nd = &p->nodes[i];
-        if (!g_is_view(nd->kind)) continue;
-        const st_tensor *x = p->ex[nd->in[0]].value;
-        st_tensor *v = NULL;
-        st_status s = ST_OK;
-        if (nd->kind == G_RESHAPE) s = st_tensor_reshape(x, nd->ndim, nd->shape, &v);
-        else if (nd->kind == G_TRANSPOSE) s = st_tensor_transpose(x, nd->attr.axis, nd->attr.axis1, &v);
-        else s = st_tensor_slice(x, nd->attr.axis, nd->attr.start, nd->attr.len, 1, &v);
-        if (s != ST_OK)
-            return ST_ERR(s, "graph: %s #%d '%s' cannot be a view of its input (%s); put st_graph_contiguous "
-                          "before it", g_kind_name(nd), i, nd->name, st_last_error());
-        st_tensor_free(p->ex[i].value);
-        p->ex[i].value = v;
-    }
+    for (int i = 0; i < p->n; i++)
+        if (g_is_view(p->nodes[i].kind)) ST_TRY(g_refresh_view(p, i));
     p->views_dirty = 0;
     return ST_OK;
 }
@@ -108,15 +112,19 @@ st_status st_graph_forward(st_graph_plan *p)
             return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound (st_graph_bind)", i,
                           p->nodes[i].name);
     if (p->views_dirty) ST_TRY(g_refresh_views(p));
+    ST_TRY(g_units_prepare(p));
     if (p->profile) ST_TRY(g_prof_start(p));
     for (int i = 0; i < p->n; i++) {
-        st_status s = forward_node(p, i);
+        st_status s = g_units_fire(p, i, 0, 0);
+        if (s == ST_OK) s = forward_node(p, i);
         g_kind k = p->nodes[i].kind;
         if (s == ST_OK && p->profile && !g_is_view(k) && k != G_PARAM && k != G_INPUT) s = g_prof_stop(p, i, 0);
+        if (s == ST_OK) s = g_units_fire(p, i, 0, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph forward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
                           st_last_error());
     }
+    ST_TRY(g_units_fire_unused(p, 0));
     p->forward_done = 1;
     return ST_OK;
 }
@@ -126,19 +134,23 @@ st_status st_graph_backward(st_graph_plan *p)
     if (!p) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: NULL plan");
     if (p->loss < 0) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: no loss node (st_graph_set_loss)");
     if (!p->forward_done) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_backward: run st_graph_forward first");
-    if (!p->ex[p->loss].needs_grad) return ST_OK; /* no parameter with a gradient feeds the loss */
+    ST_TRY(g_units_prepare(p));
+    /* no parameter with a gradient feeds the loss: nothing to run, but units still get their pair */
+    if (!p->ex[p->loss].needs_grad) return g_units_fire_unused(p, 1);
     if (p->profile) ST_TRY(g_prof_start(p));
     ST_TRY(st_fill(p->ex[p->loss].grad, 1.0));
     for (int i = p->n - 1; i >= 0; i--) {
         g_kind k = p->nodes[i].kind;
         if (!p->ex[i].needs_grad || k == G_PARAM || k == G_INPUT) continue;
-        st_status s = g_backward_node(p, i);
+        st_status s = g_units_fire(p, i, 1, 0);
+        if (s == ST_OK) s = g_backward_node(p, i);
         if (s == ST_OK && p->profile) s = g_prof_stop(p, i, 1);
+        if (s == ST_OK) s = g_units_fire(p, i, 1, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph backward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
                           st_last_error());
     }
-    return ST_OK;
+    return g_units_fire_unused(p, 1);
 }
 
 const st_tensor *st_graph_value(const st_graph_plan *p, st_node n)

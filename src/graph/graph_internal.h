@@ -75,6 +75,13 @@ struct st_graph_plan {
     int profile, n_prof;             /* st_graph_set_profile; entries used in prof */
     double prof_t;                   /* ms: end of the last timed node */
     st_graph_op_time prof[G_PROF_MAX];
+    /* Parameter units (graph_units.c): unit of each node (-1: none; NULL until one is set) and,
+     * per unit, the first and last node of its forward and backward use (-1: unused). */
+    int *unit;
+    int n_units, units_dirty;
+    st_graph_unit_hook hook;
+    void *hook_ctx;
+    int *fwd_first, *fwd_last, *bwd_first, *bwd_last;
 };
 
 /* Records error s for the node being built (index g->n) in the graph and the thread message. */
@@ -92,6 +99,19 @@ st_status g_arena_view(st_tensor *arena, st_dtype dt, int ndim, const int64_t *s
                        st_tensor **out);
 /* (Re)creates the view handles of view nodes from their inputs' current values. */
 st_status g_refresh_views(st_graph_plan *p);
+/* Recreates the view handle of view node i from its input's current value. */
+st_status g_refresh_view(st_graph_plan *p, int i);
+/* What node nd's gradient rule reads of the forward pass (graph_plan.c): R_* bits. */
+enum { G_R_IN0 = 1, G_R_OUT = 8, G_R_SAVED = 16 };
+unsigned g_bwd_reads(const g_node *nd);
+/* Unit events (graph_units.c), no-ops without a hook. g_units_prepare computes the schedule
+ * when the units changed; g_units_fire calls the BEGIN (end = 0) or END events due at node i of
+ * the forward (backward = 0) or backward pass; g_units_fire_unused the pairs of units the pass
+ * did not touch; g_units_free releases the unit tables. */
+st_status g_units_prepare(st_graph_plan *p);
+st_status g_units_fire(st_graph_plan *p, int i, int backward, int end);
+st_status g_units_fire_unused(st_graph_plan *p, int backward);
+void g_units_free(st_graph_plan *p);
 /* Runs node i's gradient rule (graph_backward.c). */
 st_status g_backward_node(st_graph_plan *p, int i);
 /* Whether matmul node i's rule writes b's gradient straight into it (accumulating with beta = 1)

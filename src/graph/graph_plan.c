@@ -11,10 +11,9 @@
 
 #define G_ALIGN 256u
 
-enum { R_IN0 = 1, R_IN1 = 2, R_IN2 = 4, R_OUT = 8, R_SAVED = 16 };
+enum { R_IN0 = G_R_IN0, R_IN1 = 2, R_IN2 = 4, R_OUT = G_R_OUT, R_SAVED = G_R_SAVED };
 
-/* What node nd's gradient rule reads of the forward pass. */
-static unsigned bwd_reads(const g_node *nd)
+unsigned g_bwd_reads(const g_node *nd)
 {
     switch (nd->kind) {
     case G_MUL: case G_DIV: case G_MATMUL: return R_IN0 | R_IN1;
@@ -122,7 +121,7 @@ static void value_ends(planner *pl)
         for (int s = 0; s < nd->n_in; s++) use(pl, nd->in[s], i);
         if (nd->keep || i == p->loss) use(pl, i, 2 * n);
         if (!p->ex[i].needs_grad) continue;
-        unsigned r = bwd_reads(nd);
+        unsigned r = g_bwd_reads(nd);
         for (int s = 0; s < nd->n_in; s++)
             if (r & (R_IN0 << s)) use(pl, nd->in[s], 2 * n - 1 - i);
         if (r & R_OUT) use(pl, i, 2 * n - 1 - i);
@@ -329,6 +328,7 @@ void st_graph_plan_destroy(st_graph_plan *p)
         for (int k = 0; k < G_MAX_IN; k++) st_tensor_free(ex->tmp[k]);
     }
     st_tensor_free(p->arena);
+    g_units_free(p);
     free(p->nodes);
     free(p->ex);
     free(p);

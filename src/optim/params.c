@@ -20,6 +20,7 @@ struct st_params {
     int64_t numel, flat_numel, decay_numel;
     st_tensor *flat_param, *flat_grad;
     st_tensor *sumsq;          /* one f32 element for st_params_grad_norm */
+    int released[2];           /* st_params_release: parameter, gradient arena */
 };
 
 static int64_t align_up(int64_t x) { return (x + ST_PARAMS_ALIGN - 1) / ST_PARAMS_ALIGN * ST_PARAMS_ALIGN; }
@@ -142,6 +143,51 @@ void st_params_destroy(st_params *ps)
     st_tensor_free(ps->sumsq);
     free(ps);
 }
+
+/* A stride-0 placeholder of `like`'s shape over `one` (a one-element tensor). */
+static st_status placeholder(const st_tensor *one, const st_tensor *like, st_tensor **out)
+{
+    int64_t shape[ST_MAX_DIMS];
+    int nd = st_tensor_ndim(like);
+    for (int d = 0; d < nd; d++) shape[d] = st_tensor_dim(like, d);
+    if (nd == 0) return st_tensor_reshape(one, 0, shape, out);
+    return st_tensor_expand(one, nd, shape, out);
+}
+
+/* Replaces the flat tensor and every view of one arena with placeholders, all or nothing. */
+static st_status release_arena(st_params *ps, int grads)
+{
+    int n = ps->n + 1;
+    st_tensor **fresh = calloc((size_t)n, sizeof *fresh), *one = NULL;
+    if (!fresh) return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_params_release: host allocation failed");
+    int64_t len = 1;
+    st_status s = st_tensor_create(ps->dev, ST_F32, 1, &len, &one);
+    if (s == ST_OK) s = st_fill(one, 0.0);
+    for (int i = 0; s == ST_OK && i < ps->n; i++)
+        s = placeholder(one, grads ? ps->e[i].grad : ps->e[i].param, &fresh[i]);
+    if (s == ST_OK) s = placeholder(one, grads ? ps->flat_grad : ps->flat_param, &fresh[ps->n]);
+    st_tensor_free(one);
+    for (int i = 0; i < n; i++) {
+        st_tensor **slot = i == ps->n ? (grads ? &ps->flat_grad : &ps->flat_param)
+                                      : (grads ? &ps->e[i].grad : &ps->e[i].param);
+        st_tensor *old = s == ST_OK ? *slot : fresh[i];
+        if (s == ST_OK) *slot = fresh[i];
+        st_tensor_free(old);
+    }
+    free(fresh);
+    if (s == ST_OK) ps->released[grads] = 1;
+    return s;
+}
+
+st_status st_params_release(st_params *ps, int params, int grads)
+{
+    if (!ps) return ST_ERR(ST_ERR_INVALID_ARG, "st_params_release: NULL set");
+    if (params && !ps->released[0]) ST_TRY(release_arena(ps, 0));
+    if (grads && !ps->released[1]) ST_TRY(release_arena(ps, 1));
+    return ST_OK;
+}
+
+int st_params_released(const st_params *ps, int grads) { return ps ? ps->released[grads != 0] : 0; }
 
 int st_params_count(const st_params *ps) { return ps ? ps->n : 0; }
 int64_t st_params_numel(const st_params *ps) { return ps ? ps->numel : 0; }
