@@ -6,11 +6,10 @@
 #include <sys/stat.h>
 #include "ckpt.h"
 
-#define N_META 11
+#define N_META CKPT_N_META
 
-/* The run's state as metadata strings: keys, and values printed into vals. */
-static void meta_fill(st_ckpt_meta *meta, char (*vals)[32], const gpt2_config *c,
-                      const train_opts *o, int64_t step)
+void ckpt_meta_fill(st_ckpt_meta *meta, char (*vals)[32], const gpt2_config *c, const train_opts *o,
+                    int64_t step)
 {
     static const char *const keys[N_META] = {"format", "step", "seed", "n_layer", "n_head",
                                              "n_embd", "n_ctx", "vocab_size", "batch", "seq",
@@ -74,10 +73,11 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
         t[np + 1] = (st_ckpt_tensor){.name = "opt.v", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = v};
         st_ckpt_meta meta[N_META];
         char vals[N_META][32], path[4096];
-        meta_fill(meta, vals, cfg, o, step);
+        ckpt_meta_fill(meta, vals, cfg, o, step);
         path_of(path, sizeof path, dir);
         rc = st_safetensors_write(path, t, (int)np + 2, meta, N_META) == ST_OK ? 0 : -1;
         if (rc) snprintf(err, errlen, "writing checkpoint: %s", st_last_error());
+        else ckpt_drop_other(dir, CKPT_PLAIN); /* a sharded checkpoint of an earlier run is now stale */
     } else {
         snprintf(err, errlen, "reading the model state for a checkpoint: %s", st_last_error());
     }
@@ -85,13 +85,12 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
     return rc;
 }
 
-/* Every metadata entry except the step must equal the run's. */
-static int meta_check(const st_safetensors *f, const gpt2_config *cfg, const train_opts *o,
-                      int64_t *step, char *err, size_t errlen)
+int ckpt_meta_check(const st_safetensors *f, const gpt2_config *cfg, const train_opts *o, int64_t *step,
+                    char *err, size_t errlen)
 {
     st_ckpt_meta want[N_META];
     char vals[N_META][32];
-    meta_fill(want, vals, cfg, o, 0);
+    ckpt_meta_fill(want, vals, cfg, o, 0);
     for (int i = 0; i < N_META; i++) {
         const char *have = st_safetensors_meta(f, want[i].key);
         if (!have) {
@@ -131,32 +130,48 @@ static st_status load_params(const st_safetensors *f, st_params *ps, float *h)
     return ST_OK;
 }
 
-static st_status load_all(const st_safetensors *f, st_params *ps, st_optim *opt, int64_t step)
+void ckpt_host_free(ckpt_host *h)
+{
+    free(h->p), free(h->m), free(h->v);
+    *h = (ckpt_host){0};
+}
+
+static st_status read_all(const st_safetensors *f, st_params *ps, ckpt_host *h)
+{
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    h->n = st_tensor_numel(flat);
+    size_t bytes = sizeof(float) * (size_t)h->n;
+    h->p = calloc((size_t)h->n + 1, sizeof(float));
+    h->m = calloc((size_t)h->n + 1, sizeof(float));
+    h->v = calloc((size_t)h->n + 1, sizeof(float));
+    if (!h->p || !h->m || !h->v) return ST_ERR_OUT_OF_MEMORY;
+    st_status s = load_params(f, ps, h->p);
+    if (!s) s = st_safetensors_read(f, "opt.m", h->m, bytes);
+    if (!s) s = st_safetensors_read(f, "opt.v", h->v, bytes);
+    return s;
+}
+
+st_status ckpt_host_apply(const ckpt_host *h, st_params *ps, st_optim *opt)
 {
     st_tensor *flat;
     st_optim_state os;
     st_params_flat(ps, &flat, NULL, NULL);
     st_optim_state_get(opt, &os);
-    int64_t n = st_tensor_numel(flat);
-    size_t bytes = sizeof(float) * (size_t)n;
-    float *h = calloc((size_t)n + 1, sizeof(float));
-    if (!h) return ST_ERR_OUT_OF_MEMORY;
-    st_status s = load_params(f, ps, h);
-    if (!s) s = st_tensor_write(flat, h, bytes);
-    if (!s) s = st_safetensors_read(f, "opt.m", h, bytes);
-    if (!s) s = st_tensor_write(os.m, h, bytes);
-    if (!s) s = st_safetensors_read(f, "opt.v", h, bytes);
-    if (!s) s = st_tensor_write(os.v, h, bytes);
-    if (!s) s = st_optim_set_step(opt, step);
-    free(h);
+    size_t bytes = sizeof(float) * (size_t)h->n;
+    st_status s = st_tensor_write(flat, h->p, bytes);
+    if (!s) s = st_tensor_write(os.m, h->m, bytes);
+    if (!s) s = st_tensor_write(os.v, h->v, bytes);
+    if (!s) s = st_optim_set_step(opt, h->step);
     return s;
 }
 
-int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
-              const train_opts *o, int64_t *step, char *err, size_t errlen)
+int ckpt_read(const char *dir, st_params *ps, const gpt2_config *cfg, const train_opts *o, ckpt_host *h,
+              char *err, size_t errlen)
 {
     char path[4096];
     struct stat sb;
+    *h = (ckpt_host){0};
     path_of(path, sizeof path, dir);
     if (stat(path, &sb) != 0 && errno == ENOENT) return 1;
     st_safetensors *f;
@@ -164,9 +179,9 @@ int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
         snprintf(err, errlen, "cannot resume: %s", st_last_error());
         return -1;
     }
-    int rc = meta_check(f, cfg, o, step, err, errlen);
+    int rc = ckpt_meta_check(f, cfg, o, &h->step, err, errlen);
     if (!rc) {
-        st_status s = load_all(f, ps, opt, *step);
+        st_status s = read_all(f, ps, h);
         if (s == ST_ERR_SHAPE)
             snprintf(err, errlen, "cannot resume from '%s': a parameter's dtype or shape differs", path);
         else if (s)
@@ -174,7 +189,21 @@ int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
         rc = s ? -1 : 0;
     }
     st_safetensors_close(f);
+    if (rc) ckpt_host_free(h);
     return rc;
+}
+
+int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
+              const train_opts *o, int64_t *step, char *err, size_t errlen)
+{
+    ckpt_host h;
+    int rc = ckpt_read(dir, ps, cfg, o, &h, err, errlen);
+    if (rc) return rc;
+    st_status s = ckpt_host_apply(&h, ps, opt);
+    if (s) snprintf(err, errlen, "cannot resume from '%s': %s", dir, st_last_error());
+    *step = h.step;
+    ckpt_host_free(&h);
+    return s ? -1 : 0;
 }
 
 /* Integer metadata entry `key` of a model checkpoint into *v; -1 with a message when absent or bad. */

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
     int r = train_parse_args(argc, argv, &o, rank == 0 ? stdout : NULL, err, sizeof err);
     o.stats = &stats;
     o.comm = comm;
+    if (!o.partition && ranks > 1) o.partition = "auto"; /* the planner decides under mpirun */
     if (r == 0) r = train_run(&o, stdout, NULL, err, sizeof err);
     if (r == 0 && rank == 0) train_print_stats(&stats, o.peak_gflops, stdout);
     if (r < 0 && ranks > 1) fprintf(stderr, "strata-train: rank %d: error: %s\n", rank, err);

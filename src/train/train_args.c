@@ -36,20 +36,22 @@ static const char USAGE[] =
     "                     master weights, gradients and AdamW (default f32)\n"
     "  --seed S           initialisation and data seed (default 1337)\n"
     "  --log FILE         metrics as JSON lines\n"
-    "  --ckpt DIR         save DIR/model.safetensors at the end (and every --ckpt-every N)\n"
+    "  --ckpt DIR         save a checkpoint in DIR at the end (and every --ckpt-every N): one\n"
+    "                     process: model.safetensors; several ranks: a file per optimizer shard\n"
+    "                     and index.safetensors; either resumes with any rank count and scheme\n"
     "  --resume           continue from DIR's checkpoint when there is one (needs --ckpt)\n"
     "  --stop-at N        stop after step N, as if interrupted (the schedule still spans --steps)\n"
     "  --sample-every N   print a text sample every N steps (--sample-len, --temperature, --top-k)\n"
     "  --profile          time every op (synchronising after each) and print the breakdown\n"
     "  --peak-gflops X    the machine's peak for the MFU figure (e.g. strata-bench's FMA peak)\n"
-    "  --partition P      model state over ranks: ddp (default), auto (the planner's choice among\n"
-    "                     supported schemes), or a scheme name / params=..,grads=..,optim=..;\n"
-    "                     only schemes that shard nothing over more than one rank run for now\n"
+    "  --partition P      model state over ranks: auto (the planner's choice; the default under\n"
+    "                     mpirun), ddp, zero1, zero2, zero3, zero++, frontier3, or\n"
+    "                     params=S,grads=S,optim=S[,secondary=S] with S replicated|gcd|node|world\n"
     "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n"
     "ranks: mpirun -np K strata-train ... trains data-parallel: each rank its B rows of a global\n"
-    "batch of K x B, gradients averaged over the ranks (STRATA_TOPOLOGY=NxGxD emulates a\n"
-    "hierarchy); rank 0 alone prints and writes the log and checkpoints, which record the global\n"
-    "batch; on resume every rank reads the checkpoint, so --ckpt must be visible to all of them\n";
+    "batch of K x B, model state partitioned as --partition says (STRATA_TOPOLOGY=NxGxD emulates\n"
+    "a hierarchy); rank 0 alone prints and writes the log; checkpoints record the global batch\n"
+    "and --ckpt must be visible to every rank\n";
 
 static int parse_i64(const char *s, int64_t lo, int64_t *out)
 {

@@ -132,16 +132,9 @@ void dist_bind(st_comm *c, FILE *note)
     st_topo_free(t);
 }
 
-/* The data-parallel path: nothing sharded over more than one rank. */
-static int is_replicated(const st_partition *p, const st_topo_shape *sh)
-{
-    return st_shard_ranks(p->params, sh) == 1 && st_shard_ranks(p->grads, sh) == 1 &&
-           st_shard_ranks(p->optim, sh) == 1 && st_shard_ranks(p->secondary, sh) <= 1;
-}
-
-/* --partition auto: the planner's choice, or its fastest supported row when that is not. */
+/* --partition auto: the planner's choice among every scheme, explained on `progress`. */
 static int plan_auto(st_comm *c, const gpt2_config *cfg, int64_t n_params, int64_t batch, int64_t accum,
-                     FILE *progress, char *err, size_t errlen)
+                     FILE *progress, st_partition *out, char *err, size_t errlen)
 {
     st_plan_input in;
     st_plan_input_init(&in);
@@ -160,43 +153,28 @@ static int plan_auto(st_comm *c, const gpt2_config *cfg, int64_t n_params, int64
         free(res);
         return -1;
     }
-    int best = -1;
-    for (int i = 0; i < res->n_rows; i++)
-        if (res->rows[i].fits && is_replicated(&res->rows[i].partition, &in.shape) &&
-            (best < 0 || res->rows[i].comm_s < res->rows[best].comm_s))
-            best = i;
-    if (progress && st_comm_rank(c) == 0) {
-        fprintf(progress, "partition auto: %s\n", res->explanation);
-        if (best >= 0 && best != res->chosen)
-            fprintf(progress, "partition auto: strata-train shards no state yet; using %s (%.3g ms of "
-                    "communication per step predicted)\n", res->rows[best].name, res->rows[best].comm_s * 1e3);
-    }
+    if (progress && st_comm_rank(c) == 0) fprintf(progress, "partition auto: %s\n", res->explanation);
     int rc = 0;
-    if (best < 0) {
-        snprintf(err, errlen, "--partition auto: no data-parallel scheme fits the planner's device memory");
+    if (res->chosen < 0) {
+        snprintf(err, errlen, "--partition auto: no scheme fits the planner's device memory (%s)",
+                 res->explanation);
         rc = -1;
+    } else {
+        *out = res->rows[res->chosen].partition;
     }
     free(res);
     return rc;
 }
 
 int dist_partition(st_comm *c, const char *text, const gpt2_config *cfg, int64_t n_params, int64_t batch,
-                   int64_t grad_accum, FILE *progress, char *err, size_t errlen)
+                   int64_t grad_accum, FILE *progress, st_partition *out, char *err, size_t errlen)
 {
-    if (!text) return 0;
+    *out = (st_partition){ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE};
+    if (!text || !multi(c)) return 0; /* one process: nothing to partition over */
     if (strcmp(text, "auto") == 0)
-        return plan_auto(c, cfg, n_params, batch, grad_accum, progress, err, errlen);
-    st_partition p;
-    st_topo_shape sh;
-    if (st_partition_parse(text, &p) != ST_OK) {
+        return plan_auto(c, cfg, n_params, batch, grad_accum, progress, out, err, errlen);
+    if (st_partition_parse(text, out) != ST_OK) {
         snprintf(err, errlen, "--partition %s: %s", text, st_last_error());
-        return -1;
-    }
-    if (st_comm_shape(c, &sh) != ST_OK) sh = (st_topo_shape){1, 1, 1};
-    if (!is_replicated(&p, &sh)) {
-        snprintf(err, errlen, "--partition %s: sharded model state is not supported yet by strata-train "
-                 "(on %dx%dx%d ranks this scheme shards over more than one rank); use ddp or auto",
-                 text, sh.nodes, sh.gpus_per_node, sh.gcds_per_gpu);
         return -1;
     }
     return 0;

@@ -27,11 +27,11 @@ void dist_level_bytes(const st_comm *c, uint64_t out[ST_LEVEL_COUNT]);
  * failure is only noted on `note` by rank 0. */
 void dist_bind(st_comm *c, FILE *note);
 
-/* The scheme the run uses: the text of --partition (NULL = ddp; "auto" = the planner's fastest
- * supported choice, its explanation printed on `progress`). strata-train supports the
- * data-parallel path only: a scheme whose every sharded scope spans one rank (ddp itself, or any
- * scheme at one rank). Returns 0, or -1 with a message in err. */
+/* The scheme the run uses, into *out: the text of --partition (NULL = ddp; "auto" = the planner's
+ * fastest scheme that fits, its explanation printed on `progress` by rank 0). With one rank (or no
+ * communicator) always ddp: there is nothing to partition over. Returns 0, or -1 with a message
+ * in err (a bad scheme, or nothing fits). */
 int dist_partition(st_comm *c, const char *text, const gpt2_config *cfg, int64_t n_params, int64_t batch,
-                   int64_t grad_accum, FILE *progress, char *err, size_t errlen);
+                   int64_t grad_accum, FILE *progress, st_partition *out, char *err, size_t errlen);
 
 #endif

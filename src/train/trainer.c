@@ -1,7 +1,8 @@
 /* strata-train's run: opens the data, builds GPT-2 in an st_params arena, and trains it with
  * AdamW (warmup + cosine, clipping at the global norm, gradient accumulation), printing one
- * progress line per step and writing metrics as JSON lines; data-parallel over o->comm's ranks
- * (each its rows of the global batch, gradients averaged before clipping). */
+ * progress line per step and writing metrics as JSON lines; over several ranks, each its rows of
+ * the global batch, with the model state partitioned by the shard engine (shard.h) as --partition
+ * says (ddp included). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "ckpt.h"
 #include "gpt2.h"
 #include "train_dist.h"
+#include "train_shard.h"
 #include "train_stats.h"
 
 typedef struct run {
@@ -27,7 +29,9 @@ typedef struct run {
     st_llmc_model *llmc;         /* --model llmc:FILE, open from config to weights */
     int from_ckpt;               /* --model is a strata-train checkpoint (weights only) */
     st_params *ps;
-    st_optim *opt;
+    st_optim *opt;               /* single-process runs; multi-rank runs step through `shard` */
+    train_shard shard;
+    st_adamw_config adamw;
     gpt2_graph m;
     int have_graph, have_val;
     FILE *log, *progress;
@@ -35,7 +39,8 @@ typedef struct run {
     st_lr_schedule sched;
     double *step_ms;             /* this run's step times, for the median */
     double opt_ms, timed_ms;     /* --profile: optimizer and whole-step time of the timed steps */
-    double comm_ms;              /* --profile: the loss and gradient all-reduces of the timed steps */
+    double comm_ms;              /* --profile: the engine's gathers and reduce-scatters of the timed steps */
+    uint64_t step_bytes[ST_LEVEL_COUNT]; /* model-state bytes this rank sent in the last step */
     int64_t timed_steps;
     char *err;
     size_t errlen;
@@ -131,15 +136,19 @@ static int setup_model(run *r)
     st_status s = st_device_default(&r->dev);
     if (s) return fail(r, s, "no device (STRATA_BACKEND)");
     if ((s = gpt2_param_specs(&r->cfg, &specs, &n))) return fail(r, s, "parameter specs");
+    st_device_memory m0, m1;
+    st_device_memory_get(r->dev, &m0);
     s = st_params_create(r->dev, specs, n, &r->ps);
+    st_device_memory_get(r->dev, &m1);
+    r->shard.arena_bytes = m1.current - m0.current;
     free(specs);
     if (s) return fail(r, s, "parameters");
     if ((s = gpt2_init(r->ps, &r->cfg, r->o->seed))) return fail(r, s, "initialisation");
     if (r->llmc && (s = gpt2_llmc_load(r->llmc, r->ps))) return fail(r, s, "loading %s", r->o->model);
     if (r->from_ckpt && ckpt_model_load(r->o->model, r->ps, r->err, r->errlen)) return -1;
-    st_adamw_config ac = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-                          .weight_decay = (float)r->o->weight_decay};
-    if ((s = st_optim_adamw_create(r->ps, &ac, &r->opt))) return fail(r, s, "AdamW");
+    r->adamw = (st_adamw_config){.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                                 .weight_decay = (float)r->o->weight_decay};
+    if (r->ranks == 1 && (s = st_optim_adamw_create(r->ps, &r->adamw, &r->opt))) return fail(r, s, "AdamW");
     if ((s = gpt2_graph_create(&r->m, &r->cfg, r->ps, r->o->batch, r->T, r->o->bf16 ? ST_BF16 : ST_F32)))
         return fail(r, s, "building the model graph");
     r->have_graph = 1;
@@ -152,41 +161,60 @@ static int setup_model(run *r)
     return 0;
 }
 
-/* This rank's K micro-batches (its rows of each global batch): gradients summed, *loss their mean. */
-static st_status micro_batches(run *r, int64_t step, float *loss)
+/* The engine's gather before forward or backward, or (ST_PHASE_STEP) its reduction after backward,
+ * timed for --profile. */
+static st_status engine_call(run *r, st_shard_state *sh, st_phase_when when)
 {
-    const train_opts *o = r->o;
-    st_status s = st_params_zero_grad(r->ps);
-    double sum = 0;
-    for (int64_t k = 0; !s && k < o->grad_accum; k++) {
-        float l = 0;
-        uint64_t micro = (uint64_t)(step * o->grad_accum + k);
-        s = st_dataset_batch_rank(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->rank,
-                                  r->ranks, r->in, r->tg);
-        if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
-        if (!s) s = st_graph_backward(r->m.plan);
-        sum += l;
-    }
-    *loss = (float)(sum / (double)o->grad_accum);
+    double t0 = now_ms();
+    st_status s = when == ST_PHASE_STEP ? st_shard_reduce_micro(sh) : st_shard_gather(sh, when);
+    r->comm_ms += now_ms() - t0;
     return s;
 }
 
-/* With several ranks: the loss and the gradient become their averages over the world. Every rank
- * first agrees that its micro-batches succeeded, so that a failed rank does not leave the others
- * waiting in the all-reduce. */
-static int average_ranks(run *r, int64_t step, st_status s, float *loss)
+/* This rank's K micro-batches (its rows of each global batch): gradients summed (into the engine's
+ * state when there is one), *loss their mean. The engine's calls are collective: a rank whose own
+ * work failed (status in the return value) keeps making them, so that no rank waits for it, and
+ * the failure is agreed on after the step; *engine receives the first engine error, after which
+ * this rank stops calling it. */
+static st_status micro_batches(run *r, int64_t step, float *loss, st_status *engine)
 {
-    int rc = s ? fail(r, s, "training step %lld", (long long)step + 1) : 0;
-    if (r->ranks == 1) return rc;
+    const train_opts *o = r->o;
+    st_shard_state *sh = r->shard.s;
+    st_status s = st_params_zero_grad(r->ps), e = ST_OK;
+    double sum = 0;
+    for (int64_t k = 0; !e && (sh || !s) && k < o->grad_accum; k++) {
+        float l = 0;
+        uint64_t micro = (uint64_t)(step * o->grad_accum + k);
+        if (!s) s = st_dataset_batch_rank(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->rank,
+                                          r->ranks, r->in, r->tg);
+        if (sh) e = engine_call(r, sh, ST_PHASE_FORWARD);
+        if (!s && !e) s = gpt2_forward(&r->m, r->in, r->tg, &l);
+        if (sh && !e) e = engine_call(r, sh, ST_PHASE_BACKWARD);
+        if (!s && !e) s = st_graph_backward(r->m.plan);
+        if (sh && !e) e = engine_call(r, sh, ST_PHASE_STEP);
+        sum += l;
+    }
+    *loss = (float)(sum / (double)o->grad_accum);
+    *engine = e;
+    return s;
+}
+
+/* A multi-rank step: the micro-batches and the engine's optimizer step, the step's model-state
+ * bytes per level read before anything else is sent (the error agreement and the loss all-reduce
+ * are not model state and stay out of them), then the agreement and the mean loss. */
+static int shard_step(run *r, int64_t step, float *loss, float *norm, float *lr)
+{
+    const train_opts *o = r->o;
+    st_status e, s = micro_batches(r, step, loss, &e);
+    *lr = (float)st_lr_cosine(&r->sched, step);
+    double t0 = now_ms();
+    if (!e) e = st_shard_step(r->shard.s, *lr, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm);
+    r->opt_ms += now_ms() - t0;
+    dist_level_bytes(r->comm, r->step_bytes);
+    int rc = s || e ? fail(r, s ? s : e, "training step %lld", (long long)step + 1) : 0;
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
-    double t0 = r->o->profile ? now_ms() : 0;
-    st_tensor *grads;
-    st_params_flat(r->ps, NULL, &grads, NULL);
-    s = dist_sum(r->comm, loss, 1);
-    if (!s) s = st_comm_all_reduce(r->comm, grads, ST_REDUCE_AVG, ST_SCOPE_WORLD);
-    if (s) return fail(r, s, "averaging step %lld over %d ranks", (long long)step + 1, r->ranks);
+    if ((s = dist_sum(r->comm, loss, 1))) return fail(r, s, "averaging the loss over %d ranks", r->ranks);
     *loss /= (float)r->ranks;
-    if (r->o->profile) r->comm_ms += now_ms() - t0;
     return 0;
 }
 
@@ -194,10 +222,12 @@ static int average_ranks(run *r, int64_t step, st_status s, float *loss)
 static int train_step(run *r, int64_t step, float *loss, float *norm, float *lr)
 {
     const train_opts *o = r->o;
-    if (average_ranks(r, step, micro_batches(r, step, loss), loss)) return -1;
+    if (r->shard.s) return shard_step(r, step, loss, norm, lr);
+    st_status e, s = micro_batches(r, step, loss, &e);
+    if (s) return fail(r, s, "training step %lld", (long long)step + 1);
     float scale;
     double t0 = o->profile ? now_ms() : 0;
-    st_status s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
+    s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
     *lr = (float)st_lr_cosine(&r->sched, step);
     if (!s && isfinite(*norm)) s = st_optim_step(r->opt, *lr, scale);
     if (o->profile && !s) { /* the graph synchronised after its last node; clipping reads the norm */
@@ -225,10 +255,17 @@ static st_status evaluate(run *r, float *val)
     return ST_OK;
 }
 
+/* The full parameters in the arena on every rank (collective), for evaluation and sampling. */
+static st_status full_params(run *r)
+{
+    return r->shard.s ? st_shard_gather(r->shard.s, ST_PHASE_FORWARD) : ST_OK;
+}
+
 static int maybe_eval(run *r, int64_t step)
 {
     float val;
-    st_status s = evaluate(r, &val);
+    st_status s = full_params(r);
+    if (!s) s = evaluate(r, &val);
     int rc = s ? fail(r, s, "evaluation at step %lld", (long long)step) : 0;
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     if ((s = dist_sum(r->comm, &val, 1))) return fail(r, s, "averaging the validation loss");
@@ -238,15 +275,14 @@ static int maybe_eval(run *r, int64_t step)
     return 0;
 }
 
-/* The progress line and the JSON line of a step; with several ranks also the bytes rank 0 sent at
- * each level during the step (comm.h's ring convention: it received as many). */
+/* The progress line and the JSON line of a step; with several ranks also the model-state bytes rank
+ * 0 sent at each level during the step (comm.h's ring convention: it received as many). */
 static void report_step(run *r, int64_t step, float loss, float lr, float norm, double ms, double avg_ms)
 {
     const train_opts *o = r->o;
     double tps = (double)(r->ranks * o->batch * r->T * o->grad_accum) / (ms / 1e3);
     double eta = avg_ms * (double)(o->steps - step - 1) / 1e3;
-    uint64_t b[ST_LEVEL_COUNT];
-    dist_level_bytes(r->comm, b);
+    const uint64_t *b = r->step_bytes;
     if (r->progress) {
         fprintf(r->progress,
                 "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | ETA %.0fs",
@@ -297,10 +333,16 @@ static int after_step(run *r, int64_t done, int last)
     if (o->profile) st_graph_set_profile(r->m.plan, 0);
     int rc = 0;
     if (r->have_val && ((o->eval_every && done % o->eval_every == 0) || last)) rc = maybe_eval(r, done);
-    if (!rc && o->sample_every && done % o->sample_every == 0)
-        rc = dist_agree(r->comm, maybe_sample(r, done), r->err, r->errlen);
+    if (!rc && o->sample_every && done % o->sample_every == 0) {
+        st_status s = full_params(r);
+        rc = s ? fail(r, s, "gathering the parameters to sample") : maybe_sample(r, done);
+        rc = dist_agree(r->comm, rc, r->err, r->errlen);
+    }
     if (!rc && o->ckpt && (last || (o->ckpt_every && done % o->ckpt_every == 0))) {
-        if (r->rank == 0) rc = ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
+        if (r->shard.s)
+            rc = ckpt_shard_save(o->ckpt, r->shard.s, r->comm, &r->cfg, &r->eff, done, r->err, r->errlen);
+        else if (r->rank == 0)
+            rc = ckpt_save(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
         /* no rank runs ahead of the save, and a failed save stops every rank */
         rc = dist_agree(r->comm, rc, r->err, r->errlen);
         if (!rc && r->progress) fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, o->ckpt);
@@ -315,7 +357,7 @@ static int train_loop(run *r, float *losses)
     double total_ms = 0;
     int64_t end = o->stop_at && o->stop_at < o->steps ? o->stop_at : o->steps;
     for (int64_t step = r->start; step < end; step++) {
-        float loss, norm, lr;
+        float loss = 0, norm = 0, lr = 0;
         double t0 = now_ms();
         st_comm_bytes_reset(r->comm);
         if (train_step(r, step, &loss, &norm, &lr)) return -1;
@@ -353,8 +395,9 @@ static void fill_stats(run *r, train_stats *st, int64_t steps_run)
     st->n_op_times = n < TRAIN_MAX_OP_TIMES - 3 ? n : TRAIN_MAX_OP_TIMES - 3;
     double rest = r->timed_ms - r->opt_ms - r->comm_ms;
     for (int i = 0; i < st->n_op_times; i++) rest -= st->op_times[i].ms;
-    train_stats_add(st, "optimizer (clip + adamw)", r->opt_ms, r->timed_steps);
-    if (r->ranks > 1) train_stats_add(st, "all-reduce (loss, gradients)", r->comm_ms, r->timed_steps);
+    train_stats_add(st, r->ranks > 1 ? "optimizer step (reductions, clip, adamw, gathers)" : "optimizer (clip + adamw)",
+                    r->opt_ms, r->timed_steps);
+    if (r->ranks > 1) train_stats_add(st, "gathers, reduce-scatters (micro-batches)", r->comm_ms, r->timed_steps);
     train_stats_add(st, "other (data, zero_grad)", rest > 0 ? rest : 0, r->timed_steps);
     train_stats_sort(st);
 }
@@ -362,6 +405,7 @@ static void fill_stats(run *r, train_stats *st, int64_t steps_run)
 static void cleanup(run *r)
 {
     if (r->have_graph) gpt2_graph_destroy(&r->m);
+    train_shard_destroy(&r->shard);
     st_optim_destroy(r->opt);
     st_params_destroy(r->ps);
     st_dataset_close(r->ds);
@@ -394,13 +438,24 @@ static int setup(run *r)
     if (!rc) rc = setup_data(r);
     if (!rc) rc = setup_model(r);
     if (!rc) print_header(r);
+    st_partition part;
     if (!rc) rc = dist_partition(r->comm, o->partition, &r->cfg, st_params_numel(r->ps), o->batch,
-                                 o->grad_accum, r->progress, r->err, r->errlen);
-    if (!rc && o->resume) {
-        rc = ckpt_load(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, &r->start, r->err, r->errlen);
-        if (rc == 1) rc = 0;
-        else if (!rc && r->progress) fprintf(r->progress, "resumed from step %lld\n", (long long)r->start);
+                                 o->grad_accum, r->progress, &part, r->err, r->errlen);
+    if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    if (r->ranks > 1) { /* collective from here: the engine, and the resume through it */
+        rc = train_shard_create(&r->shard, r->ps, r->comm, &part, &r->adamw, r->err, r->errlen);
+        if (!rc && r->progress) train_shard_describe(&r->shard, r->progress);
+        if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+        if (o->resume)
+            rc = ckpt_shard_resume(o->ckpt, r->shard.s, r->comm, r->ps, &r->cfg, &r->eff, &r->start, r->err,
+                                   r->errlen);
+    } else if (o->resume) {
+        rc = ckpt_kind(o->ckpt) == CKPT_SHARDED
+                 ? ckpt_load_sharded(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, &r->start, r->err, r->errlen)
+                 : ckpt_load(o->ckpt, r->ps, r->opt, &r->cfg, &r->eff, &r->start, r->err, r->errlen);
     }
+    if (rc == 1) rc = 0;
+    else if (!rc && o->resume && r->progress) fprintf(r->progress, "resumed from step %lld\n", (long long)r->start);
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     int same;
     st_status s = dist_same(r->comm, r->start, &same);
@@ -420,6 +475,7 @@ int train_run(const train_opts *o, FILE *progress, float *losses, char *err, siz
     if (r.rank != 0) r.progress = NULL;
     int rc = setup(&r);
     if (!rc) rc = train_loop(&r, losses);
+    if (!rc) train_shard_report(&r.shard, r.dev, r.progress, r.log);
     if (!rc && o->stats) {
         int64_t end = o->stop_at && o->stop_at < o->steps ? o->stop_at : o->steps;
         fill_stats(&r, o->stats, end > r.start ? end - r.start : 0);

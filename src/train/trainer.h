@@ -43,7 +43,8 @@ typedef struct train_opts {
     int bf16;                    /* --dtype bf16: bf16 compute copy of weights and activations */
     int profile;                 /* time every op (st_graph_set_profile) and the optimizer */
     double peak_gflops;          /* --peak-gflops: the MFU reference (0: unknown) */
-    const char *partition;       /* --partition: scheme text, "auto", or NULL (ddp) */
+    const char *partition;       /* --partition: scheme text, "auto", or NULL (ddp; strata-train's
+                                  * main makes it "auto" under mpirun) */
     st_comm *comm;               /* borrowed; NULL or one rank: a plain single-process run */
     train_stats *stats;          /* filled at the end of train_run when not NULL */
 } train_opts;
@@ -68,10 +69,13 @@ void train_print_stats(const train_stats *s, double peak_gflops, FILE *out);
  *
  * With o->comm of K > 1 ranks it is collective over them (every rank calls it with the same
  * options): each rank trains on rows [r B, (r+1) B) of a global batch of K B rows (r =
- * st_comm_rank), gradients are averaged over the world (hierarchical all-reduce) before clipping
- * and AdamW, and losses (training and validation) are averages over the ranks, so a run equals a
- * single-process run with batch K B. Only rank 0 writes progress, the log and checkpoints (which
- * record the global batch K B); every rank reads the checkpoint on resume. An error on any rank
+ * st_comm_rank), the model state is partitioned by the shard engine (shard.h) as o->partition says
+ * (NULL: ddp; "auto": st_plan_choose), and losses (training and validation) are averages over the
+ * ranks, so a run equals a single-process run with batch K B (up to f32 summation order). Only
+ * rank 0 writes progress and the log; checkpoints are the engine's (a file per optimizer shard and
+ * an index, recording the global batch K B) and resume with any rank count or scheme, as do
+ * single-process checkpoints. The log's bytes_* fields are the model-state bytes of each step (the
+ * loss all-reduce and error agreement excluded); a final "summary" line gives memory per kind. An error on any rank
  * makes train_run return -1 on every rank, the others with "rank R: " and its message. */
 int train_run(const train_opts *o, FILE *progress, float *losses, char *err, size_t errlen);
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # strata-train under mpirun: a data-parallel run prints one set of progress lines and logs "ranks";
-# failures on one or every rank (topology not matching the rank count, a data file only one rank
-# cannot read, an unsupported --partition) end every rank with an error and a non-zero exit, never
+# a sharded scheme (frontier3 on 2x2x2) reports its memory per kind; failures on one or every rank
+# (topology not matching the rank count, a data file only one rank cannot read, an invalid
+# --partition) end every rank with an error and a non-zero exit, never
 # a hang (ctest's TIMEOUT catches one).
 # usage: mpi_cli.sh STRATA_TRAIN MPIEXEC NUMPROC_FLAG [MPIEXEC_FLAGS...]
 set -u
@@ -33,8 +34,12 @@ grep -q "^partition auto: " "$dir/out" || fail "--partition auto explains its ch
 rm -f "$dir/log"
 
 STRATA_TOPOLOGY=2x2x1 expect_errors 2 "" "$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small
-expect_errors 2 "not supported yet" "$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small --partition zero3
-grep -q "rank 1: error: --partition zero3: " "$dir/err" || fail "rank 1 reports its own error"
+STRATA_TOPOLOGY=2x2x2 "$mpiexec" "$@" "$np" 8 "$train" --data "$dir/text" $small --partition frontier3 \
+  > "$dir/out" 2> "$dir/err" || { fail "8-rank frontier3 run"; cat "$dir/err"; }
+grep -q "^partition frontier3: params=gcd,grads=node,optim=world" "$dir/out" || fail "frontier3 names its scopes"
+grep -q "^memory per rank: params [0-9]*, grads [0-9]*, optim [0-9]*" "$dir/out" || { fail "memory per kind"; cat "$dir/out"; }
+grep -q "^device peak: [1-9]" "$dir/out" || fail "device peak"
+expect_errors 2 "" "$mpiexec" "$@" "$np" 2 "$train" --data "$dir/text" $small --partition params=world,grads=gcd
 # MPMD: rank 1 alone is given a file that does not exist; rank 0 reports rank 1's error.
 expect_errors 2 "cannot use data" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/text" $small --log "$dir/log" : \
   "$np" 1 "$train" --data "$dir/missing" $small --log "$dir/log"
