@@ -108,12 +108,13 @@ ST_API st_status st_shard_step(st_shard_state *s, float lr, float avg, float max
 /* Steps taken (updates made) so far; 0 for NULL. */
 ST_API int64_t st_shard_step_count(const st_shard_state *s);
 
-/* Bytes of each kind of persistent state this rank holds, summed from the tensors the engine
- * counts as that kind (the device's allocator peak, st_device_memory_get, adds the graph's
- * arena and, when attached, the working slots of st_shard_working_memory):
- * params = its parameter shard, grads = the accumulator (when replicated: the arena's bytes, or the
- * padded working copy's when that is longer), optim = m + v, secondary = the secondary copy, total
- * = their sum.
+/* Bytes of each kind of persistent state this rank holds, measured by the device's allocator
+ * (st_device_memory_get deltas around each kind's allocation in st_shard_create; another thread
+ * allocating on the same device at that moment would be counted too). The device's peak adds the
+ * graph's arena and, when attached, the working slots of st_shard_working_memory.
+ * params = its parameter shard, grads = the accumulator, optim = m + v, secondary = the secondary
+ * copy; a replicated kind lives in the st_params arena (or the padded working copy when that is
+ * longer) and reports that arena's bytes. total = their sum.
  * Errors: ST_ERR_INVALID_ARG (NULL). */
 ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *out);
 

@@ -90,8 +90,22 @@ static st_status geometry(st_shard_state *s)
 }
 
 /* Working buffers, then each kind of state (shards taken from the arena's values). */
+/* Bytes the device's allocator gained since *mark (st_device_memory_get); moves the mark. */
+static uint64_t grown(st_device *dev, uint64_t *mark)
+{
+    st_device_memory m;
+    st_device_memory_get(dev, &m);
+    uint64_t d = m.current - *mark;
+    *mark = m.current;
+    return d;
+}
+
+/* Allocates the state, measuring each kind's bytes with the allocator as it goes. */
 static st_status allocate(st_shard_state *s)
 {
+    st_device_memory m0;
+    st_device_memory_get(s->dev, &m0);
+    uint64_t mark = m0.current;
     s->padded_copy = s->L > s->F;
     if (s->padded_copy) {
         ST_TRY(alloc_zero(s->dev, s->L, &s->wp));
@@ -102,6 +116,7 @@ static st_status allocate(st_shard_state *s)
         ST_TRY(shard_view(s->arena_p, 0, s->L, &s->wp));
         ST_TRY(shard_view(s->arena_g, 0, s->L, &s->wg));
     }
+    grown(s->dev, &mark); /* padded working copies are not model state */
     const st_partition *p = &s->p;
     s->len_p = p->params ? scope_len(s, p->params) : s->L;
     s->len_g = p->grads ? scope_len(s, p->grads) : s->L;
@@ -114,18 +129,22 @@ static st_status allocate(st_shard_state *s)
     } else {
         ST_TRY(st_tensor_ref(s->wp, &s->pshard));
     }
+    s->measured.params = grown(s->dev, &mark);
     if (p->grads)
         ST_TRY(alloc_zero(s->dev, s->len_g, &s->acc));
     else
         ST_TRY(st_tensor_ref(s->wg, &s->acc));
+    s->measured.grads = grown(s->dev, &mark);
     ST_TRY(alloc_zero(s->dev, s->len_o, &s->m));
     ST_TRY(alloc_zero(s->dev, s->len_o, &s->v));
+    s->measured.optim = grown(s->dev, &mark);
     if (p->secondary) {
         s->len_s = scope_len(s, p->secondary);
         s->off_s = shard_offset(s->c, s->L, 0, p->secondary);
         ST_TRY(alloc_zero(s->dev, s->len_s, &s->sec));
         ST_TRY(shard_copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
     }
+    s->measured.secondary = grown(s->dev, &mark);
     int64_t one = 1;
     return st_tensor_create(s->dev, ST_F32, 1, &one, &s->scalar);
 }
@@ -186,10 +205,10 @@ st_status st_shard_memory(const st_shard_state *s, st_partition_memory *out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_memory: NULL argument");
     /* Replicated kinds live in the arena, or in the padded copy when the arena is the shorter. */
     uint64_t arena = (uint64_t)(s->padded_copy ? s->L : s->F) * sizeof(float);
-    out->params = s->p.params ? (uint64_t)st_tensor_numel(s->pshard) * sizeof(float) : arena;
-    out->grads = s->p.grads ? (uint64_t)st_tensor_numel(s->acc) * sizeof(float) : arena;
-    out->optim = (uint64_t)(st_tensor_numel(s->m) + st_tensor_numel(s->v)) * sizeof(float);
-    out->secondary = s->sec ? (uint64_t)st_tensor_numel(s->sec) * sizeof(float) : 0;
+    out->params = s->p.params ? s->measured.params : arena;
+    out->grads = s->p.grads ? s->measured.grads : arena;
+    out->optim = s->measured.optim;
+    out->secondary = s->measured.secondary;
     out->total = out->params + out->grads + out->optim + out->secondary;
     return ST_OK;
 }

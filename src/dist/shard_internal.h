@@ -28,6 +28,7 @@ struct st_shard_state {
     int64_t off_p, off_o, off_s;
     int64_t step;
     shard_layers *lay;             /* NULL until st_shard_attach_graph */
+    st_partition_memory measured; /* allocator deltas around each kind's allocation */
 };
 
 /* shard_levels.c. Level-range collectives on f32 tensors, in place, summing, counted in the
