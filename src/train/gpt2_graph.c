@@ -132,8 +132,15 @@ st_status gpt2_graph_create(gpt2_graph *m, const gpt2_config *cfg, st_params *ps
     if (!s) s = st_graph_bind(m->plan, m->idx, m->idx_t);
     if (!s) s = st_graph_bind(m->plan, m->targets, m->tgt_t);
     if (!s) s = st_graph_bind(m->plan, m->pos, m->pos_t);
-    if (s) gpt2_graph_destroy(m);
-    return s;
+    if (s) {
+        gpt2_graph_destroy(m);
+        return s;
+    }
+    /* The plan is self-contained; keeping the graph would pin the parameter arenas that sharded
+     * runs release (st_shard_attach_graph). */
+    st_graph_destroy(m->g);
+    m->g = NULL;
+    return ST_OK;
 }
 
 void gpt2_graph_destroy(gpt2_graph *m)

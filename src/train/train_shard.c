@@ -20,6 +20,20 @@ int train_shard_create(train_shard *t, st_params *ps, st_comm *c, const st_parti
     return 0;
 }
 
+int train_shard_attach(train_shard *t, st_graph_plan *plan, st_device *dev, char *err, size_t errlen)
+{
+    st_device_memory m0, m1;
+    st_device_memory_get(dev, &m0);
+    if (st_shard_attach_graph(t->s, plan, NULL) != ST_OK) {
+        snprintf(err, errlen, "attaching the model graph to the sharded state: %s", st_last_error());
+        return -1;
+    }
+    st_device_memory_get(dev, &m1);
+    t->released_bytes = m0.current > m1.current ? m0.current - m1.current : 0;
+    st_device_memory_reset_peak(dev);
+    return 0;
+}
+
 static void scheme_text(const train_shard *t, char *buf, size_t n)
 {
     const char *name = st_partition_name(&t->p);
@@ -47,14 +61,20 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
     st_partition_memory m = {0, 0, 0, 0, 0};
     st_partition_model pm = {0, 0, 0, 0, 0};
     st_device_memory_get(dev, &dm);
-    if (t->s && (st_shard_memory(t->s, &m) || st_shard_model(t->s, 1, &pm))) t = NULL;
+    uint64_t working = 0;
+    if (t->s && (st_shard_memory(t->s, &m) || st_shard_model(t->s, 1, &pm) ||
+                 st_shard_working_memory(t->s, &working)))
+        t = NULL;
     if (progress && t && t->s)
         fprintf(progress, "memory per rank: params %llu, grads %llu, optim %llu, secondary %llu bytes; the "
-                "engine allocated %llu (its kinds %llu), the arenas %llu\n", (unsigned long long)m.params,
+                "engine allocated %llu (its kinds %llu), the arenas %llu, %llu of them released for "
+                "per-layer gathering (working slots %llu)\n", (unsigned long long)m.params,
                 (unsigned long long)m.grads, (unsigned long long)m.optim, (unsigned long long)m.secondary,
                 (unsigned long long)t->engine_bytes, (unsigned long long)engine_kinds(t, &m),
-                (unsigned long long)t->arena_bytes);
-    if (progress) fprintf(progress, "device peak: %llu bytes of tensors\n", (unsigned long long)dm.peak);
+                (unsigned long long)t->arena_bytes, (unsigned long long)t->released_bytes,
+                (unsigned long long)working);
+    if (progress) fprintf(progress, "device peak: %llu bytes of tensors%s\n", (unsigned long long)dm.peak,
+                          t && t->s ? " while training" : "");
     if (!log) return;
     fprintf(log, "{\"summary\": {\"peak_bytes\": %llu", (unsigned long long)dm.peak);
     if (t && t->s) {
@@ -62,10 +82,12 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
         scheme_text(t, name, sizeof name);
         fprintf(log, ", \"scheme\": \"%s\", \"partitioned_params\": %llu, \"mem_params\": %llu, "
                 "\"mem_grads\": %llu, \"mem_optim\": %llu, \"mem_secondary\": %llu, \"engine_bytes\": %llu, "
-                "\"engine_kinds\": %llu, \"arena_bytes\": %llu", name, (unsigned long long)pm.params,
+                "\"engine_kinds\": %llu, \"arena_bytes\": %llu, \"released_bytes\": %llu, \"working_bytes\": %llu",
+                name, (unsigned long long)pm.params,
                 (unsigned long long)m.params, (unsigned long long)m.grads, (unsigned long long)m.optim,
                 (unsigned long long)m.secondary, (unsigned long long)t->engine_bytes,
-                (unsigned long long)engine_kinds(t, &m), (unsigned long long)t->arena_bytes);
+                (unsigned long long)engine_kinds(t, &m), (unsigned long long)t->arena_bytes,
+                (unsigned long long)t->released_bytes, (unsigned long long)working);
     }
     fputs("}}\n", log);
 }

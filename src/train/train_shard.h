@@ -12,12 +12,19 @@ typedef struct train_shard {
     st_partition p;
     uint64_t arena_bytes;       /* allocator delta of st_params_create: parameter and gradient arenas */
     uint64_t engine_bytes;      /* allocator delta of st_shard_create: the engine's persistent state */
+    uint64_t released_bytes;    /* allocator drop at attach: the arenas of the sharded kinds freed */
 } train_shard;
 
 /* Creates the engine for scheme *p over c's ranks on the set ps (collective), measuring what it
  * allocates. Returns 0, or -1 with a message in err. */
 int train_shard_create(train_shard *t, st_params *ps, st_comm *c, const st_partition *p,
                        const st_adamw_config *ac, char *err, size_t errlen);
+
+/* Attaches the compiled plan so that sharded parameters are gathered and sharded gradients
+ * reduced unit by unit inside forward/backward (st_shard_attach_graph), which frees the full
+ * arenas of those kinds; then resets the device's peak so that it measures training. Returns 0,
+ * or -1 with a message in err. */
+int train_shard_attach(train_shard *t, st_graph_plan *plan, st_device *dev, char *err, size_t errlen);
 
 /* One line naming the scheme and what each kind of state is sharded over. */
 void train_shard_describe(const train_shard *t, FILE *out);

@@ -180,7 +180,9 @@ static st_status micro_batches(run *r, int64_t step, float *loss, st_status *eng
 {
     const train_opts *o = r->o;
     st_shard_state *sh = r->shard.s;
-    st_status s = st_params_zero_grad(r->ps), e = ST_OK;
+    /* With sharded gradients attached per layer, the set holds none: the engine hands backward
+     * zeroed slots. */
+    st_status s = st_params_released(r->ps, 1) ? ST_OK : st_params_zero_grad(r->ps), e = ST_OK;
     double sum = 0;
     for (int64_t k = 0; !e && (sh || !s) && k < o->grad_accum; k++) {
         float l = 0;
@@ -457,6 +459,10 @@ static int setup(run *r)
     if (rc == 1) rc = 0;
     else if (!rc && o->resume && r->progress) fprintf(r->progress, "resumed from step %lld\n", (long long)r->start);
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    if (r->ranks > 1) { /* after the resume, which still reads and writes the full arenas */
+        rc = train_shard_attach(&r->shard, r->m.plan, r->dev, r->err, r->errlen);
+        if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    }
     int same;
     st_status s = dist_same(r->comm, r->start, &same);
     if (s) return fail(r, s, "comparing the resume step across ranks");
