@@ -41,13 +41,16 @@ static st_status gpu_init(const st_host_api *host, void **out, st_backend_status
     if (!ctx) return host->set_error(ST_ERR_OUT_OF_MEMORY, __FILE__, __LINE__, "%s: context", ST_GPU_NAME);
     pthread_mutex_init(&ctx->lock, NULL);
     int rt = 0, drv = 0, n = 0;
-    char rts[64], blas[64];
+    char rts[64], blas[64], coll[64] = "";
     (void)cudaRuntimeGetVersion(&rt);
     if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) snprintf(ctx->driver, sizeof ctx->driver, "no driver");
     else version_text(ctx->driver, sizeof ctx->driver, "driver", drv);
     version_text(rts, sizeof rts, ST_GPU_VENDOR " runtime", rt);
     ST_GPU(blas_describe)(blas, sizeof blas);
-    snprintf(status->runtime, sizeof status->runtime, "%s, %s, %s", rts, ctx->driver, blas);
+#if defined(STRATA_CUDA_HAVE_NCCL)
+    ST_GPU(coll_describe)(coll, sizeof coll);
+#endif
+    snprintf(status->runtime, sizeof status->runtime, "%s, %s, %s%s", rts, ctx->driver, blas, coll);
 
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n <= 0) {
@@ -209,6 +212,16 @@ static const st_backend_iface gpu_iface = {
         ST_OP_TABLE(ST_GPU_SLOT_)
 #undef ST_GPU_SLOT_
     },
+#if defined(STRATA_CUDA_HAVE_NCCL)
+    GPU_COLL_ID_BYTES,
+    ST_GPU(coll_unique_id),
+    ST_GPU(coll_comm_create),
+    ST_GPU(coll_comm_destroy),
+    ST_GPU(coll_all_reduce),
+    ST_GPU(coll_reduce_scatter),
+    ST_GPU(coll_all_gather),
+    ST_GPU(coll_broadcast),
+#endif
 };
 
 extern "C" __attribute__((visibility("default"))) const st_backend_iface *strata_backend_entry(void)

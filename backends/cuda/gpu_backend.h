@@ -95,6 +95,22 @@ st_status ST_GPU(blas_start)(gpu_device *d);
 void ST_GPU(blas_stop)(gpu_device *d);
 void ST_GPU(blas_describe)(char *out, size_t size);
 
+#if defined(STRATA_CUDA_HAVE_NCCL)
+/* Device collectives through NCCL (gpu_coll.cu): the optional coll_* entries of the plugin ABI,
+ * and a version line for the runtime string. Built only when CMake finds NCCL. */
+#include <nccl.h>
+#define GPU_COLL_ID_BYTES ((size_t)NCCL_UNIQUE_ID_BYTES)
+st_status ST_GPU(coll_unique_id)(void *ctx, void *id);
+st_status ST_GPU(coll_comm_create)(void *ctx, int dev, const void *id, int nranks, int rank, void **comm);
+void ST_GPU(coll_comm_destroy)(void *ctx, void *comm);
+st_status ST_GPU(coll_all_reduce)(void *ctx, void *comm, const st_view *send, const st_view *recv, st_reduce_op op);
+st_status ST_GPU(coll_reduce_scatter)(void *ctx, void *comm, const st_view *send, const st_view *recv,
+                                      st_reduce_op op);
+st_status ST_GPU(coll_all_gather)(void *ctx, void *comm, const st_view *send, const st_view *recv);
+st_status ST_GPU(coll_broadcast)(void *ctx, void *comm, const st_view *send, const st_view *recv, int root);
+void ST_GPU(coll_describe)(char *out, size_t size);
+#endif
+
 /* One function per op of the table: st_cuda_fill, st_hip_attention_backward, ... */
 #define ST_GPU_DECL_(ID, name, ni, no, dt, strided, bwd) \
     st_status ST_GPU(name)(void *ctx, int dev, const st_op_call *c);

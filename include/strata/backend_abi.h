@@ -18,6 +18,7 @@
 #include "strata/device.h"
 #include "strata/tensor.h"
 #include "strata/ops.h"
+#include "strata/comm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,12 +26,14 @@ extern "C" {
 
 /* Bumped on any layout change; the op count is folded in so that adding an op to the table
  * (which grows the vtable) is a different ABI automatically. */
-#define ST_BACKEND_ABI_BASE 2u
+#define ST_BACKEND_ABI_BASE 3u
 #define ST_BACKEND_ABI_VERSION ((ST_BACKEND_ABI_BASE << 16) | (uint32_t)ST_OP_COUNT)
 
 #define ST_PLUGIN_ENTRY_SYMBOL "strata_backend_entry"
 #define ST_MAX_OP_IN 6
 #define ST_MAX_OP_OUT 3
+/* The largest bootstrap id a device-collective library may use (NCCL's and RCCL's are 128 bytes). */
+#define ST_COLL_ID_MAX 1024
 
 /* A tensor as a backend sees it: a buffer handle returned by alloc(), an element offset into it,
  * and the strided layout. Strides are in elements; 0 means broadcast. */
@@ -117,6 +120,37 @@ typedef struct st_backend_iface {
 
     /* One slot per op of the table, indexed by st_op. Every slot must be filled. */
     st_op_fn op[ST_OP_COUNT];
+
+    /* Optional: collectives between devices of several processes (NCCL, RCCL), which st_comm
+     * uses for this backend's tensors instead of staging them through host memory over MPI.
+     * A backend fills all of these or none (coll_id_bytes 0, NULL pointers); the registry refuses
+     * a partial set.
+     *
+     * Bootstrap (collective over the group): one member calls coll_get_unique_id, the core sends
+     * the coll_id_bytes (<= ST_COLL_ID_MAX) bytes to the others, and every member calls
+     * coll_comm_create with the group size and its rank in it. The handle is owned by the core
+     * and given back to coll_comm_destroy (collective over the group too; NULL is a no-op).
+     *
+     * Operands are contiguous 1-D views on the communicator's device (buf from alloc(), element
+     * offset, dtype f32, bf16 or i32, shape[0] the element count; send and recv of one dtype).
+     * `op` is ST_REDUCE_SUM or ST_REDUCE_MAX: the core computes AVG as SUM and a division.
+     * all_reduce: send and recv hold n elements. reduce_scatter: send holds nranks * n, recv n.
+     * all_gather: send n, recv nranks * n (in rank order). broadcast: n each, from rank `root`.
+     * In place as NCCL defines it: all_reduce send == recv; reduce_scatter recv at element
+     * rank * n of send; all_gather send at element rank * n of recv; broadcast send == recv.
+     * Every call is enqueued on the device's stream, ordered with the backend's ops and copies,
+     * and returns without waiting for the data. Errors: a status with host->set_error (the
+     * library's own message kept). */
+    size_t coll_id_bytes;
+    st_status (*coll_get_unique_id)(void *ctx, void *id);
+    st_status (*coll_comm_create)(void *ctx, int dev, const void *id, int nranks, int rank, void **comm);
+    void (*coll_comm_destroy)(void *ctx, void *comm);
+    st_status (*coll_all_reduce)(void *ctx, void *comm, const st_view *send, const st_view *recv,
+                                 st_reduce_op op);
+    st_status (*coll_reduce_scatter)(void *ctx, void *comm, const st_view *send, const st_view *recv,
+                                     st_reduce_op op);
+    st_status (*coll_all_gather)(void *ctx, void *comm, const st_view *send, const st_view *recv);
+    st_status (*coll_broadcast)(void *ctx, void *comm, const st_view *send, const st_view *recv, int root);
 } st_backend_iface;
 
 typedef const st_backend_iface *(*st_plugin_entry_fn)(void);

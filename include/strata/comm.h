@@ -1,8 +1,8 @@
 /* Communicators and collectives on tensors of any backend, over MPI, with the topology's hierarchy:
  * one sub-communicator per level and byte counters per level. Without MPI (or outside mpirun) a
  * communicator has one rank and every collective is a local copy, so programs run unchanged.
- * Device tensors are staged through host memory (NCCL/RCCL are not wired in yet; see
- * docs/collectives.md for the plugin hook they need). */
+ * Tensors of a backend with device collectives (the CUDA plugin built with NCCL) move device to
+ * device; other device tensors are staged through host memory (docs/collectives.md). */
 #ifndef STRATA_COMM_H
 #define STRATA_COMM_H
 
@@ -72,8 +72,9 @@ ST_API st_status st_comm_init_world(st_comm **out);
  * `*mpi_comm`. Errors: as st_comm_init_world; ST_ERR_UNSUPPORTED in builds without MPI. */
 ST_API st_status st_comm_from_mpi(const void *mpi_comm, st_comm **out);
 
-/* Frees the communicator and its sub-communicators (collective over its ranks when it has MPI
- * communicators). NULL is a no-op. */
+/* Frees the communicator, its sub-communicators, device communicators and device workspaces
+ * (collective over its ranks when it has MPI communicators); call it before st_shutdown. NULL is
+ * a no-op. */
 ST_API void st_comm_free(st_comm *c);
 
 /* Rank in hierarchy order (see above) and number of ranks. 0 and 1 for NULL. */
@@ -96,7 +97,10 @@ ST_API int st_comm_scope_rank(const st_comm *c, st_scope scope);
  * (reduced in f32, rounded once at the end). AVG divides the f32 sum by the scope size (not for
  * i32: ST_ERR_DTYPE). Tensors may live on any backend and have any strides; contiguous CPU tensors
  * are used in place, others are staged through host buffers that the communicator keeps between
- * calls. Tensors stay owned by the caller. MPI failures: ST_ERR_BACKEND with MPI's message.
+ * calls. Tensors of a backend with device collectives (backend_abi.h coll_*) take the same
+ * algorithms on device buffers when every rank of the scope can (STRATA_COMM_DEVICE=0 turns this
+ * off; all-to-all is always staged); results and byte counts are the same on both paths.
+ * Tensors stay owned by the caller. MPI failures: ST_ERR_BACKEND with MPI's message.
  *
  * Uneven sizes are padded, never refused: with P ranks in the scope and n elements, the shard size
  * is c = ceil(n/P) and scope rank r's shard is elements [r*c, min((r+1)*c, n)) of the full tensor;

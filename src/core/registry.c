@@ -56,6 +56,21 @@ static int self_dir(char *out, size_t size)
     return 1;
 }
 
+/* The optional device collectives come as a whole set or not at all (backend_abi.h). */
+static int coll_ok(st_backend *be, const st_backend_iface *f)
+{
+    int n = !!f->coll_get_unique_id + !!f->coll_comm_create + !!f->coll_comm_destroy + !!f->coll_all_reduce +
+            !!f->coll_reduce_scatter + !!f->coll_all_gather + !!f->coll_broadcast;
+    if (n == 0 && f->coll_id_bytes == 0)
+        return 1;
+    if (n == 7 && f->coll_id_bytes > 0 && f->coll_id_bytes <= ST_COLL_ID_MAX)
+        return 1;
+    append(be->reason, sizeof be->reason,
+           "plugin's device collectives are incomplete (%d of 7 entries, id of %zu bytes, at most %d); ", n,
+           f->coll_id_bytes, ST_COLL_ID_MAX);
+    return 0;
+}
+
 /* Checks a plugin's vtable; returns 0 and fills be->reason when it must be refused. */
 static int iface_ok(st_backend *be, const st_backend_iface *f, const char *name)
 {
@@ -81,7 +96,7 @@ static int iface_ok(st_backend *be, const st_backend_iface *f, const char *name)
             append(be->reason, sizeof be->reason, "plugin lacks op %s; ", st_op_name((st_op)i));
             return 0;
         }
-    return 1;
+    return coll_ok(be, f);
 }
 
 /* Tries one candidate file. Returns 1 when the plugin was accepted. */

@@ -74,6 +74,7 @@ void st_comm_free(st_comm *c)
 {
     if (!c)
         return;
+    comm_dev_free(c);
     comm_mpi_free(c);
     for (int i = 0; i < COMM_SLOTS; i++)
         free(c->slot[i]);

@@ -1,5 +1,6 @@
 /* The st_comm object shared by the communicator files: setup (comm.c), the MPI transport
- * (comm_mpi.c), host staging (comm_stage.c) and the hierarchical algorithms (comm_coll.c). */
+ * (comm_mpi.c), host staging (comm_stage.c), the hierarchical algorithms (comm_coll.c) and their
+ * device form over a backend's own collectives (comm_device.c, comm_device_coll.c). */
 #ifndef STRATA_COMM_INTERNAL_H
 #define STRATA_COMM_INTERNAL_H
 
@@ -15,6 +16,25 @@ typedef enum comm_type { COMM_F32, COMM_I32, COMM_U16 } comm_type;
 
 enum { COMM_SLOTS = 3 };
 
+/* Device collectives (backend_abi.h coll_*): the device they were first used with, one backend
+ * communicator per level created on first use, and device workspaces kept between calls. */
+typedef struct comm_dev {
+    st_device *dev;
+    void *level[ST_LEVEL_COUNT];
+    st_tensor *slot[COMM_SLOTS];
+    size_t slot_cap[COMM_SLOTS];    /* bytes */
+} comm_dev;
+
+/* The levels a scope spans that have more than one rank, fastest first. len[i] is the element
+ * count entering level i's reduce-scatter (or leaving its all-gather): len[0] is the padded
+ * size, len[i+1] = len[i] / p[i]. q[i] is this rank's index at level i. */
+typedef struct comm_plan {
+    int nl, P;
+    st_level lv[ST_LEVEL_COUNT];
+    int p[ST_LEVEL_COUNT], q[ST_LEVEL_COUNT];
+    size_t len[ST_LEVEL_COUNT + 1];
+} comm_plan;
+
 struct st_comm {
     int rank, size;                 /* hierarchy order (comm.h) */
     st_place place;
@@ -24,6 +44,7 @@ struct st_comm {
     st_comm_bytes bytes[ST_LEVEL_COUNT][ST_COLL_COUNT];
     void *slot[COMM_SLOTS];         /* host workspaces, grown on demand and kept between calls */
     size_t slot_cap[COMM_SLOTS];
+    comm_dev dev;
     int finalize_mpi;               /* this communicator holds a reference on the library's MPI init */
 #ifdef STRATA_HAVE_MPI
     MPI_Comm world;                 /* MPI_COMM_NULL for a communicator without MPI */
@@ -56,6 +77,48 @@ st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, 
 st_status comm_mpi_broadcast(st_comm *c, st_scope scope, void *buf, size_t count, comm_type type, int root);
 st_status comm_mpi_all_to_all(st_comm *c, st_scope scope, const void *sendbuf, void *recvbuf,
                               size_t block, comm_type type);
+/* `bytes` from level rank 0 to the other ranks of level `lv` (bootstrap ids). */
+st_status comm_mpi_level_bcast(st_comm *c, st_level lv, void *buf, size_t bytes);
+
+/* comm_device.c: whether t (and `other`, NULL for one-tensor collectives) can use the device path
+ * on this rank: its backend's index + 1 when the backend has device collectives, both tensors
+ * sit on one device (the one this communicator used before, if any) and STRATA_COMM_DEVICE is
+ * not 0; else 0. Ranks agree on it before any data moves (comm_coll.c). */
+int comm_dev_path(const st_comm *c, const st_tensor *t, const st_tensor *other);
+/* Destroys the backend communicators and device workspaces (collective over the levels). */
+void comm_dev_free(st_comm *c);
+
+/* comm_device.c, for comm_device_coll.c. Buffers are st_tensor structs by value that share a
+ * tensor's or a workspace's storage: 1-D, contiguous, never freed. */
+/* Binds the communicator to `dev` and creates the backend communicators of the plan's levels that
+ * do not exist yet (collective: every rank of the scope runs the same plan). */
+st_status comm_dev_levels(st_comm *c, const comm_plan *pl, st_device *dev);
+/* n elements of `buf` from element `off`. */
+st_tensor comm_dev_sub(const st_tensor *buf, size_t off, size_t n);
+/* t's elements as `dt` followed by zeros up to `padded`: t itself when it already is that
+ * (contiguous, dtype dt, padded == numel), else device workspace `slot` filled by copy or cast. */
+st_status comm_dev_stage_in(st_comm *c, const st_tensor *t, st_dtype dt, size_t padded, int slot, st_tensor *out);
+/* A buffer of `padded` elements of `dt` to receive t's result: t itself when it can, else `slot`. */
+st_status comm_dev_out_buffer(st_comm *c, const st_tensor *t, st_dtype dt, size_t padded, int slot,
+                              st_tensor *out);
+/* `n` elements of `dt` in device workspace `slot` (contents not kept between calls). */
+st_status comm_dev_workspace(st_comm *c, int slot, st_dtype dt, size_t n, st_tensor *out);
+/* Copies (or casts) buf's first numel(t) elements into t unless buf is t itself. */
+st_status comm_dev_finish(st_tensor *t, const st_tensor *buf);
+/* buf /= P on the device, as the host path divides (AVG). */
+st_status comm_dev_divide(st_tensor *buf, int P);
+/* One backend collective on level lv's communicator: ALL_REDUCE, REDUCE_SCATTER (op), ALL_GATHER
+ * or BROADCAST (root), with send and recv as backend_abi.h describes them. */
+st_status comm_dev_run(st_comm *c, st_collective kind, st_level lv, const st_tensor *send, const st_tensor *recv,
+                       st_reduce_op op, int root);
+
+/* comm_device_coll.c: the hierarchical algorithms of comm_coll.c on device buffers, for
+ * arguments already checked and agreed on; the caller counts the bytes. */
+st_status comm_dev_all_reduce(st_comm *c, const comm_plan *pl, st_tensor *t, st_reduce_op op);
+st_status comm_dev_reduce_scatter(st_comm *c, const comm_plan *pl, const st_tensor *in, st_tensor *out,
+                                  st_reduce_op op);
+st_status comm_dev_all_gather(st_comm *c, const comm_plan *pl, const st_tensor *in, st_tensor *out);
+st_status comm_dev_broadcast(st_comm *c, const comm_plan *pl, st_scope scope, st_tensor *t, int root);
 
 /* comm_stage.c: host views of tensors. */
 size_t comm_type_size(comm_type t);

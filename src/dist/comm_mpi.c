@@ -253,6 +253,14 @@ st_status comm_mpi_all_to_all(st_comm *c, st_scope scope, const void *sendbuf, v
     return ST_OK;
 }
 
+st_status comm_mpi_level_bcast(st_comm *c, st_level lv, void *buf, size_t bytes)
+{
+    int n = 0;
+    ST_TRY(int_count(bytes, &n));
+    MPI_TRY(MPI_Bcast(buf, n, MPI_BYTE, 0, c->level[lv]));
+    return ST_OK;
+}
+
 #else /* without MPI: a communicator always has one rank, so no collective reaches these */
 
 static st_status no_mpi(void)
@@ -297,6 +305,11 @@ st_status comm_mpi_all_to_all(st_comm *c, st_scope scope, const void *sendbuf, v
                               size_t block, comm_type type)
 {
     (void)c, (void)scope, (void)sendbuf, (void)recvbuf, (void)block, (void)type;
+    return no_mpi();
+}
+st_status comm_mpi_level_bcast(st_comm *c, st_level lv, void *buf, size_t bytes)
+{
+    (void)c, (void)lv, (void)buf, (void)bytes;
     return no_mpi();
 }
 

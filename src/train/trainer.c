@@ -406,8 +406,8 @@ static void fill_stats(run *r, train_stats *st, int64_t steps_run)
 
 static void cleanup(run *r)
 {
+    train_shard_destroy(&r->shard); /* first: an attached engine unhooks itself from the plan */
     if (r->have_graph) gpt2_graph_destroy(&r->m);
-    train_shard_destroy(&r->shard);
     st_optim_destroy(r->opt);
     st_params_destroy(r->ps);
     st_dataset_close(r->ds);

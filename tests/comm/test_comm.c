@@ -1,7 +1,8 @@
 /* st_comm on any number of ranks (1 without mpirun; 2, 4, 8 under mpirun with an emulated
  * STRATA_TOPOLOGY): every collective in every scope against a direct computation on
  * integer-valued data (exact), odd sizes, the per-level byte counters against their closed forms,
- * and errors agreed on every rank. Usage: test_comm [backend] (default cpu). */
+ * and errors agreed on every rank. Usage: test_comm [backend] (default cpu); with STRATA_COMM_DEVICE
+ * unset or 1, tensors of a backend with device collectives (CUDA with NCCL) take that path. */
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
@@ -270,6 +271,24 @@ static void test_single_rank(void)
     else unsetenv("STRATA_TOPOLOGY");
 }
 
+/* Device collectives (NCCL) need one device per rank of the machine: rank i of the machine takes
+ * device i, and with fewer devices than ranks they share and the collectives are staged. */
+static int pick_device(const char *backend)
+{
+    st_backend_info info;
+    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK"), *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (strcmp(backend, "cpu") == 0 || st_backend_info_by_name(backend, &info) != ST_OK || info.device_count == 0)
+        return 0;
+    int local = lr ? atoi(lr) : 0, local_size = ls ? atoi(ls) : 1;
+    if (info.device_count >= local_size)
+        return local;
+    if (local == 0)
+        printf("note: %d %s devices for %d ranks on this machine: they share, collectives staged "
+               "(STRATA_COMM_DEVICE=0)\n", info.device_count, backend, local_size);
+    setenv("STRATA_COMM_DEVICE", "0", 1);
+    return local % info.device_count;
+}
+
 int main(int argc, char **argv)
 {
     const char *backend = argc > 1 ? argv[1] : "cpu";
@@ -278,7 +297,7 @@ int main(int argc, char **argv)
         printf("st_comm_init_world: %s: %s\n", st_status_string(s), st_last_error());
         return 1;
     }
-    if (st_device_get(backend, 0, &dev) != ST_OK) {
+    if (st_device_get(backend, pick_device(backend), &dev) != ST_OK) {
         printf("SKIP no %s device: %s\n", backend, st_last_error());
         st_comm_free(comm);
         return H_SKIP_CODE;
