@@ -54,7 +54,7 @@ static st_status cpu_props(void *ctx, int dev, st_device_props *out)
     out->driver = "";
     out->memory_bytes = physical_memory();
     out->compute_units = omp_get_max_threads();
-    snprintf(cpu_extra, sizeof cpu_extra, "%d OpenMP threads; BLAS: %s", omp_get_max_threads(),
+    snprintf(cpu_extra, sizeof cpu_extra, "%d OpenMP threads; %s", omp_get_max_threads(),
              st_cpu_blas_describe());
     out->extra = cpu_extra;
     return ST_OK;

@@ -8,11 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_blas.h"
+#include "cpu_sgemm.h"
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static st_cpu_sgemm_fn blas_sgemm;
+static int blas_is_openblas;
 static char blas_errors[512];        /* why each library failed to load */
 static char blas_desc[1024];
+static pthread_once_t desc_once = PTHREAD_ONCE_INIT;
+static char full_desc[1600];          /* which SGEMM matmul runs, then the BLAS */
 
 static int cpu_has_avx512(void)
 {
@@ -123,6 +127,7 @@ static void load_blas(void)
                  "reference BLAS from %s, slow (OpenBLAS not found: %s)", name, blas_errors);
         return;
     }
+    blas_is_openblas = 1;
     static const char *const threading[] = {"sequential", "pthreads", "OpenMP"};
     int par = parallel ? parallel() : -1;
     /* Strata's OpenMP threads split every product (cpu_matmul.c), so a pthreads OpenBLAS runs
@@ -146,8 +151,40 @@ st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn)
     return ST_OK;
 }
 
+int st_cpu_use_strata_gemm(st_cpu_gemm mode)
+{
+    if (mode == ST_CPU_GEMM_BLAS || !st_cpu_sgemm_supported()) return 0;
+    if (mode == ST_CPU_GEMM_STRATA) return 1;
+    pthread_once(&blas_once, load_blas);
+    return !blas_is_openblas;
+}
+
+/* Which SGEMM matmul runs and why, then the BLAS. */
+static void describe(void)
+{
+    st_cpu_gemm mode;
+    const char *bad, *k = st_cpu_sgemm_describe();
+    char gemm[512];
+    pthread_once(&blas_once, load_blas);
+    int strata = st_cpu_gemm_mode(&mode, &bad) == 0 && st_cpu_use_strata_gemm(mode);
+    if (bad)
+        snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata or blas", bad);
+    else if (strata)
+        snprintf(gemm, sizeof gemm, "matmul: %s (%s)", k,
+                 mode == ST_CPU_GEMM_STRATA ? "STRATA_CPU_GEMM=strata" : "auto: the BLAS is not OpenBLAS");
+    else if (mode == ST_CPU_GEMM_BLAS)
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (STRATA_CPU_GEMM=blas)");
+    else if (!st_cpu_sgemm_supported())
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s)",
+                 mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "");
+    else
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (auto: OpenBLAS is as fast; STRATA_CPU_GEMM=strata "
+                 "runs %s)", k);
+    snprintf(full_desc, sizeof full_desc, "%s; BLAS: %s", gemm, blas_desc);
+}
+
 const char *st_cpu_blas_describe(void)
 {
-    pthread_once(&blas_once, load_blas);
-    return blas_desc;
+    pthread_once(&desc_once, describe);
+    return full_desc;
 }

@@ -4,6 +4,7 @@
 #define STRATA_CPU_BLAS_H
 
 #include "cpu_ops.h"
+#include "cpu_sgemm.h"
 
 /* CBLAS enum values, spelled out so that building needs no cblas.h. */
 enum { ST_CBLAS_ROW_MAJOR = 101, ST_CBLAS_NO_TRANS = 111, ST_CBLAS_TRANS = 112 };
@@ -17,5 +18,11 @@ typedef void (*st_cpu_sgemm_fn)(int order, int trans_a, int trans_b, int m, int 
  * is set to one thread): callers parallelise with OpenMP. ST_ERR_BACKEND with each library's
  * dlerror() when no BLAS could be loaded. */
 st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn);
+
+/* Whether matmul runs Strata's SGEMM (cpu_sgemm.c) under `mode`: strata on an AVX-512 CPU; under
+ * auto, only when the BLAS that loads is not OpenBLAS (the reference BLAS, or none), since
+ * OpenBLAS's AVX-512 kernels were as fast as Strata's on every shape measured (README, "The CPU
+ * backend's BLAS"). Loads the BLAS on first use under auto. */
+int st_cpu_use_strata_gemm(st_cpu_gemm mode);
 
 #endif

@@ -1,9 +1,11 @@
-/* matmul on the CPU: single-threaded SGEMM calls of the BLAS loaded at run time (cpu_blas.c), on
- * whole products or slices of them spread over OpenMP threads. bf16 goes through f32 copies. */
+/* matmul on the CPU: Strata's packed AVX-512 SGEMM (cpu_sgemm.c) where it is the faster, else
+ * single-threaded SGEMM calls of the BLAS loaded at run time (cpu_blas.c) on whole products or
+ * slices of them spread over OpenMP threads. bf16 goes through f32 copies. */
 #include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
 #include "cpu_blas.h"
+#include "cpu_sgemm.h"
 
 /* One batched GEMM in BLAS terms: row-major, strides in elements between batch entries. */
 typedef struct gemm_plan {
@@ -85,22 +87,43 @@ static void run_gemm(st_cpu_sgemm_fn sgemm, const gemm_plan *g, const float *a, 
         gemm_piece(sgemm, g, t / parts, t % parts, parts, a, b, out, alpha, beta);
 }
 
+static st_status run_strata(const gemm_plan *g, const float *a, const float *b, float *out, float alpha,
+                            float beta)
+{
+    st_sgemm_args s = {
+        .m = g->m, .n = g->n, .k = g->k, .batch = g->batch, .a = a, .b = b, .c = out,
+        .lda = g->trans_a ? g->m : g->k, .ldb = g->trans_b ? g->k : g->n, .ldc = g->n,
+        .stride_a = g->stride_a, .stride_b = g->stride_b, .stride_c = g->stride_c,
+        .trans_a = g->trans_a, .trans_b = g->trans_b, .alpha = alpha, .beta = beta,
+    };
+    if (st_cpu_sgemm(&s) != 0)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu matmul: no memory for the packing buffers of M=%lld N=%lld K=%lld",
+                      (long long)g->m, (long long)g->n, (long long)g->k);
+    return ST_OK;
+}
+
 st_status st_cpu_matmul(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx;
     (void)dev;
-    st_cpu_sgemm_fn sgemm;
+    st_cpu_sgemm_fn sgemm = NULL;
+    st_cpu_gemm mode;
+    const char *bad;
     gemm_plan g;
-    ST_TRY(st_cpu_blas_sgemm(&sgemm));
+    if (st_cpu_gemm_mode(&mode, &bad) != 0)
+        return ST_ERR(ST_ERR_INVALID_ARG, "STRATA_CPU_GEMM=%s: expected auto, strata or blas", bad);
     ST_TRY(plan_gemm(c, &g));
+    int strata = st_cpu_use_strata_gemm(mode);
+    if (!strata) ST_TRY(st_cpu_blas_sgemm(&sgemm));
     const float *a, *b;
     float *out, *ta = NULL, *tb = NULL, *tout = NULL;
     st_status s = cpu_as_f32(&c->in[0], &a, &ta);
     if (s == ST_OK) s = cpu_as_f32(&c->in[1], &b, &tb);
-    /* beta == 0 must ignore out's old contents (NaN included): SGEMM does not read C then. */
+    /* beta == 0 must ignore out's old contents (NaN included): neither SGEMM reads C then. */
     if (s == ST_OK) s = cpu_out_f32(&c->out[0], &out, &tout, c->p.beta != 0.0f);
     if (s == ST_OK) {
-        run_gemm(sgemm, &g, a, b, out, c->p.alpha, c->p.beta);
+        if (strata) s = run_strata(&g, a, b, out, c->p.alpha, c->p.beta);
+        else run_gemm(sgemm, &g, a, b, out, c->p.alpha, c->p.beta);
         cpu_finish_f32(&c->out[0], tout);
     }
     free(ta);

@@ -63,7 +63,8 @@ st_status cpu_as_f32(const st_view *v, const float **data, float **tmp);
 st_status cpu_out_f32(const st_view *v, float **data, float **tmp, int load);
 void cpu_finish_f32(const st_view *v, float *tmp);
 
-/* Description of the BLAS in use ("OpenBLAS 0.3.21, core SkylakeX (...)"), for strata-info. */
+/* Which SGEMM matmul runs (Strata's or the BLAS's) and the BLAS in use ("OpenBLAS 0.3.21, core
+ * SkylakeX (...)"), for strata-info. */
 const char *st_cpu_blas_describe(void);
 
 #endif
