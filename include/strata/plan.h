@@ -16,24 +16,43 @@ extern "C" {
  * and GPU figures are what one rank can drive to its peers at that level; the NODE figure is the
  * node's network injection bandwidth, shared by all of the node's ranks because every rank's
  * node-level ring crosses the network at the same time (per rank: node / (g*d)). Latencies are
- * per ring message, in microseconds. */
+ * per ring message, in microseconds. The *_source strings say, for people, where each figure came
+ * from: "table: frontier", "default", "hwloc: NVLinkBandwidth", "file: m.conf", ... */
+#define ST_PLAN_SOURCE_LEN 112
 typedef struct st_plan_machine {
     char name[32];
     double bw_gbs[ST_LEVEL_COUNT];
     double lat_us[ST_LEVEL_COUNT];
     double memory_gib;  /* device memory per rank (per GCD), GiB (2^30 bytes) */
+    char bw_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
+    char lat_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
+    char memory_source[ST_PLAN_SOURCE_LEN];
 } st_plan_machine;
 
 /* Known machines: "frontier" (MI250X: 200 GB/s between the two GCDs of a package, 50 GB/s between
  * packages (the conservative end of 50-100), 4 x 25 GB/s Slingshot NICs = 100 GB/s per node,
- * 64 GiB HBM per GCD) and "local" (placeholder figures for a commodity PCIe machine; see
- * docs/partitioning.md). Errors: ST_ERR_INVALID_ARG for an unknown name (the message lists the
- * known ones) or NULL. */
+ * 64 GiB HBM per GCD; sources "table: frontier") and "local" (the documented defaults for a
+ * commodity PCIe machine, docs/partitioning.md; sources "default"). Errors: ST_ERR_INVALID_ARG for
+ * an unknown name (the message lists the known ones) or NULL. */
 ST_API st_status st_plan_machine_get(const char *name, st_plan_machine *out);
+
+/* The figures hwloc knows for topology t (from st_topo_load), the defaults ("local") for the rest.
+ * GPU-GPU bandwidth comes from the distance matrices GPU backends publish in hwloc
+ * ("NVLinkBandwidth", "XGMIBandwidth", "XeLinkBandwidth": MB/s per direction between GPU OS
+ * devices): the GCD level is the slowest pair of devices within a package, the GPU level the
+ * slowest pair in different packages, each taken from hwloc only when one matrix gives a direct
+ * link for every such pair (otherwise the default, with the source saying how many pairs were
+ * linked). Device memory is the smallest over the devices of CUDAGlobalMemorySize, RSMIVRAMSize
+ * or OpenCLGlobalMemorySize, when every device has one. The NODE level and all latencies are
+ * defaults (hwloc knows neither). An emulated topology gets the defaults throughout. Sources as
+ * documented above; name "hwloc" for a detected or XML topology, "local" otherwise. t is only
+ * read. Errors: ST_ERR_INVALID_ARG for NULL. */
+ST_API st_status st_plan_machine_from_topo(const st_topo *t, st_plan_machine *out);
 
 /* Applies override lines to *inout. Format: one `key = value` per line, blank lines and lines
  * starting with '#' ignored. Keys: name (text), gcd_gbs, gpu_gbs, node_gbs (GB/s, > 0), gcd_us,
- * gpu_us, node_us (us, >= 0), memory_gib (> 0). `source` names the text in messages (a file name).
+ * gpu_us, node_us (us, >= 0), memory_gib (> 0). `source` names the text in messages (a file name)
+ * and becomes each overridden figure's source ("file: SOURCE").
  * On error *inout is unchanged. Errors: ST_ERR_FORMAT "source:line: ..." for a line without '=',
  * an unknown key, a value that is not a number in range, or a key given twice. */
 ST_API st_status st_plan_machine_parse(const char *text, const char *source, st_plan_machine *inout);

@@ -12,12 +12,15 @@
 
 /* Frontier: the two GCDs of an MI250X share 200 GB/s of in-package Infinity Fabric; packages are
  * linked at 50-100 GB/s (50 here, the conservative end); four 25 GB/s Slingshot NICs give a node
- * 100 GB/s; each GCD has 64 GiB of HBM2e. "local": placeholder figures for a commodity PCIe box
- * (two-die package, PCIe 4 x16 between GPUs, one 100 Gb/s NIC, 16 GiB), for when nothing better
- * is known. */
-static const st_plan_machine machines[] = {
-    {"frontier", {200.0, 50.0, 100.0}, {2.0, 3.0, 5.0}, 64.0},
-    {"local", {100.0, 25.0, 12.5}, {2.0, 5.0, 10.0}, 16.0},
+ * 100 GB/s; each GCD has 64 GiB of HBM2e. "local": the defaults, figures for a commodity PCIe box
+ * (two-die package, PCIe 4 x16 between GPUs, one 100 Gb/s NIC, 16 GiB), for what is not known
+ * better; their source reads "default". */
+static const struct {
+    const char *name, *source;
+    double bw_gbs[ST_LEVEL_COUNT], lat_us[ST_LEVEL_COUNT], memory_gib;
+} machines[] = {
+    {"frontier", "table: frontier", {200.0, 50.0, 100.0}, {2.0, 3.0, 5.0}, 64.0},
+    {"local", "default", {100.0, 25.0, 12.5}, {2.0, 5.0, 10.0}, 16.0},
 };
 #define N_MACHINES ((int)(sizeof machines / sizeof machines[0]))
 
@@ -42,7 +45,16 @@ st_status st_plan_machine_get(const char *name, st_plan_machine *out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_machine_get: NULL argument");
     for (int i = 0; i < N_MACHINES; i++)
         if (strcmp(name, machines[i].name) == 0) {
-            *out = machines[i];
+            memset(out, 0, sizeof *out);
+            snprintf(out->name, sizeof out->name, "%s", machines[i].name);
+            for (int l = 0; l < ST_LEVEL_COUNT; l++) {
+                out->bw_gbs[l] = machines[i].bw_gbs[l];
+                out->lat_us[l] = machines[i].lat_us[l];
+                snprintf(out->bw_source[l], ST_PLAN_SOURCE_LEN, "%s", machines[i].source);
+                snprintf(out->lat_source[l], ST_PLAN_SOURCE_LEN, "%s", machines[i].source);
+            }
+            out->memory_gib = machines[i].memory_gib;
+            snprintf(out->memory_source, ST_PLAN_SOURCE_LEN, "%s", machines[i].source);
             return ST_OK;
         }
     return ST_ERR(ST_ERR_INVALID_ARG, "unknown machine '%s' (known: frontier, local; or give a "
@@ -70,20 +82,22 @@ st_status st_plan_model_get(const char *name, st_plan_model *out)
                   "parameter count)", name);
 }
 
-/* The numeric keys: where each lives in st_plan_machine and its lower bound. */
+/* The numeric keys: where each figure and its source live in st_plan_machine, its lower bound. */
+#define AT(field) offsetof(st_plan_machine, field)
 static const struct {
     const char *key;
-    size_t offset;
+    size_t offset, source_offset;
     int allow_zero;
 } numeric_keys[] = {
-    {"gcd_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_GCD]), 0},
-    {"gpu_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_GPU]), 0},
-    {"node_gbs", offsetof(st_plan_machine, bw_gbs[ST_LEVEL_NODE]), 0},
-    {"gcd_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_GCD]), 1},
-    {"gpu_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_GPU]), 1},
-    {"node_us", offsetof(st_plan_machine, lat_us[ST_LEVEL_NODE]), 1},
-    {"memory_gib", offsetof(st_plan_machine, memory_gib), 0},
+    {"gcd_gbs", AT(bw_gbs[ST_LEVEL_GCD]), AT(bw_source[ST_LEVEL_GCD]), 0},
+    {"gpu_gbs", AT(bw_gbs[ST_LEVEL_GPU]), AT(bw_source[ST_LEVEL_GPU]), 0},
+    {"node_gbs", AT(bw_gbs[ST_LEVEL_NODE]), AT(bw_source[ST_LEVEL_NODE]), 0},
+    {"gcd_us", AT(lat_us[ST_LEVEL_GCD]), AT(lat_source[ST_LEVEL_GCD]), 1},
+    {"gpu_us", AT(lat_us[ST_LEVEL_GPU]), AT(lat_source[ST_LEVEL_GPU]), 1},
+    {"node_us", AT(lat_us[ST_LEVEL_NODE]), AT(lat_source[ST_LEVEL_NODE]), 1},
+    {"memory_gib", AT(memory_gib), AT(memory_source), 0},
 };
+#undef AT
 #define N_NUMERIC ((int)(sizeof numeric_keys / sizeof numeric_keys[0]))
 #define N_KEYS (N_NUMERIC + 1) /* + name */
 
@@ -119,6 +133,7 @@ static st_status apply_value(st_plan_machine *m, int k, const char *v, size_t vl
         return ST_ERR(ST_ERR_FORMAT, "%s:%d: %s = '%s' is not a finite number %s", src, line,
                       numeric_keys[k].key, buf, numeric_keys[k].allow_zero ? ">= 0" : "> 0");
     *(double *)((char *)m + numeric_keys[k].offset) = x;
+    snprintf((char *)m + numeric_keys[k].source_offset, ST_PLAN_SOURCE_LEN, "file: %s", src);
     return ST_OK;
 }
 

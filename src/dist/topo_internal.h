@@ -38,4 +38,8 @@ st_status topo_hwloc_load(st_topo *t, const char *xml_path);
  * (rules in topo.h); sets t->gpus, t->n_gpus, t->grouping and t->shape. */
 st_status topo_find_gpus(st_topo *t);
 
+/* For the planner (plan_hwloc.c): t's hwloc topology, NULL for an emulated shape, and its GPUs
+ * (*gpus sorted by package then GCD, *n_gpus of them). Everything stays owned by t. */
+hwloc_topology_t topo_hwloc(const st_topo *t, const topo_gpu **gpus, int *n_gpus);
+
 #endif

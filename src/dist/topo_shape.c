@@ -83,6 +83,13 @@ void st_topo_free(st_topo *t)
     free(t);
 }
 
+hwloc_topology_t topo_hwloc(const st_topo *t, const topo_gpu **gpus, int *n_gpus)
+{
+    *gpus = t->gpus;
+    *n_gpus = t->n_gpus;
+    return t->hw;
+}
+
 st_topo_source st_topo_get_source(const st_topo *t)
 {
     return t ? t->source : ST_TOPO_DETECTED;

@@ -26,7 +26,8 @@ static void plan_usage(FILE *f)
             "  --params P           a parameter count instead of a named model (model state only)\n"
             "  --topology NxGxD     nodes x GPUs per node x GCDs per GPU (default: STRATA_TOPOLOGY,\n"
             "                       else this machine)\n"
-            "  --machine NAME       frontier or local (default local)\n"
+            "  --machine NAME       frontier or local (default: what hwloc knows of the topology,\n"
+            "                       local's figures for the rest)\n"
             "  --machine-file F     key=value overrides of the machine's figures\n"
             "  --grad-accum A       micro-batches per optimizer step (default 1)\n"
             "  --micro-batch-size B sequences per micro-batch (default 1)\n"
@@ -100,21 +101,27 @@ static int fail(const char *what)
     return 1;
 }
 
-static int topology_shape(const char *text, st_topo_shape *out)
+/* The shape (--topology, else the loaded topology's) and, without --machine, the machine figures
+ * hwloc knows for the loaded topology (STRATA_TOPOLOGY, else this machine), defaults for the rest. */
+static int topology_input(const plan_options *o, st_plan_input *in)
 {
-    if (text)
-        return st_topo_parse_shape(text, out) == ST_OK ? 0 : fail("--topology");
+    if (o->topology && st_topo_parse_shape(o->topology, &in->shape) != ST_OK)
+        return fail("--topology");
+    if (o->topology && o->machine)
+        return 0;
     st_topo *t;
     if (st_topo_load(&t) != ST_OK)
         return fail("topology");
-    st_status s = st_topo_get_shape(t, out);
+    st_status s = o->topology ? ST_OK : st_topo_get_shape(t, &in->shape);
+    if (s == ST_OK && !o->machine)
+        s = st_plan_machine_from_topo(t, &in->machine);
     st_topo_free(t);
     if (s != ST_OK)
         return fail("topology");
     /* A detected machine reports no node count (the communicator knows it) and 0 GPUs without any. */
-    if (out->nodes < 1) out->nodes = 1;
-    if (out->gpus_per_node < 1) out->gpus_per_node = 1;
-    if (out->gcds_per_gpu < 1) out->gcds_per_gpu = 1;
+    if (in->shape.nodes < 1) in->shape.nodes = 1;
+    if (in->shape.gpus_per_node < 1) in->shape.gpus_per_node = 1;
+    if (in->shape.gcds_per_gpu < 1) in->shape.gcds_per_gpu = 1;
     return 0;
 }
 
@@ -148,7 +155,7 @@ static int model_input(const plan_options *o, st_plan_input *in)
 static int build_input(const plan_options *o, st_plan_input *in)
 {
     st_plan_input_init(in);
-    if (topology_shape(o->topology, &in->shape) || model_input(o, in))
+    if (topology_input(o, in) || model_input(o, in))
         return 1;
     if (o->machine && st_plan_machine_get(o->machine, &in->machine) != ST_OK)
         return fail("--machine");
@@ -186,6 +193,10 @@ static void print_text(FILE *out, const st_plan_input *in, const st_plan_result 
     fprintf(out, "machine %s: GCD %g GB/s %g us | GPU %g GB/s %g us | NODE %g GB/s per node (%.3g per rank) "
                  "%g us | %.1f GiB per device\n", m->name, m->bw_gbs[0], m->lat_us[0], m->bw_gbs[1], m->lat_us[1],
             m->bw_gbs[2], m->bw_gbs[2] / g_d, m->lat_us[2], m->memory_gib);
+    for (int l = 0; l < ST_LEVEL_COUNT; l++)
+        fprintf(out, "%-8s %-4s %g GB/s: %s | %g us: %s\n", l ? "" : "sources:", level_names[l], m->bw_gbs[l],
+                m->bw_source[l], m->lat_us[l], m->lat_source[l]);
+    fprintf(out, "%-8s memory %.1f GiB: %s\n", "", m->memory_gib, m->memory_source);
     fprintf(out, "%s params and grads, optimizer %d B/param, flat buffers padded to %llu elements\n\n",
             in->param_bytes == 2 ? "bf16" : "f32", in->optim_bytes,
             res->n_rows ? (unsigned long long)res->rows[0].traffic.padded : 0ULL);
@@ -264,6 +275,16 @@ static void print_json(FILE *out, const st_plan_input *in, const st_plan_result 
         tj_double(&j, key, in->machine.lat_us[l]);
     }
     tj_double(&j, "memory_gib", in->machine.memory_gib);
+    tj_object_begin(&j, "sources");
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_gbs", level_names[l]);
+        tj_string(&j, key, in->machine.bw_source[l]);
+        snprintf(key, sizeof key, "%s_us", level_names[l]);
+        tj_string(&j, key, in->machine.lat_source[l]);
+    }
+    tj_string(&j, "memory_gib", in->machine.memory_source);
+    tj_object_end(&j);
     tj_object_end(&j);
     tj_int(&j, "micro_batches", in->micro_batches);
     tj_array_begin(&j, "schemes");

@@ -139,6 +139,11 @@ static int plan_auto(st_comm *c, const gpt2_config *cfg, int64_t n_params, int64
     st_plan_input in;
     st_plan_input_init(&in);
     st_comm_shape(c, &in.shape);
+    /* What hwloc knows of this machine's links and device memory (defaults for the rest). */
+    st_topo *topo = NULL;
+    if (st_topo_load(&topo) == ST_OK)
+        st_plan_machine_from_topo(topo, &in.machine);
+    st_topo_free(topo);
     in.model = (st_plan_model){.params = (uint64_t)n_params, .layers = cfg->L, .hidden = cfg->C,
                                .heads = cfg->H, .seq = cfg->T, .vocab = cfg->Vp};
     snprintf(in.model.name, sizeof in.model.name, "strata-train");

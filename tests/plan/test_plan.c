@@ -56,6 +56,9 @@ static void test_machine_file(void)
              ST_OK);
     CHECK(strcmp(m.name, "frontier-fast") == 0 && m.bw_gbs[ST_LEVEL_GPU] == 100 && m.lat_us[ST_LEVEL_NODE] == 0 &&
           m.memory_gib == 60.5 && m.bw_gbs[ST_LEVEL_GCD] == 200, "overrides applied, the rest kept");
+    CHECK(strcmp(m.bw_source[ST_LEVEL_GPU], "file: f.conf") == 0 && strcmp(m.memory_source, "file: f.conf") == 0 &&
+          strcmp(m.bw_source[ST_LEVEL_GCD], "table: frontier") == 0, "sources: %s, %s, %s",
+          m.bw_source[ST_LEVEL_GPU], m.memory_source, m.bw_source[ST_LEVEL_GCD]);
 
     expect_machine_error("gcd_gbs = 10\nnode_gb = 3\n", "f.conf:2: unknown key 'node_gb'");
     expect_machine_error("\n\n\ngpu_gbs 50\n", "f.conf:4: expected key = value");
@@ -90,7 +93,7 @@ static void test_time_model(void)
     in.shape = (st_topo_shape){2, 2, 2};
     memset(&in.model, 0, sizeof in.model);
     in.model.params = 16000000;
-    in.machine = (st_plan_machine){"t", {100, 10, 8}, {1, 2, 4}, 1};
+    in.machine = (st_plan_machine){.name = "t", .bw_gbs = {100, 10, 8}, .lat_us = {1, 2, 4}, .memory_gib = 1};
     st_partition p;
     CHECK_ST(st_partition_parse("ddp", &p), ST_OK);
     st_plan_row r;

@@ -2,6 +2,7 @@
  * closed forms, its text names the choice, and bad options fail with the right exit status. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "harness.h"
 #include "tool_json.h"
 
@@ -102,8 +103,48 @@ static void test_text_and_errors(void)
     }
 }
 
+/* Without --machine the figures come from STRATA_TOPOLOGY's XML, with their sources; --machine
+ * replaces them with a table and --machine-file overrides on top of either. */
+static void test_sources(void)
+{
+    setenv("STRATA_TOPOLOGY", STRATA_TOPO_XML_DIR "/power8gpudistances.xml", 1);
+    char *text = NULL;
+    const char *plain[] = {"--plan", "--params", "1000", NULL};
+    CHECK(run(&text, plain) == 0 && text && strstr(text, "machine hwloc:") &&
+          strstr(text, "memory 15.9 GiB: hwloc: CUDAGlobalMemorySize") &&
+          strstr(text, "GPU  25 GB/s: default (hwloc NVLinkBandwidth links only 2 of 6 GPU pairs)"),
+          "sources printed: %s", text ? text : "");
+    free(text);
+    char path[] = "/tmp/strata_plan_toolXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "gpu_gbs = 30\n", 13) == 13, "machine file");
+    if (fd >= 0)
+        close(fd);
+    const char *table[] = {"--plan", "--params", "1000", "--machine", "frontier", "--machine-file", path, "--json", NULL};
+    text = NULL;
+    CHECK(run(&text, table) == 0, "frontier + file");
+    char err[128] = "";
+    tj_value *doc = text ? tj_parse(text, err, sizeof err) : NULL;
+    const tj_value *src = tj_get(tj_get(doc, "machine"), "sources");
+    const tj_value *gpu = tj_get(src, "GPU_gbs"), *gcd = tj_get(src, "GCD_gbs");
+    CHECK(gpu && gcd && gpu->type == TJ_STRING && gcd->type == TJ_STRING && strncmp(gpu->string, "file: ", 6) == 0 &&
+          strcmp(gcd->string, "table: frontier") == 0 && num(tj_get(doc, "machine"), "GPU_gbs", NULL) == 30,
+          "JSON sources (%s): %s", err, text ? text : "");
+    if (doc)
+        tj_value_free(doc);
+    free(text);
+    const char *over_hwloc[] = {"--plan", "--params", "1000", "--machine-file", path, NULL};
+    text = NULL;
+    CHECK(run(&text, over_hwloc) == 0 && text && strstr(text, "GPU  30 GB/s: file: ") &&
+          strstr(text, "memory 15.9 GiB: hwloc: CUDAGlobalMemorySize"), "file over hwloc: %s", text ? text : "");
+    free(text);
+    unlink(path);
+    unsetenv("STRATA_TOPOLOGY");
+}
+
 int main(void)
 {
+    test_sources();
     test_json();
     test_text_and_errors();
     return h_finish();
