@@ -1,5 +1,8 @@
 /* strata-train across ranks (train_dist.h): small collectives on host values through one-row CPU
  * tensors, error agreement, rank binding and the choice of a partition scheme. */
+#define _GNU_SOURCE
+#include <omp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train_dist.h"
@@ -109,6 +112,18 @@ static int launcher_local(int *size)
     return -1;
 }
 
+/* OpenMP sized its default team from the cores the process could use at start; after binding,
+ * a team that large would oversubscribe the rank's share (4 ranks x 2 threads on 2 cores ran
+ * ~100x slower, spinning). The CPU backend's threads follow the binding unless the user set
+ * OMP_NUM_THREADS. */
+static void follow_binding(void)
+{
+    cpu_set_t set;
+    if (getenv("OMP_NUM_THREADS") || sched_getaffinity(0, sizeof set, &set) != 0) return;
+    int n = CPU_COUNT(&set);
+    if (n >= 1 && n < omp_get_max_threads()) omp_set_num_threads(n);
+}
+
 void dist_bind(st_comm *c, FILE *note)
 {
     if (!multi(c)) return;
@@ -127,6 +142,7 @@ void dist_bind(st_comm *c, FILE *note)
         }
         s = st_topo_bind_rank(t, &p, rank, size, desc, sizeof desc);
     }
+    if (!s) follow_binding();
     if (s && note && st_comm_rank(c) == 0)
         fprintf(note, "strata-train: note: ranks not bound to cores: %s\n", st_last_error());
     st_topo_free(t);
