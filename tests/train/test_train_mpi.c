@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "../harness.h"
 #include "trainer.h"
+#include "train_mpi_util.h"
 
 h_counts h_total;
 
@@ -37,35 +38,6 @@ static train_opts small_opts(const char *data, int64_t batch, st_comm *comm)
     o.eval_batches = 2;
     o.comm = comm;
     return o;
-}
-
-/* Every rank waits here. */
-static void barrier(st_comm *c)
-{
-    float x = 0;
-    st_tensor *t;
-    st_device *cpu;
-    int64_t n = 1;
-    if (st_device_get("cpu", 0, &cpu) || st_tensor_create(cpu, ST_F32, 1, &n, &t)) return;
-    st_tensor_write(t, &x, sizeof x);
-    CHECK(st_comm_all_reduce(c, t, ST_REDUCE_SUM, ST_SCOPE_WORLD) == ST_OK, "barrier: %s", st_last_error());
-    st_tensor_free(t);
-}
-
-/* The values of `key` in a JSONL log, in order; returns how many (at most max). */
-static int log_values(const char *path, const char *key, double *out, int max)
-{
-    char line[512], pat[64];
-    int n = 0;
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    while (n < max && fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, pat);
-        if (p) out[n++] = atof(p + strlen(pat));
-    }
-    fclose(f);
-    return n;
 }
 
 static int count_lines_with(const char *path, const char *needle)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "../harness.h"
 #include "trainer.h"
+#include "train_mpi_util.h"
 
 h_counts h_total;
 
@@ -43,30 +44,12 @@ static train_opts small(const char *data, st_comm *c, int ranks)
     return o;
 }
 
-static void barrier(void)
-{
-    float x = 0;
-    st_tensor *t;
-    st_device *cpu;
-    int64_t n = 1;
-    if (st_device_get("cpu", 0, &cpu) || st_tensor_create(cpu, ST_F32, 1, &n, &t)) return;
-    st_tensor_write(t, &x, sizeof x);
-    CHECK(st_comm_all_reduce(comm, t, ST_REDUCE_SUM, ST_SCOPE_WORLD) == ST_OK, "barrier: %s", st_last_error());
-    st_tensor_free(t);
-}
-
-/* Values of `key` in the log's lines, in order (at most max). */
+/* Values of `key` in the log's lines, in order (at most max), as integers. */
 static int log_u64(const char *path, const char *key, uint64_t *out, int max)
 {
-    char line[1024], pat[64];
-    int n = 0;
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    FILE *f = fopen(path, "r");
-    while (f && n < max && fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, pat);
-        if (p) out[n++] = strtoull(p + strlen(pat), NULL, 10);
-    }
-    if (f) fclose(f);
+    double v[64];
+    int n = log_values(path, key, v, max < 64 ? max : 64);
+    for (int i = 0; i < n; i++) out[i] = (uint64_t)v[i];
     return n;
 }
 
@@ -185,7 +168,7 @@ static void resume(const char *scheme, const char *dir, const char *data)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s-single' && cp -r '%s' '%s' && cp -r '%s' '%s-single'", to, to, from, to,
              from, to);
     if (rank == 0) CHECK(system(cmd) == 0, "%s", cmd);
-    barrier();
+    barrier(comm);
     train_opts o = small(data, comm, nranks);
     o.partition = scheme;
     o.ckpt = to;
@@ -225,12 +208,12 @@ int main(int argc, char **argv)
             fputs("It was the best of times, it was the worst of times, it was the age of wisdom.\n", f);
         CHECK(f && fclose(f) == 0, "writing %s", data);
     }
-    barrier();
+    barrier(comm);
     char ck[620];
     snprintf(ck, sizeof ck, "%s/ck", dir);
     if (train) train_all(dir, data, argc > 3 && strcmp(argv[3], "ckpt") == 0 ? ck : NULL);
     else if (argc > 3) resume(argv[2], dir, data);
-    barrier();
+    barrier(comm);
     st_comm_free(comm);
     st_shutdown();
     return h_finish();
