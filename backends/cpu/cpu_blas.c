@@ -12,7 +12,6 @@
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static st_cpu_sgemm_fn blas_sgemm;
-static int blas_is_openblas;
 static char blas_errors[512];        /* why each library failed to load */
 static char blas_desc[1024];
 static pthread_once_t desc_once = PTHREAD_ONCE_INIT;
@@ -127,7 +126,6 @@ static void load_blas(void)
                  "reference BLAS from %s, slow (OpenBLAS not found: %s)", name, blas_errors);
         return;
     }
-    blas_is_openblas = 1;
     static const char *const threading[] = {"sequential", "pthreads", "OpenMP"};
     int par = parallel ? parallel() : -1;
     /* Strata's OpenMP threads split every product (cpu_matmul.c), so a pthreads OpenBLAS runs
@@ -153,10 +151,7 @@ st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn)
 
 int st_cpu_use_strata_gemm(st_cpu_gemm mode)
 {
-    if (mode == ST_CPU_GEMM_BLAS || !st_cpu_sgemm_supported()) return 0;
-    if (mode == ST_CPU_GEMM_STRATA) return 1;
-    pthread_once(&blas_once, load_blas);
-    return !blas_is_openblas;
+    return mode != ST_CPU_GEMM_BLAS && st_cpu_sgemm_supported();
 }
 
 /* Which SGEMM matmul runs and why, then the BLAS. */
@@ -171,15 +166,12 @@ static void describe(void)
         snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata or blas", bad);
     else if (strata)
         snprintf(gemm, sizeof gemm, "matmul: %s (%s)", k,
-                 mode == ST_CPU_GEMM_STRATA ? "STRATA_CPU_GEMM=strata" : "auto: the BLAS is not OpenBLAS");
+                 mode == ST_CPU_GEMM_STRATA ? "STRATA_CPU_GEMM=strata" : "auto: the CPU has AVX-512");
     else if (mode == ST_CPU_GEMM_BLAS)
         snprintf(gemm, sizeof gemm, "matmul: the BLAS (STRATA_CPU_GEMM=blas)");
-    else if (!st_cpu_sgemm_supported())
+    else
         snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s)",
                  mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "");
-    else
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (auto: OpenBLAS is as fast; STRATA_CPU_GEMM=strata "
-                 "runs %s)", k);
     snprintf(full_desc, sizeof full_desc, "%s; BLAS: %s", gemm, blas_desc);
 }
 

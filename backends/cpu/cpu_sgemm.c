@@ -106,7 +106,8 @@ static void edge_tile(int64_t kc, const float *pa, const float *pb, float *c, in
                       int64_t nr, float alpha, float beta)
 {
     float t[MR * NR] __attribute__((aligned(64)));
-    st_sgemm_kernel(kc, pa, pb, t, NR, 1.0f, 0.0f);
+    if (mr <= ST_SGEMM_EDGE_ROWS) st_sgemm_kernel_rows(kc, mr, pa, pb, t);
+    else st_sgemm_kernel(kc, pa, pb, t, NR, 1.0f, 0.0f);
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++)
             c[i * ldc + j] = alpha * t[i * NR + j] + (beta != 0.0f ? beta * c[i * ldc + j] : 0.0f);
@@ -172,7 +173,9 @@ static void run_product(const product *p, float *pa, float *pb, int tid, int nt)
             for (int64_t q = lo; q < hi; q++) {
                 int64_t i = m0 + q * MR;
                 const float *src = g->trans_a ? p->a + k0 * g->lda + i : p->a + i * g->lda + k0;
-                st_sgemm_pack_a(pa + q * MR * kb, src, g->lda, g->trans_a, mb - q * MR < MR ? mb - q * MR : MR, kb);
+                int64_t next = q + 1 < hi ? mb - (q + 1) * MR : 0;
+                st_sgemm_pack_a(pa + q * MR * kb, src, g->lda, g->trans_a, mb - q * MR < MR ? mb - q * MR : MR, kb,
+                                next < MR ? next : MR);
             }
             if (nt > 1) {
 #pragma omp barrier

@@ -45,7 +45,14 @@ const char *st_cpu_sgemm_describe(void);
 /* Internal to cpu_sgemm*.c. */
 void st_sgemm_kernel(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                      float beta);
-void st_sgemm_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t mr, int64_t kc);
+/* Rows of a partial panel: acc (mr x 32, 64-byte aligned) = a panel's first mr rows times the b
+ * panel, for 1 <= mr <= ST_SGEMM_EDGE_ROWS. */
+#define ST_SGEMM_EDGE_ROWS 8
+void st_sgemm_kernel_rows(int64_t kc, int64_t mr, const float *a, const float *b, float *acc);
+/* Packs mr rows of A (kc steps) into a 14-row panel; for untransposed A it also fetches the
+ * first next_mr rows of the next panel (the 14 rows after these) into L2 on the way. */
+void st_sgemm_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t mr, int64_t kc,
+                     int64_t next_mr);
 void st_sgemm_pack_b(float *dst, const float *b, int64_t ldb, int trans, int64_t nr, int64_t kc);
 
 #endif

@@ -42,12 +42,29 @@
  * share one L1 set and are evicted by the streaming B panel. */
 #define KTAIL 32
 
-/* acc[i * 32 + j] = sum over kc steps of a[k * 14 + i] * b[k * 32 + j]; fetches C's 14x32 tile
- * (rows ldc floats apart) into L1 on the way. */
-AVX512 static void kernel_loop(int64_t kc, const float *a, const float *b, float *acc, const float *c,
-                               int64_t ldc)
+/* How the kernel leaves its sums: in acc (the caller scales and merges them), or straight into C
+ * when alpha == 1 and beta is 0 (overwrite) or 1 (accumulate), which saves the round trip through
+ * acc (~1% of a 384-step tile). */
+enum { OUT_ACC, OUT_STORE, OUT_ADD };
+
+#define KOUT_ROW(r0, r1)                                     \
+    "vmovups %%zmm" #r0 ", (%[cc])\n\t"                     \
+    "vmovups %%zmm" #r1 ", 64(%[cc])\n\t"                   \
+    "add %[ldcb], %[cc]\n\t"
+#define KADD_ROW(r0, r1)                                     \
+    "vaddps (%[cc]), %%zmm" #r0 ", %%zmm" #r0 "\n\t"        \
+    "vaddps 64(%[cc]), %%zmm" #r1 ", %%zmm" #r1 "\n\t"      \
+    KOUT_ROW(r0, r1)
+#define KROWS(X) X(0, 1) X(2, 3) X(4, 5) X(6, 7) X(8, 9) X(10, 11) X(12, 13) X(14, 15) X(16, 17) \
+    X(18, 19) X(20, 21) X(22, 23) X(24, 25) X(26, 27)
+
+/* Sums over kc steps of a[k * 14 + i] * b[k * 32 + j] for the 14x32 tile, left as `out` says
+ * (acc[i * 32 + j], or C's rows ldc floats apart); fetches C's tile into L1 on the way. */
+AVX512 static void kernel_loop(int64_t kc, const float *a, const float *b, float *acc, float *c,
+                               int64_t ldc, int64_t out)
 {
     int64_t k_tail = kc < KTAIL ? kc : KTAIL, k_main = kc - k_tail, ldcb = ldc * 4;
+    float *cc = c;
     __asm__ volatile(
         KZERO(0) KZERO(1) KZERO(2) KZERO(3) KZERO(4) KZERO(5) KZERO(6) KZERO(7) KZERO(8) KZERO(9)
         KZERO(10) KZERO(11) KZERO(12) KZERO(13) KZERO(14) KZERO(15) KZERO(16) KZERO(17) KZERO(18)
@@ -68,12 +85,22 @@ AVX512 static void kernel_loop(int64_t kc, const float *a, const float *b, float
         "dec %[kt]\n\t"
         "jnz 4b\n\t"
         "2:\n\t"
+        "cmp $1, %[out]\n\t"
+        "je 5f\n\t"
+        "ja 6f\n\t"
         KSTORE(0) KSTORE(1) KSTORE(2) KSTORE(3) KSTORE(4) KSTORE(5) KSTORE(6) KSTORE(7) KSTORE(8)
         KSTORE(9) KSTORE(10) KSTORE(11) KSTORE(12) KSTORE(13) KSTORE(14) KSTORE(15) KSTORE(16)
         KSTORE(17) KSTORE(18) KSTORE(19) KSTORE(20) KSTORE(21) KSTORE(22) KSTORE(23) KSTORE(24)
         KSTORE(25) KSTORE(26) KSTORE(27)
-        : [km] "+r"(k_main), [kt] "+r"(k_tail), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c)
-        : [acc] "r"(acc), [ldcb] "r"(ldcb)
+        "jmp 7f\n\t"
+        "5:\n\t"
+        KROWS(KOUT_ROW)
+        "jmp 7f\n\t"
+        "6:\n\t"
+        KROWS(KADD_ROW)
+        "7:\n\t"
+        : [km] "+r"(k_main), [kt] "+r"(k_tail), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [cc] "+r"(cc)
+        : [acc] "r"(acc), [ldcb] "r"(ldcb), [out] "r"(out)
         : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
           "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
           "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
@@ -91,7 +118,11 @@ AVX512 void st_sgemm_kernel(int64_t kc, const float *a, const float *b, float *c
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T1);
     }
-    kernel_loop(kc, a, b, acc, c, ldc);
+    if (alpha == 1.0f && (beta == 0.0f || beta == 1.0f)) {
+        kernel_loop(kc, a, b, acc, c, ldc, beta == 0.0f ? OUT_STORE : OUT_ADD);
+        return;
+    }
+    kernel_loop(kc, a, b, acc, c, ldc, OUT_ACC);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int i = 0; i < MR; i++) {
         float *ci = c + i * ldc;
@@ -104,6 +135,59 @@ AVX512 void st_sgemm_kernel(int64_t kc, const float *a, const float *b, float *c
         _mm512_storeu_ps(ci, r0);
         _mm512_storeu_ps(ci + 16, r1);
     }
+}
+
+/* The rows of a partial A panel (an edge of C with mr <= ST_SGEMM_EDGE_ROWS rows): acc[i * 32 + j]
+ * = sum over kc steps of a[k * 14 + i] * b[k * 32 + j] for i < R, in 2R accumulators, and for
+ * R <= 4 in two chains over even and odd k to cover the FMA latency. Costs about R/14 of a full
+ * tile instead of a whole one: the 2-row edge of a 1024-row product was ~1.3% of its time. */
+#define EDGE_ROWS(R)                                                                               \
+    AVX512 static void edge_rows_##R(int64_t kc, const float *a, const float *b, float *acc)     \
+    {                                                                                              \
+        __m512 c0[R], c1[R], d0[R], d1[R];                                                         \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) c0[i] = c1[i] = d0[i] = d1[i] =       \
+            _mm512_setzero_ps();                                                                   \
+        int64_t k = 0;                                                                             \
+        if (R <= 4)                                                                                \
+            for (; k + 2 <= kc; k += 2) {                                                          \
+                const float *ak = a + k * MR, *bk = b + k * NR;                                    \
+                __m512 b0 = _mm512_load_ps(bk), b1 = _mm512_load_ps(bk + 16);                      \
+                __m512 e0 = _mm512_load_ps(bk + NR), e1 = _mm512_load_ps(bk + NR + 16);            \
+                _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                             \
+                    __m512 x = _mm512_set1_ps(ak[i]), y = _mm512_set1_ps(ak[MR + i]);              \
+                    c0[i] = _mm512_fmadd_ps(x, b0, c0[i]);                                         \
+                    c1[i] = _mm512_fmadd_ps(x, b1, c1[i]);                                         \
+                    d0[i] = _mm512_fmadd_ps(y, e0, d0[i]);                                         \
+                    d1[i] = _mm512_fmadd_ps(y, e1, d1[i]);                                         \
+                }                                                                                  \
+            }                                                                                      \
+        for (; k < kc; k++) {                                                                      \
+            __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);          \
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                 \
+                __m512 x = _mm512_set1_ps(a[k * MR + i]);                                          \
+                c0[i] = _mm512_fmadd_ps(x, b0, c0[i]);                                             \
+                c1[i] = _mm512_fmadd_ps(x, b1, c1[i]);                                             \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                     \
+            _mm512_store_ps(acc + i * NR, _mm512_add_ps(c0[i], d0[i]));                            \
+            _mm512_store_ps(acc + i * NR + 16, _mm512_add_ps(c1[i], d1[i]));                       \
+        }                                                                                          \
+    }
+EDGE_ROWS(1)
+EDGE_ROWS(2)
+EDGE_ROWS(3)
+EDGE_ROWS(4)
+EDGE_ROWS(5)
+EDGE_ROWS(6)
+EDGE_ROWS(7)
+EDGE_ROWS(8)
+
+void st_sgemm_kernel_rows(int64_t kc, int64_t mr, const float *a, const float *b, float *acc)
+{
+    static void (*const rows[ST_SGEMM_EDGE_ROWS])(int64_t, const float *, const float *, float *) = {
+        edge_rows_1, edge_rows_2, edge_rows_3, edge_rows_4, edge_rows_5, edge_rows_6, edge_rows_7, edge_rows_8};
+    rows[mr - 1](kc, a, b, acc);
 }
 
 /* 16x16 transpose in registers: r[i] holds row i on entry and column i on return. */
@@ -148,7 +232,8 @@ AVX512 static void load_rows(__m512 r[16], const float *src, int64_t ld, int64_t
 
 /* A panel: dst[k * MR + i] = op(A)[i][k] for i < mr, zeros for the rows past an edge. Untransposed
  * A (the common case) is transposed 16 k steps at a time in registers. */
-AVX512 void st_sgemm_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t mr, int64_t kc)
+AVX512 void st_sgemm_pack_a(float *dst, const float *a, int64_t lda, int trans, int64_t mr, int64_t kc,
+                            int64_t next_mr)
 {
     if (trans) {
         __mmask16 m = (__mmask16)((1u << mr) - 1u);
@@ -160,6 +245,9 @@ AVX512 void st_sgemm_pack_a(float *dst, const float *a, int64_t lda, int trans, 
         __m512 r[16];
         int64_t kn = kc - k < 16 ? kc - k : 16;
         load_rows(r, a + k, lda, mr, kn);
+        /* The next panel's rows into L2, one panel ahead: packing waits on memory, not on
+         * the few lines the load_rows prefetch can keep in flight. */
+        for (int64_t i = 0; i < next_mr; i++) _mm_prefetch((const char *)(a + (MR + i) * lda + k), _MM_HINT_T1);
         transpose16(r);
         for (int64_t j = 0; j < kn; j++) _mm512_mask_storeu_ps(dst + (k + j) * MR, 0x3fff, r[j]);
     }

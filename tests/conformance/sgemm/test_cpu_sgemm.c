@@ -138,6 +138,11 @@ int main(void)
         {127, 255, 64, 6, 2, 0, 0, 1, 1.0f, 0.0f},     {127, 255, 64, 6, 0, 1, 1, 0, 2.0f, 1.0f},
         {17, 33, 31, 7, 1, 0, 1, 0, 1.0f, 0.0f},       {64, 64, 64, 2, 0, 1, 0, 1, -1.0f, 0.5f},
         {0, 17, 5, 3, 0, 0, 0, 0, 1.0f, 0.0f},         {3, 3, 0, 3, 1, 0, 0, 0, 1.0f, 2.0f},
+        /* Partial panels of 2, 4, 7, 8 rows (the edge kernel; its 2-chain form with an odd k and
+         * across k blocks) and of 12 (the full kernel into scratch), C read back (alpha 1, beta 1). */
+        {1024, 96, 385, 1, 0, 0, 0, 0, 1.0f, 1.0f},   {18, 70, 31, 1, 0, 1, 0, 0, 1.0f, 0.0f},
+        {7, 40, 9, 1, 2, 0, 1, 0, 0.5f, 2.0f},        {26, 33, 100, 1, 0, 0, 0, 0, 1.0f, 0.0f},
+        {50, 64, 129, 3, 0, 0, 0, 1, 1.0f, 1.0f},
     };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) run_case(&big[i]);
     printf("%s: %d cases, %d failed (%s)\n", failures ? "FAIL" : "PASS", cases, failures, st_cpu_sgemm_describe());
