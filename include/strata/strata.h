@@ -10,6 +10,7 @@
 #include "strata/grad.h"
 #include "strata/data.h"
 #include "strata/checkpoint.h"
+#include "strata/ckpt_dir.h"
 #include "strata/graph.h"
 #include "strata/optim.h"
 #include "strata/topo.h"
