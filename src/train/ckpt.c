@@ -8,6 +8,15 @@
 
 #define N_META CKPT_N_META
 
+int64_t ckpt_parse_count(const char *s)
+{
+    if (!s || *s < '0' || *s > '9') return -1; /* digits only: no sign, space or empty value */
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || *end ? -1 : v;
+}
+
 void ckpt_meta_fill(st_ckpt_meta *meta, char (*vals)[32], const gpt2_config *c, const train_opts *o,
                     int64_t step)
 {
@@ -27,12 +36,24 @@ static void path_of(char *buf, size_t n, const char *dir)
     snprintf(buf, n, "%s/model.safetensors", dir);
 }
 
-/* --model PATH: a checkpoint directory's model.safetensors, or the file itself. */
-static void model_path(char *buf, size_t n, const char *path)
+/* --model PATH: the model.safetensors of a checkpoint directory's committed checkpoint (or of its
+ * older layout), or the file itself. Returns 0 or -1 with err. */
+static int model_path(char *buf, size_t n, const char *path, char *err, size_t errlen)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) path_of(buf, n, path);
-    else snprintf(buf, n, "%s", path);
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(buf, n, "%s", path);
+        return 0;
+    }
+    ckpt_source src;
+    if (ckpt_locate(path, &src, err, errlen)) return -1;
+    if (src.kind == CKPT_SHARDED) {
+        snprintf(err, errlen, "--model %s: a multi-rank (sharded) checkpoint; --model takes a single-process "
+                 "one (resume a sharded checkpoint with --ckpt %s --resume, on any number of ranks)", path, path);
+        return -1;
+    }
+    snprintf(buf, n, "%.4000s/model.safetensors", src.kind == CKPT_PLAIN ? src.path : path);
+    return 0;
 }
 
 /* Host copy of a flat device tensor (malloc'ed). */
@@ -54,10 +75,6 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
     st_params_flat(ps, &flat, NULL, NULL);
     st_optim_state_get(opt, &os);
     int64_t n = st_tensor_numel(flat), np = st_params_count(ps);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create checkpoint directory '%s': %s", dir, strerror(errno));
-        return -1;
-    }
     float *p = read_flat(flat, n), *m = read_flat(os.m, n), *v = read_flat(os.v, n);
     st_ckpt_tensor *t = calloc((size_t)np + 2, sizeof *t);
     int rc = -1;
@@ -77,7 +94,6 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
         path_of(path, sizeof path, dir);
         rc = st_safetensors_write(path, t, (int)np + 2, meta, N_META) == ST_OK ? 0 : -1;
         if (rc) snprintf(err, errlen, "writing checkpoint: %s", st_last_error());
-        else ckpt_drop_other(dir, CKPT_PLAIN); /* a sharded checkpoint of an earlier run is now stale */
     } else {
         snprintf(err, errlen, "reading the model state for a checkpoint: %s", st_last_error());
     }
@@ -98,9 +114,8 @@ int ckpt_meta_check(const st_safetensors *f, const gpt2_config *cfg, const train
             return -1;
         }
         if (i == 1) {
-            char *end;
-            *step = strtoll(have, &end, 10);
-            if (*end || end == have || *step < 0) {
+            *step = ckpt_parse_count(have);
+            if (*step < 0) {
                 snprintf(err, errlen, "checkpoint step '%s' is not a count", have);
                 return -1;
             }
@@ -211,9 +226,8 @@ static int meta_int(const st_safetensors *f, const char *path, const char *key, 
                     size_t errlen)
 {
     const char *have = st_safetensors_meta(f, key);
-    char *end = NULL;
-    long x = have ? strtol(have, &end, 10) : 0;
-    if (!have || *end || end == have || x < 1 || x > (1L << 30)) {
+    int64_t x = ckpt_parse_count(have);
+    if (x < 1 || x > (1L << 30)) {
         snprintf(err, errlen, "model checkpoint '%s': metadata '%s' is %s%s%s (a strata-train "
                  "checkpoint records n_layer, n_head, n_embd, n_ctx, vocab_size)", path, key,
                  have ? "'" : "missing", have ? have : "", have ? "'" : "");
@@ -227,7 +241,7 @@ int ckpt_model_config(const char *path, gpt2_config *cfg, char *err, size_t errl
 {
     char file[4096];
     st_safetensors *f;
-    model_path(file, sizeof file, path);
+    if (model_path(file, sizeof file, path, err, errlen)) return -1;
     if (st_safetensors_open(file, &f) != ST_OK) {
         snprintf(err, errlen, "cannot use model '%s': %s", path, st_last_error());
         return -1;
@@ -253,7 +267,7 @@ int ckpt_model_load(const char *path, st_params *ps, char *err, size_t errlen)
     char file[4096];
     st_safetensors *f;
     st_tensor *flat;
-    model_path(file, sizeof file, path);
+    if (model_path(file, sizeof file, path, err, errlen)) return -1;
     st_params_flat(ps, &flat, NULL, NULL);
     int64_t n = st_tensor_numel(flat);
     float *h = calloc((size_t)n + 1, sizeof(float));

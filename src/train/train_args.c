@@ -1,18 +1,21 @@
 /* strata-train's command line: every option, with its value checked before anything runs. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/partition.h"
+#include "gpt2.h"
 #include "trainer.h"
 
 void train_opts_default(train_opts *o)
 {
     *o = (train_opts){.model = "tiny", .steps = 50, .batch = 8, .grad_accum = 1,
                       .eval_batches = 4, .lr = 1e-3, .min_lr_ratio = 0.1, .weight_decay = 0.1,
-                      .max_norm = 1.0, .seed = 1337, .warmup = -1, .sample_len = 64,
+                      .max_norm = 1.0, .seed = 1337, .warmup = -1, .sample_len = 64, .ckpt_keep = 1,
                       .top_k = 40, .temperature = 1.0};
 }
 
@@ -36,11 +39,14 @@ static const char USAGE[] =
     "                     master weights, gradients and AdamW (default f32)\n"
     "  --seed S           initialisation and data seed (default 1337)\n"
     "  --log FILE         metrics as JSON lines\n"
-    "  --ckpt DIR         save a checkpoint in DIR at the end (and every --ckpt-every N): one\n"
-    "                     process: model.safetensors; several ranks: a file per optimizer shard\n"
-    "                     and index.safetensors; either resumes with any rank count and scheme\n"
+    "  --ckpt DIR         save a checkpoint in DIR at the end (and every --ckpt-every N), each\n"
+    "                     committed whole as DIR/step-N (DIR/latest names it): one process:\n"
+    "                     model.safetensors; several ranks: a file per optimizer shard and\n"
+    "                     index.safetensors; either resumes with any rank count and scheme\n"
+    "  --ckpt-keep N      committed checkpoints kept in DIR, newest first (default 1)\n"
     "  --resume           continue from DIR's checkpoint when there is one (needs --ckpt)\n"
     "  --stop-at N        stop after step N, as if interrupted (the schedule still spans --steps)\n"
+    "  --dry-run          check the options, data, model size and device memory, then exit\n"
     "  --sample-every N   print a text sample every N steps (--sample-len, --temperature, --top-k)\n"
     "  --profile          time every op (synchronising after each) and print the breakdown\n"
     "  --peak-gflops X    the machine's peak for the MFU figure (e.g. strata-bench's FMA peak)\n"
@@ -51,46 +57,63 @@ static const char USAGE[] =
     "ranks: mpirun -np K strata-train ... trains data-parallel: each rank its B rows of a global\n"
     "batch of K x B, model state partitioned as --partition says (STRATA_TOPOLOGY=NxGxD emulates\n"
     "a hierarchy); rank 0 alone prints and writes the log; checkpoints record the global batch\n"
-    "and --ckpt must be visible to every rank\n";
+    "and --ckpt must be visible to every rank\n"
+    "signals: SIGTERM, SIGINT or SIGUSR1 finish the current step, save a checkpoint (with --ckpt;\n"
+    "every rank stops after the same step) and exit with status 75; a second signal exits at once\n";
 
-static int parse_i64(const char *s, int64_t lo, int64_t *out)
+static int parse_i64(const char *s, int64_t *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo) return -1;
+    if (errno || end == s || *end || !(*s == '-' || (*s >= '0' && *s <= '9'))) return -1;
     *out = v;
     return 0;
 }
 
+/* A finite number; inf and nan are refused (a rate of inf trained to nan silently). */
 static int parse_f64(const char *s, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v == v)) return -1;
+    if (errno || end == s || *end || !isfinite(v)) return -1;
     *out = v;
     return 0;
 }
 
-/* Integer options: name, minimum, where it goes. */
+/* Integer options: name, range, where it goes. Every bound keeps the products the trainer forms
+ * from them (steps x accumulation, batch x seq x ranks, ...) inside int64; the model's sizes are
+ * bounded again, with the parameter count, by gpt2_config_check. */
 typedef struct int_opt {
     const char *name;
-    int64_t min;
+    int64_t min, max;
     size_t off;
     int is_int; /* stored as int, not int64_t */
 } int_opt;
 
-#define I64(n, m, f) {n, m, offsetof(train_opts, f), 0}
-#define INT(n, m, f) {n, m, offsetof(train_opts, f), 1}
+#define I64(n, lo, hi, f) {n, lo, hi, offsetof(train_opts, f), 0}
+#define INT(n, lo, hi, f) {n, lo, hi, offsetof(train_opts, f), 1}
 static const int_opt INT_OPTS[] = {
-    I64("--steps", 1, steps),        I64("--batch", 1, batch),        I64("--seq", 1, seq),
-    I64("--grad-accum", 1, grad_accum), I64("--eval-every", 0, eval_every),
-    I64("--eval-batches", 1, eval_batches), I64("--warmup", 0, warmup),
-    INT("--layers", 1, L), INT("--heads", 1, H), INT("--embd", 1, C), INT("--vocab", 1, V),
-    INT("--context", 1, ctx), I64("--ckpt-every", 0, ckpt_every), I64("--stop-at", 0, stop_at),
-    I64("--sample-every", 0, sample_every), I64("--sample-len", 1, sample_len),
-    I64("--top-k", 0, top_k),
+    I64("--steps", 1, TRAIN_MAX_STEPS, steps),
+    I64("--batch", 1, TRAIN_MAX_BATCH, batch),
+    I64("--seq", 1, GPT2_MAX_CONTEXT, seq),
+    I64("--grad-accum", 1, TRAIN_MAX_ACCUM, grad_accum),
+    I64("--eval-every", 0, TRAIN_MAX_STEPS, eval_every),
+    I64("--eval-batches", 1, TRAIN_MAX_ACCUM, eval_batches),
+    I64("--warmup", 0, TRAIN_MAX_STEPS, warmup),
+    INT("--layers", 1, GPT2_MAX_LAYERS, L),
+    INT("--heads", 1, GPT2_MAX_HEADS, H),
+    INT("--embd", 1, GPT2_MAX_EMBD, C),
+    INT("--vocab", 1, GPT2_MAX_VOCAB, V),
+    INT("--context", 1, GPT2_MAX_CONTEXT, ctx),
+    I64("--ckpt-every", 0, TRAIN_MAX_STEPS, ckpt_every),
+    I64("--ckpt-keep", 1, 1000, ckpt_keep),
+    I64("--stop-at", 0, TRAIN_MAX_STEPS, stop_at),
+    I64("--sample-every", 0, TRAIN_MAX_STEPS, sample_every),
+    I64("--sample-len", 1, 1024, sample_len),
+    I64("--top-k", 0, GPT2_MAX_VOCAB, top_k),
+    I64("--seed", 0, INT64_MAX, seed),
 };
 
 static int set_int(train_opts *o, const char *opt, const char *val, char *err, size_t errlen)
@@ -99,8 +122,9 @@ static int set_int(train_opts *o, const char *opt, const char *val, char *err, s
         const int_opt *io = &INT_OPTS[i];
         if (strcmp(opt, io->name) != 0) continue;
         int64_t v;
-        if (parse_i64(val, io->min, &v) || (io->is_int && v > 1 << 30)) {
-            snprintf(err, errlen, "%s: '%s' is not an integer >= %" PRId64, opt, val, io->min);
+        if (parse_i64(val, &v) || v < io->min || v > io->max) {
+            snprintf(err, errlen, "%s: '%s' is not an integer in [%" PRId64 ", %" PRId64 "]", opt, val,
+                     io->min, io->max);
             return -1;
         }
         if (io->is_int) *(int *)((char *)o + io->off) = (int)v;
@@ -139,11 +163,7 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
     else if (!strcmp(opt, "--temperature")) {
         if (parse_f64(val, &o->temperature) || o->temperature <= 0) goto bad;
     }
-    else if (!strcmp(opt, "--seed")) {
-        int64_t v;
-        if (parse_i64(val, 0, &v)) goto bad;
-        o->seed = (uint64_t)v;
-    } else if (!strcmp(opt, "--lr")) {
+    else if (!strcmp(opt, "--lr")) {
         if (parse_f64(val, &o->lr) || o->lr <= 0) goto bad;
     } else {
         snprintf(err, errlen, "unknown option '%s' (see --help)", opt);
@@ -153,6 +173,11 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
 bad:
     snprintf(err, errlen, "%s: bad value '%s'", opt, val);
     return -1;
+}
+
+void train_usage(FILE *out)
+{
+    fputs(USAGE, out);
 }
 
 int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err, size_t errlen)
@@ -175,6 +200,10 @@ int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err,
             o->profile = 1;
             continue;
         }
+        if (!strcmp(opt, "--dry-run")) {
+            o->dry_run = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             snprintf(err, errlen, "%s needs a value", opt);
             return -1;
@@ -192,5 +221,78 @@ int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err,
         snprintf(err, errlen, "--resume needs --ckpt DIR");
         return -1;
     }
+    return train_check_opts(o, err, errlen);
+}
+
+int train_check_opts(const train_opts *o, char *err, size_t errlen)
+{
+    if (o->warmup > o->steps) {
+        snprintf(err, errlen, "--warmup %lld is longer than --steps %lld (the schedule spans --steps)",
+                 (long long)o->warmup, (long long)o->steps);
+        return -1;
+    }
+    if (o->stop_at > o->steps) {
+        snprintf(err, errlen, "--stop-at %lld is past --steps %lld", (long long)o->stop_at, (long long)o->steps);
+        return -1;
+    }
+    if (!(o->lr > 0 && o->lr <= 1e3 && isfinite(o->lr))) {
+        snprintf(err, errlen, "--lr %g is not in (0, 1000]", o->lr);
+        return -1;
+    }
     return 0;
+}
+
+/* One (name, value) pair of train_must_agree, its text in buf at *at. */
+static void agree_add(const char **names, const char **vals, int *n, int max, char *buf, size_t buflen,
+                      size_t *at, const char *name, const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+static void agree_add(const char **names, const char **vals, int *n, int max, char *buf, size_t buflen,
+                      size_t *at, const char *name, const char *fmt, ...)
+{
+    if (*n >= max || *at >= buflen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(buf + *at, buflen - *at, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= buflen - *at) return;
+    names[*n] = name;
+    vals[(*n)++] = buf + *at;
+    *at += (size_t)len + 1;
+}
+
+int train_must_agree(const train_opts *o, const char **names, const char **vals, int max, char *buf,
+                     size_t buflen)
+{
+    int n = 0;
+    size_t at = 0;
+#define AGREE(name, fmt, ...) agree_add(names, vals, &n, max, buf, buflen, &at, name, fmt, __VA_ARGS__)
+    AGREE("--model", "%s", o->model);
+    AGREE("--layers", "%d", o->L);
+    AGREE("--heads", "%d", o->H);
+    AGREE("--embd", "%d", o->C);
+    AGREE("--vocab", "%d", o->V);
+    AGREE("--context", "%d", o->ctx);
+    AGREE("--steps", "%lld", (long long)o->steps);
+    AGREE("--batch", "%lld", (long long)o->batch);
+    if (o->seq_set) AGREE("--seq", "%lld", (long long)o->seq);
+    else AGREE("--seq", "%s", "(the model's context)");
+    AGREE("--grad-accum", "%lld", (long long)o->grad_accum);
+    AGREE("--lr", "%.17g", o->lr);
+    AGREE("--warmup", "%lld", (long long)o->warmup);
+    AGREE("--eval-every", "%lld", (long long)o->eval_every);
+    AGREE("--eval-batches", "%lld", (long long)o->eval_batches);
+    AGREE("--dtype", "%s", o->bf16 ? "bf16" : "f32");
+    AGREE("--seed", "%llu", (unsigned long long)o->seed);
+    AGREE("--ckpt", "%s", o->ckpt ? o->ckpt : "(none)");
+    AGREE("--ckpt-every", "%lld", (long long)o->ckpt_every);
+    AGREE("--ckpt-keep", "%lld", (long long)o->ckpt_keep);
+    AGREE("--resume", "%s", o->resume ? "yes" : "no");
+    AGREE("--stop-at", "%lld", (long long)o->stop_at);
+    AGREE("--sample-every", "%lld", (long long)o->sample_every);
+    AGREE("--sample-len", "%lld", (long long)o->sample_len);
+    AGREE("--top-k", "%lld", (long long)o->top_k);
+    AGREE("--temperature", "%.17g", o->temperature);
+    AGREE("--partition", "%s", o->partition ? o->partition : "(default)");
+    AGREE("--dry-run", "%s", o->dry_run ? "yes" : "no");
+#undef AGREE
+    return n;
 }
