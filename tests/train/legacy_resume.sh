@@ -1,0 +1,40 @@
+#!/bin/sh
+# Checkpoints written by strata-train before checkpoint directories (commit 55fd118: the files
+# directly in --ckpt; tests/train/legacy/README.md) resume today: the single-process and the
+# 2-rank sharded one, each into one process and into 2 ranks, and reach a straight run's losses bit
+# for bit. The first commit then replaces the old files with a step directory.
+# usage: legacy_resume.sh STRATA_TRAIN LEGACY_DIR [MPIEXEC NUMPROC_FLAG MPI_FLAGS...]
+set -u
+train="$1"; legacy="$2"; shift 2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+failed=0
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+i=0
+while [ $i -lt 40 ]; do echo "a small text for strata-train's checkpoint compatibility tests" >> "$dir/text"; i=$((i + 1)); done
+args="--data $dir/text --vocab 128 --embd 8 --heads 2 --context 16 --layers 1 --seq 16 --steps 6 --lr 3e-3"
+export STRATA_BACKEND=cpu OMP_NUM_THREADS=1
+"$train" $args --batch 2 --log "$dir/straight.jsonl" > /dev/null || fail "straight run"
+want=$(grep '"step": 6, "loss"' "$dir/straight.jsonl" | cut -d, -f2)
+check() { # $1: name; the run's log in $dir/$1.jsonl, its checkpoint in $dir/$1
+  got=$(grep '"step": 6, "loss"' "$dir/$1.jsonl" | cut -d, -f2)
+  [ -n "$want" ] && [ "$got" = "$want" ] || fail "$1: step 6 loss '$got', straight run '$want'"
+  [ -f "$dir/$1/latest" ] && [ ! -e "$dir/$1/model.safetensors" ] && [ ! -e "$dir/$1/index.safetensors" ] ||
+    fail "$1: the old files were not replaced by a step directory: $(ls "$dir/$1")"
+  echo "ok: $1 resumed to step 6 with loss$got"
+}
+for kind in plain sharded; do
+  cp -r "$legacy/$kind" "$dir/one-$kind"
+  "$train" $args --batch 2 --ckpt "$dir/one-$kind" --resume --log "$dir/one-$kind.jsonl" > "$dir/out" 2>&1 ||
+    { fail "one process from $kind"; cat "$dir/out"; }
+  grep -q "resumed from step 3" "$dir/out" || fail "one process from $kind: not resumed from step 3"
+  check "one-$kind"
+  if [ $# -ge 2 ]; then
+    cp -r "$legacy/$kind" "$dir/two-$kind"
+    STRATA_TOPOLOGY=1x2x1 "$@" 2 "$train" $args --batch 1 --partition zero2 --ckpt "$dir/two-$kind" --resume \
+      --log "$dir/two-$kind.jsonl" > "$dir/out" 2>&1 || { fail "2 ranks from $kind"; cat "$dir/out"; }
+    check "two-$kind"
+  fi
+done
+if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
+echo "passed"
