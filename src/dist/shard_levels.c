@@ -151,13 +151,17 @@ static st_status mpi_status(int rc, const char *what)
 
 static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)
 {
+    double t0 = comm_now();
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_FLOAT, c->level[l]);
+    c->seconds[l] += comm_now() - t0;
     return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Allgatherv");
 }
 
 static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
 {
+    double t0 = comm_now();
     int rc = MPI_Reduce_scatter(MPI_IN_PLACE, h, counts, MPI_FLOAT, MPI_SUM, c->level[l]);
+    c->seconds[l] += comm_now() - t0;
     return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Reduce_scatter");
 }
 #else
