@@ -146,6 +146,27 @@ ST_API st_status st_comm_time_get(const st_comm *c, st_level level, double *seco
 /* Sets every counter of c (bytes and seconds) to zero. NULL is a no-op. */
 ST_API void st_comm_bytes_reset(st_comm *c);
 
+/* --- Measuring the levels ---------------------------------------------------------------------- */
+
+/* One level's measured figures. Bandwidth is what one rank moves per second in the ring
+ * convention above ((p-1)/p of the buffer) for large messages, while every group of the level
+ * communicates at once; latency is the time per ring message of tiny calls. */
+typedef struct st_comm_level_probe {
+    int ranks;                   /* ranks in one group of the level (1: not measured, zeros) */
+    double gbs;                  /* GB/s (1e9 B/s) per rank: harmonic mean of the two below */
+    double gather_gbs, reduce_gbs; /* all-gather's and reduce-scatter's own */
+    double lat_us;               /* microseconds per ring message */
+} st_comm_level_probe;
+
+/* Times each level of c with more than one rank: all-gathers and reduce-scatters of `bytes` bytes
+ * (the full buffer; f32 on host memory) and of one element per rank, on the level's communicator,
+ * every group at once, slowest rank, median of 3 rounds. A shared link shows up as the rate each
+ * rank gets while all of them use it. Collective over every rank of c; takes seconds on slow
+ * links (bytes / bandwidth, a dozen times per level). The byte and time counters are left as
+ * they were. A one-rank communicator returns zeros. Errors: ST_ERR_INVALID_ARG (NULL, bytes <
+ * 4096), ST_ERR_OUT_OF_MEMORY, ST_ERR_BACKEND (MPI). */
+ST_API st_status st_comm_probe(st_comm *c, size_t bytes, st_comm_level_probe out[ST_LEVEL_COUNT]);
+
 #ifdef __cplusplus
 }
 #endif

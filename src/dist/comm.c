@@ -79,6 +79,7 @@ void st_comm_free(st_comm *c)
     for (int i = 0; i < COMM_SLOTS; i++)
         free(c->slot[i]);
     free(c->hosts);
+    free(c->ring);
     free(c);
 }
 

@@ -49,6 +49,8 @@ struct st_comm {
     comm_dev dev;
     int finalize_mpi;               /* this communicator holds a reference on the library's MPI init */
     char *hosts;                    /* size * ST_COMM_HOST_LEN: each rank's host name (MPI only) */
+    char *ring;                     /* two blocks of ring_cap bytes: reduce-scatter scratch */
+    size_t ring_cap;
 #ifdef STRATA_HAVE_MPI
     MPI_Comm world;                 /* MPI_COMM_NULL for a communicator without MPI */
     MPI_Comm level[ST_LEVEL_COUNT]; /* ranks differing only in that level's index */
@@ -97,6 +99,13 @@ st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, 
 st_status comm_mpi_broadcast(st_comm *c, st_scope scope, void *buf, size_t count, comm_type type, int root);
 st_status comm_mpi_all_to_all(st_comm *c, st_scope scope, const void *sendbuf, void *recvbuf,
                               size_t block, comm_type type);
+/* comm_ring.c: reduce-scatter over level lv as a ring of MPI_Sendrecv (the reduction done here):
+ * rank j's block is counts[j] elements, the blocks consecutive in `send`; this rank's reduced block
+ * goes to `recv`, which may be `send` (then at its start). SUM or MAX of f32 or i32. Timed into
+ * c->seconds[lv]. */
+st_status comm_ring_reduce_scatter(st_comm *c, st_level lv, const void *send, void *recv, const int *counts,
+                                   comm_type type, st_reduce_op op);
+
 /* `bytes` from level rank 0 to the other ranks of level `lv` (bootstrap ids). */
 st_status comm_mpi_level_bcast(st_comm *c, st_level lv, void *buf, size_t bytes);
 

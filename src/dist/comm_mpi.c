@@ -224,11 +224,15 @@ st_status comm_mpi_reduce_scatter(st_comm *c, st_level lv, const void *sendbuf, 
 {
     int n = 0;
     ST_TRY(int_count(count, &n));
-    double t0 = comm_now();
-    int rc = MPI_Reduce_scatter_block(sendbuf == recvbuf ? MPI_IN_PLACE : sendbuf, recvbuf, n,
-                                      mpi_type(type), op == ST_REDUCE_MAX ? MPI_MAX : MPI_SUM, c->level[lv]);
-    c->seconds[lv] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_error(rc, "MPI_Reduce_scatter_block");
+    int p = c->lsize[lv];
+    int *counts = malloc(sizeof(int) * (size_t)p);
+    if (!counts)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_comm: host allocation failed");
+    for (int j = 0; j < p; j++)
+        counts[j] = n;
+    st_status s = comm_ring_reduce_scatter(c, lv, sendbuf, recvbuf, counts, type, op);
+    free(counts);
+    return s;
 }
 
 st_status comm_mpi_all_gather(st_comm *c, st_level lv, const void *sendbuf, void *recvbuf, size_t count,

@@ -159,10 +159,7 @@ static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const i
 
 static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
 {
-    double t0 = comm_now();
-    int rc = MPI_Reduce_scatter(MPI_IN_PLACE, h, counts, MPI_FLOAT, MPI_SUM, c->level[l]);
-    c->seconds[l] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Reduce_scatter");
+    return comm_ring_reduce_scatter(c, (st_level)l, h, h, counts, COMM_F32, ST_REDUCE_SUM);
 }
 #else
 static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)

@@ -190,12 +190,25 @@ static int bench_case(coll_case *k, int iters, int rounds, FILE *out, tool_json 
     return 1;
 }
 
-static int parse_args(int argc, char **argv, int64_t *sizes, int *n_sizes, int *iters, int *rounds)
+typedef struct coll_args {
+    int64_t sizes[MAX_SIZES];
+    int n_sizes, iters, rounds;
+    const char *probe;   /* --probe FILE: measure the levels, write a machine file */
+    int64_t probe_bytes;
+} coll_args;
+
+static int parse_args(int argc, char **argv, coll_args *c)
 {
+    int64_t *sizes = c->sizes;
+    int *n_sizes = &c->n_sizes, *iters = &c->iters, *rounds = &c->rounds;
     *n_sizes = 0;
     for (int a = 1; a < argc; a++) {
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
-        if (strcmp(argv[a], "--sizes") == 0 && v) {
+        if (strcmp(argv[a], "--probe") == 0 && v) {
+            c->probe = v;
+        } else if (strcmp(argv[a], "--probe-bytes") == 0 && v) {
+            if (!parse_size(v, &c->probe_bytes) || c->probe_bytes < 4096) return 0;
+        } else if (strcmp(argv[a], "--sizes") == 0 && v) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
             for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
@@ -215,18 +228,25 @@ static int parse_args(int argc, char **argv, int64_t *sizes, int *n_sizes, int *
 
 int bench_coll_main(int argc, char **argv, FILE *out, tool_json *json)
 {
-    int64_t sizes[MAX_SIZES];
-    int n_sizes, iters = 0, rounds = 3;
-    if (!parse_args(argc, argv, sizes, &n_sizes, &iters, &rounds)) {
-        fprintf(stderr, "usage: strata-bench collectives [--sizes 1M,64M] [--iters N] [--rounds R]\n");
+    coll_args ca = {.iters = 0, .rounds = 3, .probe_bytes = 16 << 20};
+    if (!parse_args(argc, argv, &ca)) {
+        fprintf(stderr, "usage: strata-bench collectives [--sizes 1M,64M] [--iters N] [--rounds R]\n"
+                        "       strata-bench collectives --probe MACHINE_FILE [--probe-bytes 16M]\n");
         return 2;
     }
+    int64_t *sizes = ca.sizes;
+    int n_sizes = ca.n_sizes, iters = ca.iters, rounds = ca.rounds;
     st_comm *comm = NULL;
     st_device *dev = NULL;
     if (st_comm_init_world(&comm) != ST_OK || st_device_get("cpu", 0, &dev) != ST_OK) {
         fprintf(stderr, "collectives: %s\n", st_last_error());
         st_comm_free(comm);
         return 1;
+    }
+    if (ca.probe) {
+        int rc = bench_coll_probe(comm, ca.probe, (size_t)ca.probe_bytes, out);
+        st_comm_free(comm);
+        return rc;
     }
     int N = st_comm_size(comm), rank0 = st_comm_rank(comm) == 0, ok = 1;
     st_topo_shape sh;

@@ -1,0 +1,119 @@
+/* The time of the shard engine's per-unit collectives (shard_units.c), for models whose layout the
+ * planner knows (GPT-2 shapes). The engine shards the flat parameter vector in contiguous slices
+ * and gathers (or reduce-scatters) one unit - a transformer block, or the embeddings - at a time,
+ * so a unit usually lies in the slices of few ranks: its all-gather is then mostly a broadcast
+ * from those ranks and its reduce-scatter a reduction onto them. The bytes are the closed forms'
+ * (partition_volume.c) but the busiest rank moves more than its ring share. This file follows
+ * each unit's runs through the levels as the engine's collectives do and charges every call its
+ * busiest rank: all-gather (ring over uneven pieces c_j): S - min c_j; reduce-scatter (the ring of
+ * comm_ring.c, p-1 steps of the largest piece): (p-1) max c_j. docs/partitioning.md, section 6. */
+#include <stdlib.h>
+#include "internal.h"
+#include "plan_internal.h"
+
+typedef struct plan_run {
+    double lo, hi;
+} plan_run;
+
+/* The units' runs in st_params' order: every 2-D weight first (wte, wpe, then each block's four
+ * matrices, 12 C^2), then every 1-D parameter (each block's 13 C of biases and LayerNorm, then
+ * ln_f's 2 C). Unit 0 (the embeddings and ln_f) has two runs, block k (unit k+1) two. Positions
+ * are scaled to the engine's P (the arena's alignment gaps). Returns the unit count, 0 when the
+ * layout is unknown. */
+static int gpt_units(const st_plan_model *m, double P, plan_run (*runs)[2])
+{
+    double C = m->hidden, V = m->vocab, T = m->seq, L = m->layers;
+    double total = (V + T) * C + L * (12 * C * C + 13 * C) + 2 * C, f = P / total;
+    double wb = (V + T) * C, bb = wb + L * 12 * C * C;
+    runs[0][0] = (plan_run){0, wb * f};
+    runs[0][1] = (plan_run){(bb + L * 13 * C) * f, P};
+    for (int k = 0; k < m->layers; k++) {
+        runs[k + 1][0] = (plan_run){(wb + k * 12 * C * C) * f, (wb + (k + 1) * 12 * C * C) * f};
+        runs[k + 1][1] = (plan_run){(bb + k * 13 * C) * f, (bb + (k + 1) * 13 * C) * f};
+    }
+    return m->layers + 1;
+}
+
+static double overlap(double a, double b, double lo, double hi)
+{
+    double x = a > lo ? a : lo, y = b < hi ? b : hi;
+    return y > x ? y - x : 0;
+}
+
+/* One collective of run [a, b) over the levels below `scope` (GCD first), as the engine runs it:
+ * element-times and calls per level, each level charged its slowest block. */
+static void run_collective(const int size[ST_LEVEL_COUNT], double psi, int scope, int reduce, double a, double b,
+                           double elems[ST_LEVEL_COUNT], uint64_t calls[ST_LEVEL_COUNT])
+{
+    double blocks = 1;
+    for (int l = 0; l < scope; l++) {
+        int p = size[l];
+        double z = psi / blocks, sub = z / p, worst = 0;
+        int touched = 0;
+        if (p > 1)
+            for (double bi = 0; bi < blocks; bi++) {
+                double o = bi * z, sum = 0, lo = -1, hi = 0;
+                for (int j = 0; j < p; j++) {
+                    double c = overlap(a, b, o + j * sub, o + (j + 1) * sub);
+                    sum += c;
+                    lo = lo < 0 || c < lo ? c : lo;
+                    hi = c > hi ? c : hi;
+                }
+                if (sum <= 0)
+                    continue;
+                touched = 1;
+                double t = reduce ? (p - 1) * hi : sum - lo;
+                worst = t > worst ? t : worst;
+            }
+        elems[l] += worst;
+        calls[l] += (uint64_t)touched;
+        blocks *= p;
+    }
+}
+
+int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padded, double seconds[ST_LEVEL_COUNT],
+                   uint64_t messages[ST_LEVEL_COUNT])
+{
+    const st_plan_model *m = &in->model;
+    if (in->unit_layout != ST_PLAN_UNITS_CONTIGUOUS || m->layers <= 0 || m->hidden <= 0 || m->vocab <= 0 ||
+        m->seq <= 0 || m->layers > 100000)
+        return 0;
+    plan_run (*runs)[2] = malloc(sizeof *runs * (size_t)(m->layers + 1));
+    if (!runs)
+        return 0;
+    int n = gpt_units(m, (double)m->params, runs);
+    const st_topo_shape *sh = &in->shape;
+    int size[ST_LEVEL_COUNT] = {sh->gcds_per_gpu, sh->gpus_per_node, sh->nodes};
+    /* Per micro-batch: the forward gather over params, the backward gather over the secondary
+     * copy's scope (or params), the gradient's reduce-scatter over grads. */
+    typedef struct unit_coll {
+        int scope, reduce, bytes;
+    } unit_coll;
+    unit_coll coll[3];
+    int nc = 0;
+    if (p->params != ST_SHARD_NONE) {
+        coll[nc++] = (unit_coll){(int)p->params, 0, in->param_bytes};
+        coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0, in->param_bytes};
+    }
+    if (p->grads != ST_SHARD_NONE)
+        coll[nc++] = (unit_coll){(int)p->grads, 1, in->grad_bytes};
+    double node_ranks = (double)sh->gpus_per_node * sh->gcds_per_gpu;
+    for (int c = 0; c < nc; c++) {
+        double elems[ST_LEVEL_COUNT] = {0, 0, 0};
+        uint64_t calls[ST_LEVEL_COUNT] = {0, 0, 0};
+        for (int u = 0; u < n; u++)
+            for (int r = 0; r < 2; r++)
+                run_collective(size, (double)padded, coll[c].scope, coll[c].reduce, runs[u][r].lo, runs[u][r].hi,
+                               elems, calls);
+        for (int l = 0; l < ST_LEVEL_COUNT; l++) {
+            if (size[l] < 2)
+                continue;
+            double bw = in->machine.bw_gbs[l] * 1e9 / (l == ST_LEVEL_NODE ? node_ranks : 1.0);
+            uint64_t msgs = calls[l] * (uint64_t)(size[l] - 1) * (uint64_t)in->micro_batches;
+            seconds[l] += in->micro_batches * elems[l] * coll[c].bytes / bw + (double)msgs * in->machine.lat_us[l] * 1e-6;
+            messages[l] += msgs;
+        }
+    }
+    free(runs);
+    return 1;
+}
