@@ -5,9 +5,12 @@
 # sends per step at each level equal the planner's closed forms (strata-info --plan). Two shapes:
 # 2 nodes x 2 ranks (links limited to 1 Gbit/s), and 2 nodes x 2 packages x 2 GCDs (package links
 # 4 Gbit/s, node links 1 Gbit/s). Exit 77 (skipped) when the cluster cannot be made here.
-# usage: cluster_train.sh SOURCE_DIR BIN_DIR
+# Then the measuring tools on the cluster: strata-bench collectives --probe writes a machine file
+# that strata-info --plan reads, and strata-bench train under mpirun measures schemes beside the
+# planner, its JSON valid against docs/bench.schema.json.
+# usage: cluster_train.sh SOURCE_DIR BIN_DIR BENCH_CHECK
 set -u
-src="$1"; bin="$2"
+src="$1"; bin="$2"; check="$3"
 emulate="$src/scripts/emulate-cluster.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -80,6 +83,24 @@ three="--nodes 2 --packages-per-node 2 --ranks-per-node 4 --node-rate 1gbit --gp
 "$emulate" $three -- "$bin/strata-info" --topology > "$dir/topo" 2>&1 || { cat "$dir/topo"; fail "strata-info --topology (3 levels)"; }
 grep -q "^Job: 8 ranks = 2 nodes x 2 GPUs x 2 GCDs" "$dir/topo" || { cat "$dir/topo"; fail "detected 2x2x2"; }
 for s in frontier3 zero2; do run_scheme "$s" 2x2x2 8 $three; done
+
+# The probe's machine file, read by the planner; the multi-rank train benchmark on it.
+"$emulate" $two -- "$bin/strata-bench" collectives --probe "$dir/machine" --probe-bytes 1M > "$dir/out" 2>&1 ||
+  { cat "$dir/out"; fail "collectives --probe"; }
+for k in name gpu_gbs gpu_us node_gbs node_us memory_gib; do
+  grep -q "^$k = " "$dir/machine" || { cat "$dir/machine"; fail "machine file has $k"; }
+done
+"$bin/strata-info" --plan --model gpt-25m --topology 2x2x1 --machine-file "$dir/machine" > "$dir/out" 2>&1 &&
+  grep -q "GPU .* GB/s: file: $dir/machine" "$dir/out" || { cat "$dir/out"; fail "the planner reads the probe's file"; }
+"$emulate" $two -- "$bin/strata-bench" train --model tiny --batch 2 --seq 32 --steps 3 --probe-steps 2 \
+  --partition "ddp,zero3;params=node,grads=node,optim=world" --machine-file "$dir/machine" --json "$dir/train.json" \
+  > "$dir/out" 2>&1 || { cat "$dir/out"; fail "strata-bench train on the cluster"; }
+[ "$(grep -c "= closed forms" "$dir/out")" -eq 3 ] || { cat "$dir/out"; fail "3 schemes measured, bytes = closed forms"; }
+grep -q "^targets: every prediction within 25%" "$dir/out" || { cat "$dir/out"; fail "the targets line"; }
+grep -q "compute .* GFLOP/s per rank (measured here" "$dir/out" || { cat "$dir/out"; fail "the compute probe ran"; }
+"$check" schema "$src/docs/bench.schema.json" "$dir/train.json" || fail "train.json does not validate"
+grep -q '"scheme": "zero3"' "$dir/train.json" && grep -q '"plan_machine"' "$dir/train.json" ||
+  fail "train.json has the schemes and the machine"
 
 # Failure behaviour of the emulator: not root -> 77 with a reason; a killed run's namespaces are
 # removed by --cleanup.
