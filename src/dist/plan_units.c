@@ -41,15 +41,24 @@ static double overlap(double a, double b, double lo, double hi)
 }
 
 /* One collective of run [a, b) over the levels below `scope` (GCD first), as the engine runs it:
- * element-times and calls per level, each level charged its slowest block. */
-static void run_collective(const int size[ST_LEVEL_COUNT], double psi, int scope, int reduce, double a, double b,
-                           double elems[ST_LEVEL_COUNT], uint64_t calls[ST_LEVEL_COUNT])
+ * the seconds of each level and its calls. At the GCD and GPU levels every rank drives its own
+ * link (the machine's per-rank figure), so a level takes its slowest group: an all-gather of
+ * pieces c_j (a ring) S - min c_j elements, a reduce-scatter (comm_ring.c's ring: p-1 steps of the
+ * largest piece) (p-1) max c_j. At the NODE level the groups' ranks on one node share its link:
+ * the level takes the longer of its slowest group alone on the link and the busiest node's load,
+ * each rank's larger of what it sends and receives summed over the node's groups. With balanced
+ * pieces both give the closed forms. */
+static void run_collective(const st_plan_input *in, const int size[ST_LEVEL_COUNT], double psi, int scope,
+                           int reduce, double bytes, double a, double b, double sec[ST_LEVEL_COUNT],
+                           uint64_t calls[ST_LEVEL_COUNT], double *node_load)
 {
     double blocks = 1;
     for (int l = 0; l < scope; l++) {
-        int p = size[l];
+        int p = size[l], node = l == ST_LEVEL_NODE;
         double z = psi / blocks, sub = z / p, worst = 0;
         int touched = 0;
+        if (node)
+            for (int j = 0; j < p; j++) node_load[j] = 0;
         if (p > 1)
             for (double bi = 0; bi < blocks; bi++) {
                 double o = bi * z, sum = 0, lo = -1, hi = 0;
@@ -64,9 +73,23 @@ static void run_collective(const int size[ST_LEVEL_COUNT], double psi, int scope
                 touched = 1;
                 double t = reduce ? (p - 1) * hi : sum - lo;
                 worst = t > worst ? t : worst;
+                for (int j = 0; node && j < p; j++) {
+                    /* Ring neighbours: an all-gather forwards all but the next rank's piece and
+                     * receives all but its own; a reduce-scatter sends all but its own chunk and
+                     * receives all but the previous rank's. */
+                    int k = reduce ? (j + p - 1) % p : (j + 1) % p;
+                    double cj = overlap(a, b, o + j * sub, o + (j + 1) * sub);
+                    double ck = overlap(a, b, o + k * sub, o + (k + 1) * sub);
+                    node_load[j] += sum - (cj < ck ? cj : ck);
+                }
             }
-        elems[l] += worst;
-        calls[l] += (uint64_t)touched;
+        if (touched) {
+            double bw = in->machine.bw_gbs[l] * 1e9;
+            if (node)
+                for (int j = 0; j < p; j++) worst = node_load[j] > worst ? node_load[j] : worst;
+            sec[l] += worst * bytes / bw + (p - 1) * in->machine.lat_us[l] * 1e-6;
+            calls[l]++;
+        }
         blocks *= p;
     }
 }
@@ -97,23 +120,20 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     }
     if (p->grads != ST_SHARD_NONE)
         coll[nc++] = (unit_coll){(int)p->grads, 1, in->grad_bytes};
-    double node_ranks = (double)sh->gpus_per_node * sh->gcds_per_gpu;
-    for (int c = 0; c < nc; c++) {
-        double elems[ST_LEVEL_COUNT] = {0, 0, 0};
+    double *node_load = malloc(sizeof(double) * (size_t)(sh->nodes > 0 ? sh->nodes : 1));
+    for (int c = 0; c < nc && node_load; c++) {
+        double sec[ST_LEVEL_COUNT] = {0, 0, 0};
         uint64_t calls[ST_LEVEL_COUNT] = {0, 0, 0};
         for (int u = 0; u < n; u++)
             for (int r = 0; r < 2; r++)
-                run_collective(size, (double)padded, coll[c].scope, coll[c].reduce, runs[u][r].lo, runs[u][r].hi,
-                               elems, calls);
+                run_collective(in, size, (double)padded, coll[c].scope, coll[c].reduce, coll[c].bytes,
+                               runs[u][r].lo, runs[u][r].hi, sec, calls, node_load);
         for (int l = 0; l < ST_LEVEL_COUNT; l++) {
-            if (size[l] < 2)
-                continue;
-            double bw = in->machine.bw_gbs[l] * 1e9 / (l == ST_LEVEL_NODE ? node_ranks : 1.0);
-            uint64_t msgs = calls[l] * (uint64_t)(size[l] - 1) * (uint64_t)in->micro_batches;
-            seconds[l] += in->micro_batches * elems[l] * coll[c].bytes / bw + (double)msgs * in->machine.lat_us[l] * 1e-6;
-            messages[l] += msgs;
+            seconds[l] += in->micro_batches * sec[l];
+            messages[l] += calls[l] * (uint64_t)(size[l] - 1) * (uint64_t)in->micro_batches;
         }
     }
+    free(node_load);
     free(runs);
     return 1;
 }
