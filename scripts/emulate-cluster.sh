@@ -139,13 +139,15 @@ shape() {
     # A millisecond of bytes per burst (at least 64 KB, so that offloaded super-packets pass).
     local burst=$((bits / 8 / 1000))
     [ "$burst" -ge 65536 ] || burst=65536
-    run tc -n "$ns" qdisc add dev "$dev" root handle 1: htb default 20 r2q 1000 || return 1
+    run tc -n "$ns" qdisc add dev "$dev" root handle 1: htb default 20 || return 1
+    # quantum: what a class may send per round among its siblings (HTB's default, rate / r2q, is
+    # out of range at gigabit rates and makes the kernel warn).
     run tc -n "$ns" class add dev "$dev" parent 1: classid 1:1 htb rate "${bits}bit" ceil "${bits}bit" \
-        burst "$burst" cburst "$burst" || return 1
+        burst "$burst" cburst "$burst" quantum 60000 || return 1
     run tc -n "$ns" class add dev "$dev" parent 1:1 classid 1:10 htb rate "$((bits / 20))bit" ceil "${bits}bit" \
-        burst "$burst" cburst "$burst" prio 0 || return 1
+        burst "$burst" cburst "$burst" prio 0 quantum 60000 || return 1
     run tc -n "$ns" class add dev "$dev" parent 1:1 classid 1:20 htb rate "$((bits - bits / 20))bit" ceil "${bits}bit" \
-        burst "$burst" cburst "$burst" prio 1 || return 1
+        burst "$burst" cburst "$burst" prio 1 quantum 60000 || return 1
     # IPv4, header of 5 words, total length < 64, TCP, flags exactly ACK: a pure acknowledgement.
     run tc -n "$ns" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff \
         match u8 0x05 0x0f at 0 match u16 0x0000 0xffc0 at 2 match u8 0x10 0xff at 33 flowid 1:10 || return 1
@@ -264,10 +266,11 @@ np=$((nodes * ranks_per_node))
 #  plm_rsh_agent            start each host's daemon through the agent above (enter the namespace)
 #  btl self,vader,tcp       shared memory inside a host, TCP between hosts: the links shaped above
 #  btl/oob_tcp_if_include   only the cluster's addresses (not loopback, which every namespace has)
-#  btl_tcp_links 2          two TCP connections per pair of ranks: with one, a rendezvous's control
-#                           message can queue behind the other direction's bulk data, and an
-#                           exchange in both directions then ran one direction after the other
-#                           (measured: 8 MB each way over 200 Mbit/s took 0.33 s or, at random, 0.66 s)
+#  btl_tcp_eager_limit, btl_tcp_rndv_eager_limit, btl_tcp_max_send_size 32 MiB
+#                           messages up to 32 MiB sent at once, without the rendezvous handshake:
+#                           with it a two-way exchange at random ran one direction after the other,
+#                           its control message queued behind the other direction's data (8 MB each
+#                           way over 400 Mbit/s took 0.17 s or 0.33 s; one way always 0.17 s)
 #  mpi_yield_when_idle 1    more ranks than cores: a rank waiting in MPI yields instead of spinning
 #  btl_vader_single_copy_mechanism none   containers refuse the ptrace rights CMA needs
 #  rmaps_base_oversubscribe  hosts have as many slots as ranks, whatever their core count
@@ -276,7 +279,8 @@ mpi_args=(--host "$hostlist" -np "$np" --map-by slot
     --mca plm_rsh_agent "$agent"
     --mca btl self,vader,tcp
     --mca btl_tcp_if_include 10.77.0.0/16 --mca oob_tcp_if_include 10.77.0.0/16
-    --mca btl_tcp_links 2
+    --mca btl_tcp_eager_limit 33554432 --mca btl_tcp_rndv_eager_limit 33554432
+    --mca btl_tcp_max_send_size 33554432
     --mca mpi_yield_when_idle 1
     --mca btl_vader_single_copy_mechanism none
     --mca rmaps_base_oversubscribe 1

@@ -155,13 +155,15 @@ typedef struct st_comm_level_probe {
     int ranks;                   /* ranks in one group of the level (1: not measured, zeros) */
     double gbs;                  /* GB/s (1e9 B/s) per rank: harmonic mean of the two below */
     double gather_gbs, reduce_gbs; /* all-gather's and reduce-scatter's own */
+    double solo_gbs;             /* the same with one group of the level alone (the others idle) */
     double lat_us;               /* microseconds per ring message */
 } st_comm_level_probe;
 
 /* Times each level of c with more than one rank: all-gathers and reduce-scatters of `bytes` bytes
  * (the full buffer; f32 on host memory) and of one element per rank, on the level's communicator,
- * every group at once, slowest rank, median of 3 rounds. A shared link shows up as the rate each
- * rank gets while all of them use it. Collective over every rank of c; takes seconds on slow
+ * every group at once, slowest rank, median of 3 rounds; and the large ones again with one group
+ * alone (the ranks with index 0 at the other levels). A shared link shows up as the rate each
+ * rank gets while all of them use it, against the lone group's. Collective over every rank of c; takes seconds on slow
  * links (bytes / bandwidth, a dozen times per level). The byte and time counters are left as
  * they were. A one-rank communicator returns zeros. Errors: ST_ERR_INVALID_ARG (NULL, bytes <
  * 4096), ST_ERR_OUT_OF_MEMORY, ST_ERR_BACKEND (MPI). */

@@ -29,6 +29,11 @@ typedef struct st_plan_machine {
      * the streaming bandwidth the optimizer's update runs at, GB/s. 0 = unknown: the planner then
      * predicts communication alone (compute_s = 0). */
     double compute_gflops, stream_gbs;
+    /* Per level, what one rank gets when its group alone uses the level (the others idle), GB/s;
+     * 0 = unknown: the per-rank figure (NODE: the node's whole figure). The shard engine's
+     * per-unit collectives often have one group busy (plan_units.c); a link shared by a host's
+     * ranks gives a lone group more than its share. */
+    double solo_gbs[ST_LEVEL_COUNT];
     char bw_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
     char lat_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
     char memory_source[ST_PLAN_SOURCE_LEN];
@@ -57,7 +62,8 @@ ST_API st_status st_plan_machine_from_topo(const st_topo *t, st_plan_machine *ou
 
 /* Applies override lines to *inout. Format: one `key = value` per line, blank lines and lines
  * starting with '#' ignored. Keys: name (text), gcd_gbs, gpu_gbs, node_gbs (GB/s, > 0), gcd_us,
- * gpu_us, node_us (us, >= 0), memory_gib (> 0), compute_gflops, stream_gbs (>= 0; 0 = unknown). `source` names the text in messages (a file name)
+ * gpu_us, node_us (us, >= 0), memory_gib (> 0), compute_gflops, stream_gbs, gcd_solo_gbs,
+ * gpu_solo_gbs, node_solo_gbs (>= 0; 0 = unknown). `source` names the text in messages (a file name)
  * and becomes each overridden figure's source ("file: SOURCE").
  * On error *inout is unchanged. Errors: ST_ERR_FORMAT "source:line: ..." for a line without '=',
  * an unknown key, a value that is not a number in range, or a key given twice. */

@@ -17,17 +17,29 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Seconds per call of `reps` calls of one level collective on `count` floats (the full buffer),
- * the slowest rank's, median of ROUNDS rounds. */
-static st_status time_level(st_comm *c, st_level lv, int gather, float *buf, size_t count, int reps, double *out)
+/* Whether this rank's group of level lv is the lone one: index 0 at every other level. */
+static int lone_group(const st_comm *c, st_level lv)
 {
+    for (int l = 0; l < ST_LEVEL_COUNT; l++)
+        if (l != (int)lv && c->lrank[l] != 0)
+            return 0;
+    return 1;
+}
+
+/* Seconds per call of `reps` calls of one level collective on `count` floats (the full buffer),
+ * the slowest rank's, median of ROUNDS rounds. With `alone`, only the lone group calls it while
+ * the other ranks wait at the barrier. */
+static st_status time_level(st_comm *c, st_level lv, int gather, float *buf, size_t count, int reps, int alone,
+                            double *out)
+{
+    int active = !alone || lone_group(c, lv);
     int p = c->lsize[lv];
     size_t block = count / (size_t)p;
     double t[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
         MPI_Barrier(c->world);
         double t0 = comm_now();
-        for (int i = 0; i < reps; i++) {
+        for (int i = 0; i < reps && active; i++) {
             st_status s = gather ? comm_mpi_all_gather(c, lv, buf + (size_t)c->lrank[lv] * block, buf, block, COMM_F32)
                                  : comm_mpi_reduce_scatter(c, lv, buf, buf, block, COMM_F32, ST_REDUCE_SUM);
             if (s != ST_OK)
@@ -52,18 +64,22 @@ static double level_gbs(int p, size_t count, double t, double lat_s)
 static st_status probe_level(st_comm *c, st_level lv, float *buf, size_t count, st_comm_level_probe *o)
 {
     int p = c->lsize[lv];
-    double small_ag, small_rs, big_ag, big_rs;
+    double small_ag, small_rs, big_ag, big_rs, solo_ag, solo_rs;
     size_t big = count / (size_t)p * (size_t)p;
-    ST_TRY(time_level(c, lv, 1, buf, (size_t)p, 50, &small_ag));
-    ST_TRY(time_level(c, lv, 0, buf, (size_t)p, 50, &small_rs));
+    ST_TRY(time_level(c, lv, 1, buf, (size_t)p, 50, 0, &small_ag));
+    ST_TRY(time_level(c, lv, 0, buf, (size_t)p, 50, 0, &small_rs));
     int reps = big * sizeof(float) >= (8u << 20) ? 2 : 10;
-    ST_TRY(time_level(c, lv, 1, buf, big, reps, &big_ag));
-    ST_TRY(time_level(c, lv, 0, buf, big, reps, &big_rs));
+    ST_TRY(time_level(c, lv, 1, buf, big, reps, 0, &big_ag));
+    ST_TRY(time_level(c, lv, 0, buf, big, reps, 0, &big_rs));
+    ST_TRY(time_level(c, lv, 1, buf, big, reps, 1, &solo_ag));
+    ST_TRY(time_level(c, lv, 0, buf, big, reps, 1, &solo_rs));
     o->lat_us = (small_ag + small_rs) / 2 / (p - 1) * 1e6;
     o->gather_gbs = level_gbs(p, big, big_ag, o->lat_us * 1e-6);
     o->reduce_gbs = level_gbs(p, big, big_rs, o->lat_us * 1e-6);
     /* Equal volumes of both: the harmonic mean. */
     o->gbs = 2.0 / (1.0 / o->gather_gbs + 1.0 / o->reduce_gbs);
+    o->solo_gbs = 2.0 / (1.0 / level_gbs(p, big, solo_ag, o->lat_us * 1e-6) +
+                         1.0 / level_gbs(p, big, solo_rs, o->lat_us * 1e-6));
     return ST_OK;
 }
 

@@ -101,6 +101,9 @@ static const struct {
     {"memory_gib", AT(memory_gib), AT(memory_source), 0},
     {"compute_gflops", AT(compute_gflops), AT(compute_source), 1},
     {"stream_gbs", AT(stream_gbs), AT(stream_source), 1},
+    {"gcd_solo_gbs", AT(solo_gbs[ST_LEVEL_GCD]), AT(bw_source[ST_LEVEL_GCD]), 1},
+    {"gpu_solo_gbs", AT(solo_gbs[ST_LEVEL_GPU]), AT(bw_source[ST_LEVEL_GPU]), 1},
+    {"node_solo_gbs", AT(solo_gbs[ST_LEVEL_NODE]), AT(bw_source[ST_LEVEL_NODE]), 1},
 };
 #undef AT
 #define N_NUMERIC ((int)(sizeof numeric_keys / sizeof numeric_keys[0]))
@@ -165,7 +168,8 @@ static st_status parse_line(st_plan_machine *m, const char *b, const char *e, in
         return apply_value(m, k, vb, (size_t)(ve - vb), src, line);
     }
     return ST_ERR(ST_ERR_FORMAT, "%s:%d: unknown key '%.*s' (keys: name, gcd_gbs, gpu_gbs, node_gbs, "
-                  "gcd_us, gpu_us, node_us, memory_gib, compute_gflops, stream_gbs)", src, line, (int)klen, kb);
+                  "gcd_us, gpu_us, node_us, memory_gib, compute_gflops, stream_gbs, gcd_solo_gbs, gpu_solo_gbs, "
+                  "node_solo_gbs)", src, line, (int)klen, kb);
 }
 
 st_status st_plan_machine_parse(const char *text, const char *source, st_plan_machine *inout)

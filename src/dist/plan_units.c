@@ -41,24 +41,32 @@ static double overlap(double a, double b, double lo, double hi)
 }
 
 /* One collective of run [a, b) over the levels below `scope` (GCD first), as the engine runs it:
- * the seconds of each level and its calls. At the GCD and GPU levels every rank drives its own
- * link (the machine's per-rank figure), so a level takes its slowest group: an all-gather of
- * pieces c_j (a ring) S - min c_j elements, a reduce-scatter (comm_ring.c's ring: p-1 steps of the
- * largest piece) (p-1) max c_j. At the NODE level the groups' ranks on one node share its link:
- * the level takes the longer of its slowest group alone on the link and the busiest node's load,
- * each rank's larger of what it sends and receives summed over the node's groups. With balanced
- * pieces both give the closed forms. */
+ * the seconds of each level and its calls. Each call is charged the longer of two bounds:
+ *  - its slowest group, as if alone: an all-gather of pieces c_j (a ring) S - min c_j elements, a
+ *    reduce-scatter (comm_ring.c's ring: p-1 steps of the largest piece) (p-1) max c_j, at the
+ *    rate of a lone group (solo_gbs, else the per-rank figure);
+ *  - the busiest shared link: where a host's ranks share the level's link (always at the NODE
+ *    level, where the figure is the node's; at the others when a lone group measured faster than
+ *    each rank with all of them busy), each rank's larger of what it sends and receives, summed
+ *    over the groups on the link, at the link's rate.
+ * With balanced pieces and every group busy both give the closed forms. */
 static void run_collective(const st_plan_input *in, const int size[ST_LEVEL_COUNT], double psi, int scope,
                            int reduce, double bytes, double a, double b, double sec[ST_LEVEL_COUNT],
-                           uint64_t calls[ST_LEVEL_COUNT], double *node_load)
+                           uint64_t calls[ST_LEVEL_COUNT], double *load)
 {
+    const st_plan_machine *mc = &in->machine;
     double blocks = 1;
     for (int l = 0; l < scope; l++) {
-        int p = size[l], node = l == ST_LEVEL_NODE;
+        int p = size[l];
         double z = psi / blocks, sub = z / p, worst = 0;
+        /* The link: at NODE the node's (every block's rank on a node shares it); elsewhere shared by
+         * the blocks when a lone group is faster than a rank's share, else one per rank. */
+        double rank_bw = mc->bw_gbs[l] * 1e9 / (l == ST_LEVEL_NODE ? blocks : 1.0);
+        double solo = mc->solo_gbs[l] > 0 ? mc->solo_gbs[l] * 1e9 : l == ST_LEVEL_NODE ? mc->bw_gbs[l] * 1e9 : rank_bw;
+        int shared = l == ST_LEVEL_NODE || solo > 1.5 * rank_bw;
+        double link_bw = rank_bw * blocks;
         int touched = 0;
-        if (node)
-            for (int j = 0; j < p; j++) node_load[j] = 0;
+        for (int j = 0; j < p; j++) load[j] = 0;
         if (p > 1)
             for (double bi = 0; bi < blocks; bi++) {
                 double o = bi * z, sum = 0, lo = -1, hi = 0;
@@ -71,23 +79,21 @@ static void run_collective(const st_plan_input *in, const int size[ST_LEVEL_COUN
                 if (sum <= 0)
                     continue;
                 touched = 1;
-                double t = reduce ? (p - 1) * hi : sum - lo;
+                double t = (reduce ? (p - 1) * hi : sum - lo) / solo;
                 worst = t > worst ? t : worst;
-                for (int j = 0; node && j < p; j++) {
+                for (int j = 0; shared && j < p; j++) {
                     /* Ring neighbours: an all-gather forwards all but the next rank's piece and
                      * receives all but its own; a reduce-scatter sends all but its own chunk and
                      * receives all but the previous rank's. */
                     int k = reduce ? (j + p - 1) % p : (j + 1) % p;
                     double cj = overlap(a, b, o + j * sub, o + (j + 1) * sub);
                     double ck = overlap(a, b, o + k * sub, o + (k + 1) * sub);
-                    node_load[j] += sum - (cj < ck ? cj : ck);
+                    load[j] += sum - (cj < ck ? cj : ck);
                 }
             }
         if (touched) {
-            double bw = in->machine.bw_gbs[l] * 1e9;
-            if (node)
-                for (int j = 0; j < p; j++) worst = node_load[j] > worst ? node_load[j] : worst;
-            sec[l] += worst * bytes / bw + (p - 1) * in->machine.lat_us[l] * 1e-6;
+            for (int j = 0; shared && j < p; j++) worst = load[j] / link_bw > worst ? load[j] / link_bw : worst;
+            sec[l] += worst * bytes + (p - 1) * mc->lat_us[l] * 1e-6;
             calls[l]++;
         }
         blocks *= p;
@@ -120,7 +126,9 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     }
     if (p->grads != ST_SHARD_NONE)
         coll[nc++] = (unit_coll){(int)p->grads, 1, in->grad_bytes};
-    double *node_load = malloc(sizeof(double) * (size_t)(sh->nodes > 0 ? sh->nodes : 1));
+    int most = size[0] > size[1] ? size[0] : size[1];
+    most = most > size[2] ? most : size[2];
+    double *node_load = malloc(sizeof(double) * (size_t)most);
     for (int c = 0; c < nc && node_load; c++) {
         double sec[ST_LEVEL_COUNT] = {0, 0, 0};
         uint64_t calls[ST_LEVEL_COUNT] = {0, 0, 0};

@@ -41,14 +41,16 @@ static int write_machine(const char *path, const st_topo_shape *sh, const st_com
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     fprintf(f, "# strata-bench collectives --probe: %d nodes x %d GPUs x %d GCDs, measured %s from %s\n"
                "# all-gathers and reduce-scatters of %zu bytes per level, every group at once; bandwidth is\n"
-               "# the harmonic mean of the two (per rank; node: per node), latency per ring message\n",
+               "# the harmonic mean of the two (per rank; node: per node), latency per ring message;\n"
+               "# *_solo_gbs: the same per rank with one group of the level alone\n",
             sh->nodes, sh->gpus_per_node, sh->gcds_per_gpu, date, host, bytes);
     fprintf(f, "name = probe-%dx%dx%d\n", sh->nodes, sh->gpus_per_node, sh->gcds_per_gpu);
     int node_ranks = sh->gpus_per_node * sh->gcds_per_gpu;
     for (int l = 0; l < ST_LEVEL_COUNT; l++) {
         if (p[l].ranks < 2) continue;
         double gbs = l == ST_LEVEL_NODE ? p[l].gbs * node_ranks : p[l].gbs;
-        fprintf(f, "%s_gbs = %.6g\n%s_us = %.6g\n", level_names[l], gbs, level_names[l], p[l].lat_us);
+        fprintf(f, "%s_gbs = %.6g\n%s_us = %.6g\n%s_solo_gbs = %.6g\n", level_names[l], gbs, level_names[l],
+                p[l].lat_us, level_names[l], p[l].solo_gbs);
     }
     if (mem_gib > 0) fprintf(f, "memory_gib = %.4g\n", mem_gib);
     int ok = fclose(f) == 0;
@@ -82,14 +84,15 @@ int bench_coll_probe(st_comm *comm, const char *path, size_t bytes, FILE *out)
         mem_gib = (double)props.memory_bytes / share / 1073741824.0;
     }
     if (!rank0) return 0;
-    fprintf(out, "%-6s %6s %12s %12s %12s %10s\n", "level", "ranks", "gather GB/s", "reduce GB/s", "GB/s/rank", "lat us");
+    fprintf(out, "%-6s %6s %12s %12s %12s %12s %10s\n", "level", "ranks", "gather GB/s", "reduce GB/s", "GB/s/rank",
+            "alone GB/s", "lat us");
     for (int l = 0; l < ST_LEVEL_COUNT; l++) {
         if (p[l].ranks < 2) {
             fprintf(out, "%-6s %6d %12s\n", level_names[l], p[l].ranks, "-");
             continue;
         }
-        fprintf(out, "%-6s %6d %12.4g %12.4g %12.4g %10.1f\n", level_names[l], p[l].ranks, p[l].gather_gbs,
-                p[l].reduce_gbs, p[l].gbs, p[l].lat_us);
+        fprintf(out, "%-6s %6d %12.4g %12.4g %12.4g %12.4g %10.1f\n", level_names[l], p[l].ranks, p[l].gather_gbs,
+                p[l].reduce_gbs, p[l].gbs, p[l].solo_gbs, p[l].lat_us);
     }
     if (!write_machine(path, &sh, p, mem_gib, bytes)) return 1;
     fprintf(out, "machine file: %s (node bandwidth per node = per rank x %d ranks)\n", path,
