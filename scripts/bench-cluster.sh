@@ -25,6 +25,7 @@ settings=(
   "2x2x1-400mbit|--nodes 2 --ranks-per-node 2 --node-rate 400mbit|yes"
   "2x2x1-2gbit|--nodes 2 --ranks-per-node 2 --node-rate 2gbit|no"
   "2x2x2-400mbit-2gbit|--nodes 2 --packages-per-node 2 --ranks-per-node 4 --node-rate 400mbit --gpu-rate 2gbit|yes"
+  "2x2x2-100mbit-2gbit|--nodes 2 --packages-per-node 2 --ranks-per-node 4 --node-rate 100mbit --gpu-rate 2gbit|yes"
 )
 want=("$@")
 
