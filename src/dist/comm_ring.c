@@ -36,9 +36,10 @@ static void reduce_into(void *acc, const void *own, size_t n, comm_type t, st_re
     }
 }
 
-/* Two scratch blocks of at least `bytes` each, kept between calls. */
+/* Two scratch blocks of at least `bytes` each, kept between calls; each 64-byte aligned. */
 static st_status ring_scratch(st_comm *c, size_t bytes, char **x, char **y)
 {
+    bytes = (bytes + 63) / 64 * 64;
     if (c->ring_cap < bytes) {
         char *n = realloc(c->ring, 2 * bytes);
         if (!n)
@@ -66,7 +67,7 @@ st_status comm_ring_reduce_scatter(st_comm *c, st_level lv, const void *send, vo
         most = (size_t)counts[j] > most ? (size_t)counts[j] : most;
     }
     char *prev = NULL, *next = NULL;
-    st_status s = ring_scratch(c, most * es + 1, &prev, &next);
+    st_status s = ring_scratch(c, most * es > 0 ? most * es : 1, &prev, &next);
     const char *base = send;
     double t0 = comm_now();
     /* Step k sends chunk (r-k-1) mod p to the right (at k = 0 this rank's own contribution, after
