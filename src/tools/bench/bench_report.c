@@ -149,9 +149,9 @@ void bench_json_head(tool_json *j, const char *mode, const bench_config *cfg, co
     json_devices(j, r);
 }
 
-static void json_train(tool_json *j, const bench_train_result *t)
+/* The train entry's fields, inside an object the caller opened and closes. */
+static void json_train_fields(tool_json *j, const bench_train_result *t)
 {
-    tj_object_begin(j, NULL);
     tj_string(j, "model", t->model);
     tj_string(j, "device", t->device);
     tj_string(j, "backend", t->backend);
@@ -171,6 +171,12 @@ static void json_train(tool_json *j, const bench_train_result *t)
     tj_double(j, "peak_gflops", t->peak_gflops > 0 ? t->peak_gflops : NAN);
     tj_string(j, "peak_gflops_source", t->peak_src ? t->peak_src : "none");
     tj_double(j, "mfu", t->ok && t->peak_gflops > 0 ? t->mfu : NAN);
+}
+
+static void json_train(tool_json *j, const bench_train_result *t)
+{
+    tj_object_begin(j, NULL);
+    json_train_fields(j, t);
     tj_object_end(j);
 }
 
@@ -187,28 +193,15 @@ static void json_levels(tool_json *j, const char *key, const double *v)
 static void json_scheme(tool_json *j, const bench_report *r, const bench_scheme_result *s)
 {
     const bench_train_dist_result *d = r->dist;
-    const bench_train_result *t = &r->train;
-    double tokens = (double)(t->batch * t->seq) * d->ranks;
+    bench_train_result t = r->train; /* the run's figures, with this scheme's times */
+    double tokens = (double)(t.batch * t.seq) * d->ranks;
+    t.ok = s->ok, t.timed_steps = s->timed_steps, t.peak_gflops = 0, t.peak_src = "none";
+    snprintf(t.error, sizeof t.error, "%s", s->error);
+    t.ms_median = s->step_s * 1e3, t.ms_min = s->step_min_s * 1e3, t.ms_max = s->step_max_s * 1e3;
+    t.tokens_per_s = s->ok ? tokens / s->step_s : NAN;
+    t.achieved_gflops = s->ok ? tokens * t.flops_per_token / s->step_s * 1e-9 : NAN;
     tj_object_begin(j, NULL);
-    tj_string(j, "model", t->model);
-    tj_string(j, "device", t->device);
-    tj_string(j, "backend", t->backend);
-    tj_bool(j, "ok", s->ok);
-    tj_string(j, "error", s->ok ? NULL : s->error);
-    tj_int(j, "batch", t->batch);
-    tj_int(j, "seq", t->seq);
-    tj_int(j, "steps", t->steps);
-    tj_int(j, "timed_steps", s->timed_steps);
-    tj_int(j, "n_params", t->n_params);
-    tj_double(j, "flops_per_token", t->flops_per_token);
-    tj_double(j, "step_ms_median", s->ok ? s->step_s * 1e3 : NAN);
-    tj_double(j, "step_ms_min", s->ok ? s->step_min_s * 1e3 : NAN);
-    tj_double(j, "step_ms_max", s->ok ? s->step_max_s * 1e3 : NAN);
-    tj_double(j, "tokens_per_s", s->ok ? tokens / s->step_s : NAN);
-    tj_double(j, "achieved_gflops", s->ok ? tokens * t->flops_per_token / s->step_s * 1e-9 : NAN);
-    tj_double(j, "peak_gflops", NAN);
-    tj_string(j, "peak_gflops_source", "none");
-    tj_double(j, "mfu", NAN);
+    json_train_fields(j, &t);
     tj_int(j, "ranks", d->ranks);
     tj_string(j, "scheme", s->scheme);
     tj_string(j, "partition", s->partition);
