@@ -35,6 +35,7 @@ typedef struct run {
     double opt_ms, timed_ms;     /* --profile: optimizer and whole-step time of the timed steps */
     double comm_ms;              /* --profile: the engine's gathers and reduce-scatters of the timed steps */
     uint64_t step_bytes[ST_LEVEL_COUNT]; /* model-state bytes this rank sent in the last step */
+    double step_comm_s[ST_LEVEL_COUNT];  /* and the seconds it spent in those collectives */
     int64_t timed_steps;
     st_ckpt_dir *ckdir;          /* rank 0 with --ckpt: the checkpoint directory's writer (its lock) */
     int stopping;                /* every rank agreed to stop after this step (o->stop was set) */

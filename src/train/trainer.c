@@ -73,6 +73,7 @@ static int shard_step(run *r, int64_t step, float *loss, float *norm, float *lr)
     if (!e) e = st_shard_step(r->shard.s, *lr, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm);
     r->opt_ms += now_ms() - t0;
     dist_level_bytes(r->comm, r->step_bytes);
+    dist_level_seconds(r->comm, r->step_comm_s);
     int rc = s || e ? fail(r, s ? s : e, "training step %lld", (long long)step + 1) : 0;
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     /* a stop request (a signal on any rank) rides with the loss: every rank stops after this step */
@@ -163,10 +164,13 @@ static void report_step(run *r, int64_t step, float loss, float lr, float norm, 
             "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
             "\"tokens_per_s\": %.1f, \"ranks\": %d",
             (long long)step + 1, loss, lr, norm, ms, tps, r->ranks);
+    const double *cs = r->step_comm_s;
     if (r->ranks > 1)
-        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu",
+        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu, \"comm_ms_gcd\": %.3f, "
+                "\"comm_ms_gpu\": %.3f, \"comm_ms_node\": %.3f",
                 (unsigned long long)b[ST_LEVEL_GCD], (unsigned long long)b[ST_LEVEL_GPU],
-                (unsigned long long)b[ST_LEVEL_NODE]);
+                (unsigned long long)b[ST_LEVEL_NODE], cs[ST_LEVEL_GCD] * 1e3, cs[ST_LEVEL_GPU] * 1e3,
+                cs[ST_LEVEL_NODE] * 1e3);
     fputs("}\n", r->log);
 }
 
