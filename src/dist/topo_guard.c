@@ -18,25 +18,30 @@
 
 #define GUARD_SECONDS 60
 
-/* In the child: what the parent is about to do with the file, then exit. Crash signals take their
- * default action (a sanitizer's or fuzzer's handler would report and save files for a crash the
- * parent handles), and nothing is printed (stderr goes to /dev/null: hwloc reports some errors
- * there itself). */
+#define CHILD_REJECTED 2 /* the child's exit status when hwloc refused the file */
+
+/* In the child: what the parent is about to do with the file, then exit: 0 when it loaded,
+ * CHILD_REJECTED when hwloc refused it (the parent then does not repeat hwloc's failure path, which
+ * leaks and prints). Crash signals take their default action (a fuzzer's handler would save files
+ * for a crash the parent handles; a sanitizer's may still report, then exit non-zero), and nothing
+ * is printed: stderr goes to /dev/null, where hwloc reports some errors itself, unless
+ * HWLOC_XML_VERBOSE asks for hwloc's reasons. */
 static void child(const char *buf, size_t len)
 {
     static const int crash[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
     for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) signal(crash[i], SIG_DFL);
-    int null = open("/dev/null", O_WRONLY);
+    const char *verbose = getenv("HWLOC_XML_VERBOSE");
+    int null = verbose && *verbose && strcmp(verbose, "0") != 0 ? -1 : open("/dev/null", O_WRONLY);
     if (null >= 0) dup2(null, 2);
     st_topo *t = calloc(1, sizeof *t);
     if (!t) _exit(0);
     t->source = ST_TOPO_XML;
-    if (topo_hwloc_load_buffer(t, buf, len) == ST_OK) {
-        char text[256];
-        st_plan_machine m;
-        st_topo_snprint(t, 0, text, sizeof text, NULL);
-        st_plan_machine_from_topo(t, &m);
-    }
+    if (topo_hwloc_import_buffer(t, buf, len) != ST_OK) _exit(CHILD_REJECTED);
+    if (topo_find_gpus(t) != ST_OK) _exit(0); /* Strata's own refusal (STRATA_GCDS_PER_GPU): the parent's too */
+    char text[256];
+    st_plan_machine m;
+    st_topo_snprint(t, 0, text, sizeof text, NULL);
+    st_plan_machine_from_topo(t, &m);
     _exit(0); /* no atexit handlers, no leak report: the parent frees its own copy */
 }
 
@@ -73,6 +78,9 @@ st_status topo_guard_xml(const char *buf, size_t len, const char *what)
         return ST_ERR(ST_ERR_FORMAT, "STRATA_TOPOLOGY '%s': hwloc %s crashes reading this file (%s in a test "
                       "process; it passed Strata's own checks): a malformed hwloc XML file", what, HWLOC_VERSION,
                       strsignal(WTERMSIG(status)));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_REJECTED)
+        return ST_ERR(ST_ERR_FORMAT, "STRATA_TOPOLOGY: hwloc rejects '%s' (corrupt, truncated, or inconsistent; "
+                      "HWLOC_XML_VERBOSE=1 prints hwloc %s's reason)", what, HWLOC_VERSION);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return ST_ERR(ST_ERR_FORMAT, "STRATA_TOPOLOGY '%s': reading it failed in a test process (status %d): a "
                       "malformed hwloc XML file", what, WIFEXITED(status) ? WEXITSTATUS(status) : -1);

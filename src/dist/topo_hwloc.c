@@ -23,13 +23,19 @@ static st_status init(st_topo *t)
 
 st_status topo_hwloc_load_buffer(st_topo *t, const char *buf, size_t len)
 {
+    ST_TRY(topo_hwloc_import_buffer(t, buf, len));
+    return topo_find_gpus(t);
+}
+
+st_status topo_hwloc_import_buffer(st_topo *t, const char *buf, size_t len)
+{
     ST_TRY(init(t));
     /* hwloc 2.x parses the buffer in set_xmlbuffer already; either step may be the one that refuses */
     if (hwloc_topology_set_xmlbuffer(t->hw, buf, (int)len) != 0 || hwloc_topology_load(t->hw) != 0)
         return ST_ERR(ST_ERR_FORMAT,
                       "STRATA_TOPOLOGY: hwloc rejects '%s' (corrupt, truncated, or inconsistent; HWLOC_XML_VERBOSE=1 "
                       "prints hwloc %s's reason)", t->xml_path ? t->xml_path : "(buffer)", HWLOC_VERSION);
-    return topo_find_gpus(t);
+    return ST_OK;
 }
 
 st_status topo_hwloc_load(st_topo *t, const char *xml_path)

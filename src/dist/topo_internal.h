@@ -44,6 +44,8 @@ struct st_topo {
 st_status topo_hwloc_load(st_topo *t, const char *xml_path);
 /* The same from an XML document in memory (already checked): hwloc's import, then the GPUs. */
 st_status topo_hwloc_load_buffer(st_topo *t, const char *buf, size_t len);
+/* Its first half: hwloc's import alone (ST_ERR_FORMAT when hwloc refuses the buffer). */
+st_status topo_hwloc_import_buffer(st_topo *t, const char *buf, size_t len);
 
 /* topo_xml.c: the file at path (regular, at most 64 MiB, opened without blocking) or buf checked
  * and, when in hwloc's format 3.0, converted to 2.0: *out (malloc'ed, NUL-terminated, *outlen

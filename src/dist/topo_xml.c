@@ -25,6 +25,7 @@ typedef struct xml_check {
     const char *what;  /* the file, for messages */
     int major;         /* format version: 1, 2 or 3 */
     int objects;
+    int numa;          /* NUMANode objects */
 } xml_check;
 
 static st_status bad(const xml_check *c, const xmlNode *n, const char *fmt, const char *a, const char *b)
@@ -111,6 +112,7 @@ static st_status check_object(xml_check *c, const xmlNode *n, int parent_io, hwl
         if (v && !bitmap_ok(v)) return bad(c, n, "%s '%.60s' is not an hwloc bitmap", SETS[i], v);
     }
     if (++c->objects > 1000000) return bad(c, n, "more than a million objects", NULL, NULL);
+    c->numa += *type == HWLOC_OBJ_NUMANODE;
     const char *os = attr(n, "os_index");
     if (os && !count_ok(os, MAX_BITS - 1)) return bad(c, n, "os_index '%.40s' is not an index below 2^20", os, NULL);
     static const char *const counts[] = {"gp_index", "depth", "cache_size", "cache_linesize", "local_memory", "osdev_type",
@@ -206,6 +208,8 @@ static st_status check_document(xml_check *c, xmlNode *top)
         }
     }
     if (!roots) return bad(c, top, "no root object", NULL, NULL);
+    /* hwloc 2.x aborts the import then, printing, and leaks what it had built */
+    if (c->major >= 2 && !c->numa) return bad(c, top, "no NUMANode object (hwloc 2.x needs one)", NULL, NULL);
     return ST_OK;
 }
 
@@ -306,7 +310,7 @@ static void silent_structured(void *ctx, xmlErrorPtr e)
 st_status topo_xml_prepare_buffer(const char *buf, size_t len, const char *what, char **out, size_t *outlen,
                                   int *converted)
 {
-    xml_check c = {what, 0, 0};
+    xml_check c = {what, 0, 0, 0};
     *converted = 0;
     if (len > XML_MAX_BYTES || len > INT_MAX)
         return ST_ERR(ST_ERR_FORMAT, "STRATA_TOPOLOGY '%s': %zu bytes, more than the 64 MiB an hwloc XML file may have",
