@@ -61,7 +61,7 @@ void train_report_step(run *r, int64_t step, int64_t end, float loss, float lr, 
     }
     if (!r->log) return;
     fprintf(r->log,
-            "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
+            "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
             "\"tokens_per_s\": %.1f, \"ranks\": %d",
             (long long)step + 1, loss, lr, norm, ms, tps, r->ranks);
     if (r->ranks > 1)

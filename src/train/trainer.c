@@ -139,7 +139,7 @@ static int maybe_eval(run *r, int64_t step)
     if ((s = dist_sum(r->comm, &val, 1))) return fail(r, s, "averaging the validation loss");
     val /= (float)r->ranks;
     if (train_out(r)) fprintf(r->progress, "step %lld: val loss %.4f\n", (long long)step, val);
-    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.6f}\n", (long long)step, val);
+    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.9g}\n", (long long)step, val);
     return 0;
 }
 
