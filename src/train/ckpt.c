@@ -152,14 +152,16 @@ void ckpt_entry_file(char *buf, size_t n, const char *dir, int kind)
 }
 
 /* --model PATH: the model.safetensors of a checkpoint directory's committed checkpoint (or of its
- * older layout, or of a Hugging Face directory), or the file itself; *dirout: the directory that may
- * hold its config.json (NULL for a file given directly). Returns 0 or -1 with err. */
+ * older layout, or of a Hugging Face directory), or the file itself; dir: the directory that may
+ * hold its config.json (the file's own). Returns 0 or -1 with err. */
 static int model_path(char *buf, size_t n, char *dir, size_t dn, const char *path, char *err, size_t errlen)
 {
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) { /* a file: config.json may sit beside it */
         snprintf(buf, n, "%s", path);
-        dir[0] = '\0';
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, dn, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (slash == path) snprintf(dir, dn, "/");
         return 0;
     }
     ckpt_source src;

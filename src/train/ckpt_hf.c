@@ -202,7 +202,7 @@ int hf_model_config(const char *dir, const char *file, int heads, gpt2_config *c
         if (!c->T) c->T = (int)wpe.shape[0];
         if (!c->V) c->V = (int)wte.shape[0];
         if (heads && c->H && heads != c->H) {
-            snprintf(err, errlen, "model '%s' has %d heads, not --heads %d", file, c->H, heads);
+            snprintf(err, errlen, "model '%s' has H=%d heads, not --heads %d", file, c->H, heads);
             rc = -1;
         }
         if (!c->H) c->H = heads;

@@ -14,7 +14,7 @@
 int hf_write_dir(const char *dir, st_params *ps, const gpt2_config *cfg, const float *p, char *err, size_t errlen);
 
 /* The config of the model in `file` (a safetensors file, with or without the "transformer." prefix):
- * from dir/config.json when dir is not NULL and has one, else from strata-train's metadata in the file,
+ * from dir/config.json when dir is not NULL and has one (--model gives the file's directory), else from strata-train's metadata in the file,
  * else from the tensors (L from the h.N blocks, C and V from wte, T from wpe; H only from `heads`).
  * heads > 0 supplies H where neither says it (and must agree where one does). Vp: wte's rows when they exceed V (strata-train's older checkpoints), else V
  * padded to a multiple of 128. Returns 0 or -1 with err (a config.json setting this model cannot

@@ -85,8 +85,7 @@ static int rewrite_json(const char *src, const char *dst, const char *key, const
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     char *at = strstr(buf, pat);
     if (!at) return -1;
-    char *end = strchr(at, ',');
-    if (!end) return -1;
+    char *end = at + strlen(pat) + strcspn(at + strlen(pat), ",\n}"); /* the value's end */
     snprintf(out, sizeof out, "%.*s%s%s%s", (int)(at - buf), buf, pat, text, end);
     f = fopen(dst, "w");
     if (!f || fputs(out, f) < 0) return -1;
