@@ -1,6 +1,6 @@
 /* What a person reads while strata-train runs: a permanent line every --log-every steps (and at the
  * first and last step), and on a terminal one status line rewritten in place for the steps between
- * (step, loss, tokens/s, ETA); not on a terminal, only the permanent lines, plain. The JSONL log gets
+ * (step, loss, tokens/s, ETA; at most every 100 ms); not on a terminal, only the permanent lines, plain. The JSONL log gets
  * every step. */
 #include <math.h>
 #include <stdio.h>
@@ -53,7 +53,9 @@ void train_report_step(run *r, int64_t step, int64_t end, float loss, float lr, 
         train_out(r); /* the status line, if shown, gives way */
         progress_line(r, step, loss, lr, norm, ms, tps, eta);
         fputc('\n', r->progress);
-    } else if (r->progress && o->status_line) {
+    } else if (r->progress && o->status_line && train_now_ms() - r->status_ms >= 100) {
+        /* at most ten updates a second: a terminal is not a log */
+        r->status_ms = train_now_ms();
         fputs("\r\033[K", r->progress);
         progress_line(r, step, loss, lr, norm, ms, tps, eta);
         fflush(r->progress);

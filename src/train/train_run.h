@@ -38,6 +38,7 @@ typedef struct run {
     int64_t timed_steps;
     st_ckpt_dir *ckdir;          /* rank 0 with --ckpt: the checkpoint directory's writer (its lock) */
     int status_shown;            /* a status line (no newline) is on the terminal */
+    double status_ms;            /* when it was last written (train_now_ms) */
     struct train_trace *trace;   /* --trace: the events of the step being recorded (train_trace.c) */
     int stopping;                /* every rank agreed to stop after this step (o->stop was set) */
     char *err;

@@ -25,10 +25,12 @@ if [ $# -eq 0 ]; then
   echo "ok: 2000 steps: $lines progress lines, $(grep -c '"loss"' "$dir/log") log lines"
   "$train" $args --steps 30 --log-every 10 > "$dir/out" 2>&1 || fail "--log-every"
   [ "$(grep -c '^step *[0-9]*/30 ' "$dir/out")" -eq 4 ] || { fail "--log-every 10 over 30 steps: not steps 1, 10, 20, 30"; cat "$dir/out"; }
-  script -qec "$train $args --steps 40 --log-every 20" /dev/null > "$dir/tty" 2>&1 || fail "on a terminal"
-  updates=$(tr '\r' '\n' < "$dir/tty" | grep -c '^.\[Kstep ')
-  [ "$updates" -ge 30 ] || fail "on a terminal: $updates status updates for 40 steps"
-  echo "ok: on a terminal: $updates status-line updates, $(grep -c '^step .*/40 ' "$dir/tty") permanent lines"
+  script -qec "$train $args --steps 300 --log-every 100 --batch 8" /dev/null > "$dir/tty" 2>&1 || fail "on a terminal"
+  status=$(grep -o "$(printf '\r\033')\[Kstep" "$dir/tty" | wc -l)
+  perm=$(tr '\r' '\n' < "$dir/tty" | grep -c '^\(.\[K\)\{0,1\}step  *\(1\|100\|200\|300\)/300 ')
+  [ "$status" -ge 1 ] && [ "$status" -le 300 ] && [ "$perm" -eq 4 ] ||
+    { fail "on a terminal: $status status-line writes, $perm permanent lines (want 4)"; cat -A "$dir/tty" | head -5; }
+  echo "ok: on a terminal: $status status-line writes (at most 10 a second) and $perm permanent lines for 300 steps"
   "$train" $args --steps 3 --profile --trace "$dir/trace.json" > "$dir/out" 2>&1 || { fail "--trace"; cat "$dir/out"; }
   files="$dir/trace.json"
 else
