@@ -154,8 +154,10 @@ void ckpt_entry_file(char *buf, size_t n, const char *dir, int kind)
 /* --model PATH: the model.safetensors of a checkpoint directory's committed checkpoint (or of its
  * older layout, or of a Hugging Face directory), or the file itself; dir: the directory that may
  * hold its config.json (the file's own). Returns 0 or -1 with err. */
-static int model_path(char *buf, size_t n, char *dir, size_t dn, const char *path, char *err, size_t errlen)
+static int model_path(char *buf, size_t n, char *dir, size_t dn, const char *path, int *sharded, char *err,
+                      size_t errlen)
 {
+    *sharded = 0;
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) { /* a file: config.json may sit beside it */
         snprintf(buf, n, "%s", path);
@@ -168,11 +170,9 @@ static int model_path(char *buf, size_t n, char *dir, size_t dn, const char *pat
     if (ckpt_locate(path, &src, err, errlen)) return -1;
     snprintf(dir, dn, "%s", src.path);
     snprintf(buf, n, "%.4000s/model.safetensors", src.path);
-    if (src.kind == CKPT_SHARDED && !exists(buf)) {
-        snprintf(err, errlen, "--model %s: a multi-rank (sharded) checkpoint of the layout before Hugging Face "
-                 "files; --model takes a single-process one (resume a sharded checkpoint with --ckpt %s --resume, "
-                 "on any number of ranks)", path, path);
-        return -1;
+    if (src.kind == CKPT_SHARDED && !exists(buf)) { /* the layout before Hugging Face files: the shards */
+        snprintf(buf, n, "%.4000s/index.safetensors", src.path);
+        *sharded = 1;
     }
     return 0;
 }
@@ -371,10 +371,35 @@ int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
     return s ? -1 : 0;
 }
 
+/* The config a sharded checkpoint of the layout before Hugging Face files records in its index. Vp is
+ * not recorded: the trainer of then padded only GPT-2's 50257 (to 50304, gpt2-124m and llm.c's
+ * files); loading checks the arena this gives against the index's length. */
+static int sharded_config(const char *index, int heads, gpt2_config *c, char *err, size_t errlen)
+{
+    st_safetensors *f;
+    *c = (gpt2_config){0};
+    if (st_safetensors_open(index, &f) != ST_OK) {
+        snprintf(err, errlen, "cannot use model '%s': %s", index, st_last_error());
+        return -1;
+    }
+    hf_meta_config(f, c);
+    st_safetensors_close(f);
+    if (heads && !c->H) c->H = heads;
+    c->Vp = c->V == 50257 ? 50304 : c->V;
+    if (!c->L || !c->H || !c->C || !c->T || !c->V) {
+        snprintf(err, errlen, "model '%s': the index does not record n_layer, n_head, n_embd, n_ctx and vocab_size",
+                 index);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_model_config(const char *path, int heads, gpt2_config *cfg, char *err, size_t errlen)
 {
     char file[4200], dir[4200];
-    if (model_path(file, sizeof file, dir, sizeof dir, path, err, errlen)) return -1;
+    int sharded;
+    if (model_path(file, sizeof file, dir, sizeof dir, path, &sharded, err, errlen)) return -1;
+    if (sharded) return sharded_config(file, heads, cfg, err, errlen);
     return hf_model_config(*dir ? dir : NULL, file, heads, cfg, err, errlen);
 }
 
@@ -382,7 +407,8 @@ int ckpt_model_load(const char *path, st_params *ps, int V, char *err, size_t er
 {
     char file[4200], dir[4200];
     st_tensor *flat;
-    if (model_path(file, sizeof file, dir, sizeof dir, path, err, errlen)) return -1;
+    int sharded;
+    if (model_path(file, sizeof file, dir, sizeof dir, path, &sharded, err, errlen)) return -1;
     st_params_flat(ps, &flat, NULL, NULL);
     int64_t n = st_tensor_numel(flat);
     float *h = calloc((size_t)n + 1, sizeof(float));
@@ -390,7 +416,7 @@ int ckpt_model_load(const char *path, st_params *ps, int V, char *err, size_t er
         snprintf(err, errlen, "cannot load model '%s': out of host memory", path);
         return -1;
     }
-    int rc = hf_model_load(file, ps, V, h, err, errlen);
+    int rc = sharded ? ckpt_sharded_params(dir, ps, h, err, errlen) : hf_model_load(file, ps, V, h, err, errlen);
     if (!rc && st_tensor_write(flat, h, sizeof(float) * (size_t)n) != ST_OK) {
         snprintf(err, errlen, "cannot load model '%s': %s", file, st_last_error());
         rc = -1;

@@ -121,6 +121,10 @@ int ckpt_shard_resume(const char *root, const ckpt_source *src, st_shard_state *
 int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
                       const train_opts *o, int64_t *step, char *err, size_t errlen);
 
+/* The parameters of dir's sharded checkpoint (every shard, checked against the index) into h, a host
+ * buffer laid out like the arena of ps. Returns 0 or -1 with err. */
+int ckpt_sharded_params(const char *dir, st_params *ps, float *h, char *err, size_t errlen);
+
 /* Saves the state after `step` optimizer steps as dir/model.safetensors (dir: a staging
  * directory). Returns 0, or -1 with a message in err. */
 int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,

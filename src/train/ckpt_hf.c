@@ -159,8 +159,7 @@ static int read_config_json(const char *dir, gpt2_config *c, char *err, size_t e
     return 0;
 }
 
-/* strata-train's own metadata (checkpoints before this layout): n_layer ... vocab_size. */
-static void read_meta(const st_safetensors *f, gpt2_config *c)
+void hf_meta_config(const st_safetensors *f, gpt2_config *c)
 {
     static const char *const keys[5] = {"n_layer", "n_head", "n_embd", "n_ctx", "vocab_size"};
     int *dst[5] = {&c->L, &c->H, &c->C, &c->T, &c->V};
@@ -181,7 +180,7 @@ int hf_model_config(const char *dir, const char *file, int heads, gpt2_config *c
         snprintf(err, errlen, "cannot use model '%s': %s", file, st_last_error());
         return -1;
     }
-    read_meta(f, c);
+    hf_meta_config(f, c);
     st_ckpt_info wte, wpe;
     const char *prefix = prefix_of(f, &wte);
     char name[64];

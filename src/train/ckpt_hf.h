@@ -21,6 +21,10 @@ int hf_write_dir(const char *dir, st_params *ps, const gpt2_config *cfg, const f
  * honour: another activation, LayerNorm epsilon, untied embeddings, n_inner, ...). */
 int hf_model_config(const char *dir, const char *file, int heads, gpt2_config *cfg, char *err, size_t errlen);
 
+/* strata-train's own metadata (checkpoints before this layout, the engine's index): n_layer, n_head,
+ * n_embd, n_ctx, vocab_size into the fields of c that are still 0. */
+void hf_meta_config(const st_safetensors *f, gpt2_config *c);
+
 /* Every parameter of ps from `file` into h (a host buffer laid out like the arena; wte's rows past the
  * file's stay as they are). f32 or bf16 tensors; lm_head.weight, when present, must equal wte's first V
  * rows. Returns 0 or -1 with err naming the tensor. */

@@ -282,6 +282,20 @@ static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, 
     return 0;
 }
 
+int ckpt_sharded_params(const char *dir, st_params *ps, float *p, char *err, size_t errlen)
+{
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    ckpt_host h = {.n = st_tensor_numel(flat), .p = p};
+    int64_t step = entry_step(dir, CKPT_SHARDED);
+    h.m = calloc((size_t)h.n + 1, sizeof(float));
+    h.v = calloc((size_t)h.n + 1, sizeof(float));
+    int rc = h.m && h.v ? read_sharded(dir, partitioned_len(ps), step, &h, err, errlen) : -1;
+    if (!h.m || !h.v) snprintf(err, errlen, "reading %s: out of host memory", dir);
+    free(h.m), free(h.v);
+    return rc;
+}
+
 int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
                       const train_opts *o, int64_t *step, char *err, size_t errlen)
 {

@@ -55,5 +55,19 @@ for kind in plain sharded; do
     check "two-$kind"
   fi
 done
+# --export-hf converts both old kinds into Hugging Face directories whose weights start a run at the
+# same loss as the old checkpoint itself does through --model
+for kind in plain sharded; do
+  "$train" --model "$legacy/$kind" --export-hf "$dir/hf-$kind" > "$dir/out" 2>&1 || { fail "--export-hf of $kind"; cat "$dir/out"; }
+  [ -f "$dir/hf-$kind/config.json" ] && [ -f "$dir/hf-$kind/model.safetensors" ] || fail "--export-hf of $kind: $(ls "$dir/hf-$kind")"
+  for src in "$legacy/$kind" "$dir/hf-$kind"; do
+    "$train" --data "$dir/text" --seq 16 --steps 1 --batch 2 --model "$src" --log "$dir/m.jsonl" > "$dir/out" 2>&1 ||
+      { fail "--model $src"; cat "$dir/out"; }
+    grep '"step": 1, "loss"' "$dir/m.jsonl" | cut -d, -f2 > "$dir/loss-$(basename "$src")"
+  done
+  cmp -s "$dir/loss-$kind" "$dir/loss-hf-$kind" && [ -s "$dir/loss-$kind" ] ||
+    fail "$kind: --model of the export starts at $(cat "$dir/loss-hf-$kind"), of the checkpoint at $(cat "$dir/loss-$kind")"
+  echo "ok: --export-hf of the old $kind checkpoint: same first loss$(cat "$dir/loss-$kind")"
+done
 if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
 echo "passed"
