@@ -377,6 +377,7 @@ int train_must_agree(const train_opts *o, const char **names, const char **vals,
     AGREE("--no-decay-embeddings", "%s", o->no_decay_emb ? "yes" : "no");
     AGREE("--data-order", "%s", TRAIN_DATA_ORDER_NAMES[o->data_order & 1]);
     AGREE("--profile", "%s", o->profile ? "yes" : "no");
+    AGREE("--export-hf", "%s", o->export_hf ? o->export_hf : "(none)");
     AGREE("--eval-every", "%lld", (long long)o->eval_every);
     AGREE("--eval-batches", "%lld", (long long)o->eval_batches);
     AGREE("--dtype", "%s", o->bf16 ? "bf16" : "f32");

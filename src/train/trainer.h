@@ -1,5 +1,5 @@
 /* strata-train's training loop, apart from its command line so that tests can drive it: options,
- * the run (data, model, AdamW with warmup + cosine, accumulation, clipping, evaluation, logs), on
+ * the run (data, model, AdamW under a schedule, accumulation, clipping, evaluation, logs), on
  * one process or data-parallel over the ranks of a communicator. */
 #ifndef STRATA_TRAIN_TRAINER_H
 #define STRATA_TRAIN_TRAINER_H
@@ -85,7 +85,9 @@ typedef struct train_opts {
 
 /* Defaults: model tiny, 50 steps, batch 8, lr 1e-3, accumulation 1, evaluation every 0 (only at
  * the end when a validation split exists), 4 evaluation batches, seed 1337, samples of 64
- * tokens at temperature 1 with top-k 40 (when --sample-every is given). */
+ * tokens at temperature 1 with top-k 40 (when --sample-every is given); AdamW betas 0.9, 0.95,
+ * eps 1e-8, weight decay 0.1 (embeddings included), clipping at 1.0, warmup + cosine to lr/10,
+ * random data order, a progress line every steps/50 steps. */
 void train_opts_default(train_opts *o);
 
 /* The usage text. */
@@ -107,8 +109,9 @@ double train_min_lr(const train_opts *o);
 
 /* The options every rank of a multi-rank run must share, as (name, value) text pairs for
  * st_comm_init_world_ex's agreement: the model and its overrides, batch, seq, accumulation, steps,
- * schedule, evaluation, sampling and checkpoint cadence, partition and dtype. --data, --val and
- * --log may differ (node-local copies; only rank 0 logs). Fills at most max pairs into names and
+ * schedule and every hyperparameter, data order, evaluation, sampling and checkpoint cadence,
+ * partition, dtype, --profile and --export-hf. --data, --val, --log, --log-every and --trace may
+ * differ (node-local copies; only rank 0 logs and prints; each rank writes its own trace). Fills at most max pairs into names and
  * vals (vals[i] points into buf, of buflen bytes) and returns the count. */
 int train_must_agree(const train_opts *o, const char **names, const char **vals, int max, char *buf,
                      size_t buflen);
