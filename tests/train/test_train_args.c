@@ -110,6 +110,8 @@ int main(void)
     setenv("STRATA_BACKEND", "cpu", 1);
     test_extremes();
     test_accepted_runs();
+    void test_hf_json(void);
+    test_hf_json();
     void test_hyperparameters(const char *data);
     test_hyperparameters(data);
     void test_metadata_extremes(const char *data);
