@@ -200,6 +200,11 @@ int hf_model_config(const char *dir, const char *file, int heads, gpt2_config *c
         if (!c->C) c->C = (int)wte.shape[1];
         if (!c->T) c->T = (int)wpe.shape[0];
         if (!c->V) c->V = (int)wte.shape[0];
+        if (wte.shape[0] < c->V) {
+            snprintf(err, errlen, "model '%s': wte has %lld rows, fewer than vocab_size %d", file,
+                     (long long)wte.shape[0], c->V);
+            rc = -1;
+        }
         if (heads && c->H && heads != c->H) {
             snprintf(err, errlen, "model '%s' has H=%d heads, not --heads %d", file, c->H, heads);
             rc = -1;
