@@ -1,13 +1,18 @@
 /* strata-train's checkpoints. DIR (--ckpt) is a checkpoint directory (strata/ckpt_dir.h): each save
  * is written into a staging directory and committed as a whole as DIR/step-N, `latest` naming it, so
- * a crash or a full disk leaves the previous checkpoint complete. Inside a step directory, a
- * single-process run writes model.safetensors: every parameter under its GPT-2 Hugging Face name,
- * the AdamW moments as the flat tensors "opt.m" and "opt.v", and the run's state in __metadata__
- * (step, seed, model config, batch shape). A multi-rank run writes the shard engine's checkpoint
- * (st_shard_save: a file per optimizer shard and index.safetensors, the same run state in the
- * index's metadata, each shard file carrying the save's step and id). Either kind resumes into
- * either kind of run (ckpt_shard.c converts). Directories written before step directories (those
- * files directly in DIR) are still read, and removed after the first commit into DIR. */
+ * a crash or a full disk leaves the previous checkpoint complete. Every step directory is a Hugging
+ * Face GPT-2 directory (ckpt_hf.h: config.json and model.safetensors, which
+ * GPT2LMHeadModel.from_pretrained loads), and holds the trainer's state beside it: a single-process
+ * run writes trainer_state.safetensors (the AdamW moments as the flat tensors "opt.m" and "opt.v" laid
+ * out like the arena, wte's padding rows as "wte.pad", and the run's state in __metadata__: step,
+ * seed, model config, batch shape and every hyperparameter); a multi-rank run writes the shard
+ * engine's checkpoint (st_shard_save: a file per optimizer shard and index.safetensors, the same run
+ * state in the index's metadata, each shard file carrying the save's step and id), and rank 0 then
+ * assembles model.safetensors from it. Either kind resumes into either kind of run (ckpt_shard.c
+ * converts). Step directories of the layout before Hugging Face files (model.safetensors with the
+ * moments inside, names without "transformer.", wte of Vp rows) and directories written before step
+ * directories (those files directly in DIR) still resume; the latter are removed after the first
+ * commit into DIR. */
 #ifndef STRATA_TRAIN_CKPT_H
 #define STRATA_TRAIN_CKPT_H
 
@@ -16,19 +21,30 @@
 #include "strata/shard.h"
 #include "trainer.h"
 
-#define CKPT_N_META 11
+#define CKPT_N_META 23
+#define CKPT_STATE_FILE "trainer_state.safetensors"
+
+/* The file holding the run's metadata in DIR for kind (CKPT_PLAIN: trainer_state.safetensors, or the
+ * older layout's model.safetensors; CKPT_SHARDED: index.safetensors). */
+void ckpt_entry_file(char *buf, size_t n, const char *dir, int kind);
+
+/* The hyperparameters in f that differ from o's (a resume with other values is allowed: the schedule,
+ * AdamW's constants, clipping, data order): "--beta2 0.99 (the checkpoint's: 0.95), ...". Entries
+ * absent from older checkpoints compare with the values those were made with. Returns the count. */
+int ckpt_meta_changes(const st_safetensors *f, const train_opts *o, char *msg, size_t len);
 
 /* A metadata value that is a count: decimal digits only (no sign, space or empty value), within
  * int64; -1 otherwise (or for NULL). */
 int64_t ckpt_parse_count(const char *s);
 
-/* The run's state as metadata strings (format, step, seed, config, global batch, seq, accumulation):
- * keys, and values printed into vals. */
+/* The run's state as metadata strings (format, step, seed, config, global batch, seq, accumulation,
+ * whether embeddings decay, then the hyperparameters): keys, and values printed into vals. */
 void ckpt_meta_fill(st_ckpt_meta *meta, char (*vals)[32], const gpt2_config *c, const train_opts *o,
                     int64_t step);
 
-/* Every metadata entry of f except the step must equal the run's; *step receives it. Returns 0, or
- * -1 with a message naming the entry that differs. */
+/* The entries that fix the arena and the data (format, seed, config, batch shape, decay_embeddings) must
+ * equal the run's; *step receives the step. Hyperparameters are not checked here (ckpt_meta_changes).
+ * Returns 0, or -1 with a message naming the entry that differs. */
 int ckpt_meta_check(const st_safetensors *f, const gpt2_config *cfg, const train_opts *o, int64_t *step,
                     char *err, size_t errlen);
 
@@ -38,7 +54,14 @@ typedef struct ckpt_host {
     int64_t n, step;
 } ckpt_host;
 
-/* Reads DIR/model.safetensors after checking its metadata. Returns 0, 1 when there is none, or -1
+/* DIR's state (either single-process layout) into *h without checking the metadata; h->step is not set.
+ * Returns 0 or -1 with err. */
+int ckpt_host_read(const char *dir, st_params *ps, const gpt2_config *cfg, ckpt_host *h, char *err, size_t errlen);
+/* dir/trainer_state.safetensors from h (its moments, wte's padding rows, step). Returns 0 or -1. */
+int ckpt_state_write(const char *dir, const st_params *ps, const gpt2_config *cfg, const train_opts *o,
+                     const ckpt_host *h, char *err, size_t errlen);
+
+/* Reads DIR's single-process checkpoint after checking its metadata. Returns 0, 1 when there is none, or -1
  * with a message in err. *h is freed with ckpt_host_free (also safe after a failure). */
 int ckpt_read(const char *dir, st_params *ps, const gpt2_config *cfg, const train_opts *o, ckpt_host *h,
               char *err, size_t errlen);
@@ -79,9 +102,10 @@ int ckpt_stage(st_ckpt_dir *d, const char *dir, int64_t step, char *staging, siz
 int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t step, int sharded, char *err,
                 size_t errlen);
 
-/* Sharded checkpoint of a multi-rank run (collective over the engine's ranks). Returns 0, or -1 with
+/* Sharded checkpoint of a multi-rank run (collective over the engine's ranks), then on rank 0 the
+ * Hugging Face files assembled from its shards. Returns 0, or -1 with
  * a message in err on every rank. */
-int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, const gpt2_config *cfg,
+int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, st_params *ps, const gpt2_config *cfg,
                     const train_opts *o, int64_t step, char *err, size_t errlen);
 
 /* Resumes a multi-rank run from src (ckpt_locate of ROOT, the --ckpt directory) of either kind,
@@ -97,6 +121,10 @@ int ckpt_shard_resume(const char *root, const ckpt_source *src, st_shard_state *
 int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
                       const train_opts *o, int64_t *step, char *err, size_t errlen);
 
+/* The parameters of dir's sharded checkpoint (every shard, checked against the index) into h, a host
+ * buffer laid out like the arena of ps. Returns 0 or -1 with err. */
+int ckpt_sharded_params(const char *dir, st_params *ps, float *h, char *err, size_t errlen);
+
 /* Saves the state after `step` optimizer steps as dir/model.safetensors (dir: a staging
  * directory). Returns 0, or -1 with a message in err. */
 int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
@@ -109,11 +137,11 @@ int ckpt_save(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *
 int ckpt_load(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
               const train_opts *o, int64_t *step, char *err, size_t errlen);
 
-/* --model PATH (a checkpoint directory, resolved as ckpt_locate does, or a .safetensors file) as a
- * starting point: the model
- * config from its metadata (Vp from wte's rows), then only its weights into ps, made for that
+/* --model PATH (a checkpoint directory, resolved as ckpt_locate does, a Hugging Face directory, or a
+ * .safetensors file) as a starting point: the model config (hf_model_config: config.json, metadata or
+ * tensors; heads > 0 supplies or overrides n_head), then only its weights into ps, made for that
  * config. Optimizer state and step are not read. Return 0, or -1 with a message in err. */
-int ckpt_model_config(const char *path, gpt2_config *cfg, char *err, size_t errlen);
-int ckpt_model_load(const char *path, st_params *ps, char *err, size_t errlen);
+int ckpt_model_config(const char *path, int heads, gpt2_config *cfg, char *err, size_t errlen);
+int ckpt_model_load(const char *path, st_params *ps, int V, char *err, size_t errlen);
 
 #endif

@@ -62,7 +62,7 @@ static int64_t staged_shards(const char *staging)
     if (st_safetensors_open(path, &f) != ST_OK) return -1;
     int64_t n = ckpt_parse_count(st_safetensors_meta(f, "strata.shard.count"));
     st_safetensors_close(f);
-    return n >= 1 && n <= ST_CKPT_MAX_FILES - 1 ? n : -1;
+    return n >= 1 && n <= ST_CKPT_MAX_FILES - 3 ? n : -1;
 }
 
 /* The files of the layout before step directories, directly in dir: a sharded or single-process
@@ -102,14 +102,17 @@ int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t st
                  (long long)step, staging);
         return -1;
     }
-    int n = sharded ? (int)count + 1 : 1;
+    int n = sharded ? (int)count + 3 : 3;
     char (*names)[64] = calloc((size_t)n, sizeof *names);
     const char **list = calloc((size_t)n, sizeof *list);
     st_status s = names && list ? ST_OK : ST_ERR_OUT_OF_MEMORY;
     if (!s) {
-        snprintf(names[0], 64, "%s", sharded ? "index.safetensors" : "model.safetensors");
+        /* the Hugging Face pair, then the trainer's state: its own file or the engine's index and shards */
+        snprintf(names[0], 64, "model.safetensors");
+        snprintf(names[1], 64, "config.json");
+        snprintf(names[2], 64, "%s", sharded ? "index.safetensors" : CKPT_STATE_FILE);
         for (int64_t k = 0; k < count; k++)
-            snprintf(names[k + 1], 64, "shard-%05lld-of-%05lld.safetensors", (long long)k, (long long)count);
+            snprintf(names[k + 3], 64, "shard-%05lld-of-%05lld.safetensors", (long long)k, (long long)count);
         for (int i = 0; i < n; i++) list[i] = names[i];
         s = st_ckpt_dir_commit(d, step, list, n);
     }

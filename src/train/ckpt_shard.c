@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt.h"
+#include "ckpt_hf.h"
 #include "train_dist.h"
 
 #define SK "strata.shard."
 
 static void entry_path(char *buf, size_t n, const char *dir, int kind)
 {
-    snprintf(buf, n, "%s/%s", dir, kind == CKPT_SHARDED ? "index.safetensors" : "model.safetensors");
+    ckpt_entry_file(buf, n, dir, kind);
 }
 
 static void shard_file(char *buf, size_t n, const char *dir, int64_t k, int64_t count)
@@ -46,7 +47,11 @@ int ckpt_kind(const char *dir)
 {
     char a[4096], b[4096];
     struct stat sb;
-    entry_path(a, sizeof a, dir, CKPT_PLAIN);
+    snprintf(a, sizeof a, "%s/" CKPT_STATE_FILE, dir);
+    if (stat(a, &sb) == 0) return CKPT_PLAIN;
+    /* else model.safetensors: the older single-process layout, or beside an index the Hugging Face copy
+     * of a sharded checkpoint (which has no step: the index wins) */
+    snprintf(a, sizeof a, "%s/model.safetensors", dir);
     entry_path(b, sizeof b, dir, CKPT_SHARDED);
     int plain = stat(a, &sb) == 0, sharded = stat(b, &sb) == 0;
     if (plain && sharded)
@@ -54,7 +59,10 @@ int ckpt_kind(const char *dir)
     return sharded ? CKPT_SHARDED : plain ? CKPT_PLAIN : CKPT_NONE;
 }
 
-int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, const gpt2_config *cfg,
+static int64_t partitioned_len(st_params *ps);
+static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, char *err, size_t errlen);
+
+int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, st_params *ps, const gpt2_config *cfg,
                     const train_opts *o, int64_t step, char *err, size_t errlen)
 {
     st_ckpt_meta meta[CKPT_N_META];
@@ -64,8 +72,19 @@ int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, const gpt2_c
         snprintf(err, errlen, "writing the sharded checkpoint in %s: %s", dir, st_last_error());
         return -1;
     }
-    (void)c;
-    return 0;
+    if (st_comm_rank(c) != 0) return 0;
+    /* every shard is written (st_shard_save agreed on it): rank 0 assembles the Hugging Face files */
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    ckpt_host h = {.n = st_tensor_numel(flat)};
+    h.p = calloc((size_t)h.n + 1, sizeof(float));
+    h.m = calloc((size_t)h.n + 1, sizeof(float));
+    h.v = calloc((size_t)h.n + 1, sizeof(float));
+    int rc = h.p && h.m && h.v ? read_sharded(dir, partitioned_len(ps), step, &h, err, errlen) : -1;
+    if (!h.p || !h.m || !h.v) snprintf(err, errlen, "checkpoint: out of host memory for the Hugging Face copy");
+    if (!rc) rc = hf_write_dir(dir, ps, cfg, h.p, err, errlen);
+    ckpt_host_free(&h);
+    return rc;
 }
 
 /* The partitioned length: the end of the arena's last parameter (shard.h's P). */
@@ -261,6 +280,20 @@ static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, 
         }
     }
     return 0;
+}
+
+int ckpt_sharded_params(const char *dir, st_params *ps, float *p, char *err, size_t errlen)
+{
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    ckpt_host h = {.n = st_tensor_numel(flat), .p = p};
+    int64_t step = entry_step(dir, CKPT_SHARDED);
+    h.m = calloc((size_t)h.n + 1, sizeof(float));
+    h.v = calloc((size_t)h.n + 1, sizeof(float));
+    int rc = h.m && h.v ? read_sharded(dir, partitioned_len(ps), step, &h, err, errlen) : -1;
+    if (!h.m || !h.v) snprintf(err, errlen, "reading %s: out of host memory", dir);
+    free(h.m), free(h.v);
+    return rc;
 }
 
 int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,

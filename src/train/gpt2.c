@@ -102,7 +102,7 @@ static void spec_set(st_param_spec *s, char *name, const char *text, int64_t row
     s->decay = rows != 0; /* matrices and embeddings decay; biases and LayerNorm do not */
 }
 
-st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n)
+st_status gpt2_param_specs(const gpt2_config *cfg, int decay_embeddings, st_param_spec **specs, int *n)
 {
     /* L <= GPT2_MAX_LAYERS (gpt2_config_check), so the count fits in int with room to spare. */
     if (cfg->L < 1 || cfg->L > GPT2_MAX_LAYERS) return ST_ERR_INVALID_ARG;
@@ -114,6 +114,7 @@ st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n
     int k = 0;
     spec_set(&s[k], names + NAME_LEN * k, "wte.weight", cfg->Vp, C), k++;
     spec_set(&s[k], names + NAME_LEN * k, "wpe.weight", cfg->T, C), k++;
+    s[0].decay = s[1].decay = decay_embeddings != 0;
     for (int l = 0; l < cfg->L; l++) {
         for (int j = 0; j < 12; j++, k++) {
             char text[NAME_LEN];

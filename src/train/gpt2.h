@@ -33,8 +33,10 @@ int gpt2_config_check(const gpt2_config *cfg, char *err, size_t errlen);
 int64_t gpt2_param_count(const gpt2_config *cfg);
 
 /* Parameter specs in the order of the arena: 2 + 12 L + 2 entries. *specs is malloc'ed (names
- * too, in one block with it): free(*specs). */
-st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n);
+ * too, in one block with it): free(*specs). Weight decay applies to the weight matrices and, when
+ * decay_embeddings, to wte and wpe; never to biases and LayerNorm (the decay flag also orders the
+ * arena: decayed parameters first). */
+st_status gpt2_param_specs(const gpt2_config *cfg, int decay_embeddings, st_param_spec **specs, int *n);
 
 /* Initialises every parameter of `ps` (made from gpt2_param_specs) like GPT-2: weights
  * Normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj) Normal(0, 0.02 / sqrt(2 L)),

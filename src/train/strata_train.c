@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "strata/strata.h"
 #include "train_dist.h"
 #include "trainer.h"
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
         o.stats = &stats;
         o.comm = comm;
         o.stop = &stop_signal;
+        o.status_line = isatty(fileno(stdout)); /* a terminal: a status line rewritten in place */
         if (!o.partition && ranks > 1) o.partition = "auto"; /* the planner decides under mpirun */
         r = train_run(&o, stdout, NULL, err, sizeof err);
     }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include "train_dist.h"
 #include "train_run.h"
+#include "ckpt_hf.h"
 
 int train_fail(run *r, st_status s, const char *fmt, ...)
 {
@@ -32,21 +33,23 @@ static int model_from_file(run *r)
         if (stat(o->model, &sb) != 0)
             return train_fail(r, ST_OK, "unknown model '%s' (tiny, gpt-25m, gpt2-124m, llmc:FILE, or a checkpoint "
                               "directory or .safetensors file)", o->model);
-        if (ckpt_model_config(o->model, &r->cfg, r->err, r->errlen)) return -1;
+        if (ckpt_model_config(o->model, o->H, &r->cfg, r->err, r->errlen)) return -1;
         r->from_ckpt = 1;
     }
-    if (o->L || o->H || o->C || o->ctx || o->V)
+    if (o->L || (o->H && r->llmc) || o->C || o->ctx || o->V)
         return train_fail(r, ST_OK, "--layers/--heads/--embd/--context/--vocab do not apply to %s: its config is "
-                          "L=%d H=%d C=%d T=%d V=%d", o->model, r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V);
+                          "L=%d H=%d C=%d T=%d V=%d (--heads only supplies the heads of a safetensors file "
+                          "without config.json)", o->model, r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V);
     return 0;
 }
 
 static int setup_config(run *r)
 {
     const train_opts *o = r->o;
-    if (gpt2_config_named(o->model, &r->cfg) != ST_OK && model_from_file(r)) return -1;
+    int named = gpt2_config_named(o->model, &r->cfg) == ST_OK;
+    if (!named && model_from_file(r)) return -1;
     if (o->L) r->cfg.L = o->L;
-    if (o->H) r->cfg.H = o->H;
+    if (o->H && named) r->cfg.H = o->H;
     if (o->C) r->cfg.C = o->C;
     if (o->ctx) r->cfg.T = o->ctx;
     if (o->V) r->cfg.V = r->cfg.Vp = o->V;
@@ -73,9 +76,14 @@ static int setup_data(run *r)
     if (ntrain < r->T + 1)
         return train_fail(r, ST_OK, "training data has %lld tokens, fewer than seq + 1 = %lld", (long long)ntrain,
                           (long long)r->T + 1);
-    r->have_val = nval >= r->T + 1;
+    int64_t need = o->data_order == TRAIN_DATA_SEQUENTIAL ? train_seq_block(r) + 1 : r->T + 1;
+    if (ntrain < need)
+        return train_fail(r, ST_OK, "--data-order sequential needs ranks x batch x seq + 1 = %lld training tokens "
+                          "(llm.c's DataLoader too); there are %lld", (long long)need, (long long)ntrain);
+    r->have_val = nval >= need;
     if (o->val && !r->have_val)
-        return train_fail(r, ST_OK, "validation data has %lld tokens, fewer than seq + 1", (long long)nval);
+        return train_fail(r, ST_OK, "validation data has %lld tokens, fewer than %s + 1 = %lld", (long long)nval,
+                          need == r->T + 1 ? "seq" : "ranks x batch x seq", (long long)need);
     return 0;
 }
 
@@ -114,7 +122,7 @@ static int setup_device(run *r)
     return 0;
 }
 
-static int setup_model(run *r)
+static int setup_params(run *r)
 {
     st_param_spec *specs;
     int n;
@@ -123,7 +131,7 @@ static int setup_model(run *r)
         !(r->times = malloc(sizeof *r->times)))
         return train_fail(r, ST_OK, "out of host memory for the batch buffers (%zu tokens)", nb);
     train_times_init(r->times);
-    st_status s = gpt2_param_specs(&r->cfg, &specs, &n);
+    st_status s = gpt2_param_specs(&r->cfg, !r->o->no_decay_emb, &specs, &n);
     if (s) return train_fail(r, ST_OK, "out of host memory for %d parameter specs", 4 + 12 * r->cfg.L);
     st_device_memory m0, m1;
     st_device_memory_get(r->dev, &m0);
@@ -134,17 +142,23 @@ static int setup_model(run *r)
     if (s) return train_fail(r, s, "parameters");
     if ((s = gpt2_init(r->ps, &r->cfg, r->o->seed))) return train_fail(r, s, "initialisation");
     if (r->llmc && (s = gpt2_llmc_load(r->llmc, r->ps))) return train_fail(r, s, "loading %s", r->o->model);
-    if (r->from_ckpt && ckpt_model_load(r->o->model, r->ps, r->err, r->errlen)) return -1;
-    r->adamw = (st_adamw_config){.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-                                 .weight_decay = (float)r->o->weight_decay};
+    if (r->from_ckpt && ckpt_model_load(r->o->model, r->ps, r->cfg.V, r->err, r->errlen)) return -1;
+    return 0;
+}
+
+static int setup_model(run *r)
+{
+    st_status s;
+    if (setup_params(r)) return -1;
+    r->adamw = (st_adamw_config){.beta1 = (float)r->o->beta1, .beta2 = (float)r->o->beta2,
+                                 .eps = (float)r->o->eps, .weight_decay = (float)r->o->weight_decay};
     if (r->ranks == 1 && (s = st_optim_adamw_create(r->ps, &r->adamw, &r->opt))) return train_fail(r, s, "AdamW");
     if ((s = gpt2_graph_create(&r->m, &r->cfg, r->ps, r->o->batch, r->T, r->o->bf16 ? ST_BF16 : ST_F32)))
         return train_fail(r, s, "building the model graph");
     r->have_graph = 1;
     if (r->o->profile && (s = st_graph_set_profile(r->m.plan, 1))) return train_fail(r, s, "profiling");
-    int64_t warm = r->o->warmup >= 0 ? r->o->warmup : r->o->steps / 10;
-    r->sched = (st_lr_schedule){.max_lr = r->o->lr, .min_lr = r->o->lr * r->o->min_lr_ratio,
-                                .warmup_steps = warm, .total_steps = r->o->steps};
+    if (train_trace_open(r)) return -1;
+    r->warmup = r->o->warmup >= 0 ? r->o->warmup : r->o->steps / 10;
     return 0;
 }
 
@@ -181,6 +195,18 @@ static int locate(run *r, ckpt_source *src)
     return 0;
 }
 
+/* A resume with other hyperparameters than the checkpoint's goes on, with a note naming them. */
+static void report_changes(run *r, const ckpt_source *src)
+{
+    char path[4200], msg[2048];
+    st_safetensors *f;
+    ckpt_entry_file(path, sizeof path, src->path, src->kind);
+    if (!r->progress || st_safetensors_open(path, &f) != ST_OK) return;
+    if (ckpt_meta_changes(f, &r->eff, msg, sizeof msg))
+        fprintf(r->progress, "note: resuming with hyperparameters that differ from the checkpoint's: %s\n", msg);
+    st_safetensors_close(f);
+}
+
 /* Resumes from --ckpt: the committed checkpoint (or the older layout), every kind into every run. */
 static int resume(run *r)
 {
@@ -201,6 +227,7 @@ static int resume(run *r)
         rc = train_fail(r, ST_OK, "the checkpoint in %s is at step %lld, past --steps %lld", src.path,
                         (long long)r->start, (long long)o->steps);
     if (rc == 0 && r->progress) fprintf(r->progress, "resumed from step %lld (%s)\n", (long long)r->start, src.path);
+    if (rc == 0 && src.kind != CKPT_NONE) report_changes(r, &src);
     return rc == 1 ? 0 : rc;
 }
 
@@ -237,14 +264,37 @@ static int setup_state(run *r)
     return 0;
 }
 
+/* --export-hf DIR: the model (--model's weights, or a new one) as a Hugging Face directory. Returns 1
+ * (nothing trained) or -1. */
+static int export_hf(run *r)
+{
+    int rc = 0;
+    if (r->rank == 0) {
+        rc = setup_params(r);
+        st_tensor *flat;
+        st_params_flat(r->ps, &flat, NULL, NULL);
+        int64_t n = st_tensor_numel(flat);
+        float *h = rc ? NULL : malloc(sizeof(float) * (size_t)(n + 1));
+        if (!rc && (!h || st_tensor_read(flat, h, sizeof(float) * (size_t)n) != ST_OK))
+            rc = train_fail(r, ST_OK, "reading the model for --export-hf: %s", h ? st_last_error() : "out of memory");
+        if (!rc) rc = hf_write_dir(r->o->export_hf, r->ps, &r->cfg, h, r->err, r->errlen);
+        free(h);
+        if (!rc && r->progress)
+            fprintf(r->progress, "exported %s (L=%d H=%d C=%d T=%d V=%d) to %s: config.json, model.safetensors\n",
+                    r->o->model, r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V, r->o->export_hf);
+    }
+    return dist_agree(r->comm, rc, r->err, r->errlen) ? -1 : 1;
+}
+
 int train_setup(run *r)
 {
     const train_opts *o = r->o;
     int rc = train_check_opts(o, r->err, r->errlen);
     if (!rc) rc = setup_config(r);
-    if (!rc) rc = setup_data(r);
+    if (!rc && !o->export_hf) rc = setup_data(r);
     if (!rc) rc = setup_device(r);
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
+    if (o->export_hf) return export_hf(r);
     if (o->dry_run) return 1;
     rc = setup_model(r);
     if (!rc) print_header(r);
@@ -258,5 +308,6 @@ int train_setup(run *r)
                         "same tokens on every rank", (long long)ntrain);
     if (!rc && r->rank == 0 && o->log && !(r->log = fopen(o->log, r->start ? "a" : "w")))
         rc = train_fail(r, ST_OK, "cannot write log '%s'", o->log);
+    if (!rc && r->log) train_log_header(r);
     return dist_agree(r->comm, rc, r->err, r->errlen);
 }

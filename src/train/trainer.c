@@ -14,12 +14,7 @@
 
 #define fail train_fail
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#define now_ms train_now_ms
 
 /* The engine's gather before forward or backward, or (ST_PHASE_STEP) its reduction after backward,
  * timed for --profile. */
@@ -27,7 +22,10 @@ static st_status engine_call(run *r, st_shard_state *sh, st_phase_when when)
 {
     double t0 = now_ms();
     st_status s = when == ST_PHASE_STEP ? st_shard_reduce_micro(sh) : st_shard_gather(sh, when);
-    r->comm_ms += now_ms() - t0;
+    double t1 = now_ms();
+    r->comm_ms += t1 - t0;
+    train_trace_add(r, when == ST_PHASE_STEP ? "reduce-scatter (micro-batch)" : when == ST_PHASE_FORWARD
+                    ? "gather (forward)" : "gather (backward)", "collective", t0, t1);
     return s;
 }
 
@@ -47,8 +45,9 @@ static st_status micro_batches(run *r, int64_t step, float *loss, st_status *eng
     for (int64_t k = 0; !e && (sh || !s) && k < o->grad_accum; k++) {
         float l = 0;
         uint64_t micro = (uint64_t)(step * o->grad_accum + k);
-        if (!s) s = st_dataset_batch_rank(r->ds, ST_SPLIT_TRAIN, o->batch, r->T, o->seed, micro, r->rank,
-                                          r->ranks, r->in, r->tg);
+        double t0 = r->trace ? now_ms() : 0;
+        if (!s) s = train_batch(r, ST_SPLIT_TRAIN, o->seed, micro, r->in, r->tg);
+        if (r->trace) train_trace_add(r, "batch", "data", t0, now_ms());
         if (sh) e = engine_call(r, sh, ST_PHASE_FORWARD);
         if (!s && !e) s = gpt2_forward(&r->m, r->in, r->tg, &l);
         if (sh && !e) e = engine_call(r, sh, ST_PHASE_BACKWARD);
@@ -68,17 +67,20 @@ static int shard_step(run *r, int64_t step, float *loss, float *norm, float *lr)
 {
     const train_opts *o = r->o;
     st_status e, s = micro_batches(r, step, loss, &e);
-    *lr = (float)st_lr_cosine(&r->sched, step);
+    *lr = (float)train_lr(o, r->warmup, step);
     double t0 = now_ms();
     if (!e) e = st_shard_step(r->shard.s, *lr, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm);
     r->opt_ms += now_ms() - t0;
+    train_trace_add(r, "optimizer step (reductions, clip, adamw, gathers)", "collective", t0, now_ms());
     dist_level_bytes(r->comm, r->step_bytes);
     dist_level_seconds(r->comm, r->step_comm_s);
     int rc = s || e ? fail(r, s ? s : e, "training step %lld", (long long)step + 1) : 0;
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     /* a stop request (a signal on any rank) rides with the loss: every rank stops after this step */
     float v[2] = {*loss, o->stop && *o->stop ? 1.0f : 0.0f};
+    t0 = now_ms();
     if ((s = dist_sum(r->comm, v, 2))) return fail(r, s, "averaging the loss over %d ranks", r->ranks);
+    train_trace_add(r, "loss all-reduce", "collective", t0, now_ms());
     *loss = v[0] / (float)r->ranks;
     r->stopping = v[1] > 0;
     return 0;
@@ -95,11 +97,12 @@ static int train_step(run *r, int64_t step, float *loss, float *norm, float *lr)
     float scale;
     double t0 = o->profile ? now_ms() : 0;
     s = st_params_grad_scale(r->ps, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm, &scale);
-    *lr = (float)st_lr_cosine(&r->sched, step);
+    *lr = (float)train_lr(o, r->warmup, step);
     if (!s && isfinite(*norm)) s = st_optim_step(r->opt, *lr, scale);
     if (o->profile && !s) { /* the graph synchronised after its last node; clipping reads the norm */
         s = st_device_sync(r->dev);
         r->opt_ms += now_ms() - t0;
+        train_trace_add(r, "optimizer (clip + adamw)", "optimizer", t0, now_ms());
     }
     return s ? fail(r, s, "training step %lld", (long long)step + 1) : 0;
 }
@@ -112,8 +115,7 @@ static st_status evaluate(run *r, float *val)
     uint64_t seed = r->o->seed ^ 0x5eed5eedull;
     for (int64_t i = 0; i < r->o->eval_batches; i++) {
         float l;
-        st_status s = st_dataset_batch_rank(r->ds, ST_SPLIT_VAL, r->o->batch, r->T, seed, (uint64_t)i,
-                                            r->rank, r->ranks, r->in, r->tg);
+        st_status s = train_batch(r, ST_SPLIT_VAL, seed, (uint64_t)i, r->in, r->tg);
         if (!s) s = gpt2_forward(&r->m, r->in, r->tg, &l);
         if (s) return s;
         sum += l;
@@ -137,41 +139,9 @@ static int maybe_eval(run *r, int64_t step)
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     if ((s = dist_sum(r->comm, &val, 1))) return fail(r, s, "averaging the validation loss");
     val /= (float)r->ranks;
-    if (r->progress) fprintf(r->progress, "step %lld: val loss %.4f\n", (long long)step, val);
-    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.6f}\n", (long long)step, val);
+    if (train_out(r)) fprintf(r->progress, "step %lld: val loss %.4f\n", (long long)step, val);
+    if (r->log) fprintf(r->log, "{\"step\": %lld, \"val_loss\": %.9g}\n", (long long)step, val);
     return 0;
-}
-
-/* The progress line and the JSON line of a step; with several ranks also the model-state bytes rank
- * 0 sent at each level during the step (comm.h's ring convention: it received as many). */
-static void report_step(run *r, int64_t step, float loss, float lr, float norm, double ms, double avg_ms)
-{
-    const train_opts *o = r->o;
-    double tps = (double)(r->ranks * o->batch * r->T * o->grad_accum) / (ms / 1e3);
-    double eta = avg_ms * (double)(o->steps - step - 1) / 1e3;
-    const uint64_t *b = r->step_bytes;
-    if (r->progress) {
-        fprintf(r->progress,
-                "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.1f ms | %.0f tok/s | ETA %.0fs",
-                (long long)step + 1, (long long)o->steps, loss, lr, norm, ms, tps, eta);
-        if (r->ranks > 1)
-            fprintf(r->progress, " | ranks %d | MB sent gcd/gpu/node %.2f/%.2f/%.2f", r->ranks,
-                    b[ST_LEVEL_GCD] / 1e6, b[ST_LEVEL_GPU] / 1e6, b[ST_LEVEL_NODE] / 1e6);
-        fputc('\n', r->progress);
-    }
-    if (!r->log) return;
-    fprintf(r->log,
-            "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
-            "\"tokens_per_s\": %.1f, \"ranks\": %d",
-            (long long)step + 1, loss, lr, norm, ms, tps, r->ranks);
-    const double *cs = r->step_comm_s;
-    if (r->ranks > 1)
-        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu, \"comm_ms_gcd\": %.3f, "
-                "\"comm_ms_gpu\": %.3f, \"comm_ms_node\": %.3f",
-                (unsigned long long)b[ST_LEVEL_GCD], (unsigned long long)b[ST_LEVEL_GPU],
-                (unsigned long long)b[ST_LEVEL_NODE], cs[ST_LEVEL_GCD] * 1e3, cs[ST_LEVEL_GPU] * 1e3,
-                cs[ST_LEVEL_NODE] * 1e3);
-    fputs("}\n", r->log);
 }
 
 /* Prints a sample from the first training token: bytes as text for a byte vocabulary. */
@@ -186,7 +156,7 @@ static int maybe_sample(run *r, int64_t step)
                             o->seed + (uint64_t)step, out);
     if (s) return fail(r, s, "sampling at step %lld", (long long)step);
     if (n > r->T - 1) n = (int)r->T - 1;
-    if (!r->progress) return 0;
+    if (!train_out(r)) return 0;
     fprintf(r->progress, "step %lld: sample: ", (long long)step);
     for (int i = 0; i < n; i++) {
         if (r->cfg.V > 256) fprintf(r->progress, "%d ", out[i]);
@@ -206,13 +176,13 @@ static int save_checkpoint(run *r, int64_t done)
     int rc = ckpt_stage(r->ckdir, o->ckpt, done, staging, sizeof staging, r->err, r->errlen);
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     if (r->shard.s)
-        rc = ckpt_shard_save(staging, r->shard.s, r->comm, &r->cfg, &r->eff, done, r->err, r->errlen);
+        rc = ckpt_shard_save(staging, r->shard.s, r->comm, r->ps, &r->cfg, &r->eff, done, r->err, r->errlen);
     else if (r->rank == 0)
         rc = ckpt_save(staging, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
     if (!rc && r->rank == 0) rc = ckpt_commit(r->ckdir, o->ckpt, staging, done, r->shard.s != NULL, r->err, r->errlen);
     /* no rank runs ahead of the save, and a failed save stops every rank */
     rc = dist_agree(r->comm, rc, r->err, r->errlen);
-    if (!rc && r->progress) fprintf(r->progress, "step %lld: checkpoint in %s/step-%08lld\n", (long long)done, o->ckpt,
+    if (!rc && train_out(r)) fprintf(r->progress, "step %lld: checkpoint in %s/step-%08lld\n", (long long)done, o->ckpt,
                                     (long long)done);
     return rc;
 }
@@ -240,7 +210,7 @@ static int after_step(run *r, int64_t done, int last)
 static void report_stop(run *r, int64_t done)
 {
     const train_opts *o = r->o;
-    if (!r->progress) return;
+    if (!train_out(r)) return;
     int n = o->stop ? *o->stop : 0;
     const char *sig = n == SIGTERM ? "SIGTERM" : n == SIGINT ? "SIGINT" : n == SIGUSR1 ? "SIGUSR1"
                     : n ? "a signal" : "a signal to another rank";
@@ -258,6 +228,7 @@ static int train_loop(run *r, float *losses)
         float loss = 0, norm = 0, lr = 0;
         double t0 = now_ms();
         st_comm_bytes_reset(r->comm);
+        train_trace_step(r, step);
         if (train_step(r, step, &loss, &norm, &lr)) return -1;
         double ms = now_ms() - t0;
         total_ms += ms;
@@ -270,15 +241,15 @@ static int train_loop(run *r, float *losses)
             r->timed_steps++;
         }
         if (losses) losses[step] = loss;
-        report_step(r, step, loss, lr, norm, ms, total_ms / (double)(step - r->start + 1));
+        train_report_step(r, step, end, loss, lr, norm, ms, total_ms / (double)(step - r->start + 1));
         if (!isfinite(loss)) return fail(r, ST_OK, "loss is %f at step %lld", loss, (long long)step + 1);
         if (after_step(r, step + 1, step + 1 == end)) return -1;
         if (r->stopping && step + 1 < end) {
             report_stop(r, step + 1);
-            return TRAIN_STOPPED;
+            return train_trace_write(r) ? -1 : TRAIN_STOPPED;
         }
     }
-    return 0;
+    return train_trace_write(r);
 }
 
 /* The run's figures (trainer.h): FLOPs per token, median step, and with --profile the graph's
@@ -306,6 +277,8 @@ static void fill_stats(run *r, train_stats *st)
 
 static void cleanup(run *r)
 {
+    train_out(r); /* a status line left on the terminal ends here */
+    train_trace_close(r);
     train_shard_destroy(&r->shard); /* first: an attached engine unhooks itself from the plan */
     if (r->have_graph) gpt2_graph_destroy(&r->m);
     st_optim_destroy(r->opt);
@@ -330,7 +303,7 @@ int train_run(const train_opts *o, FILE *progress, float *losses, char *err, siz
         return 0;
     }
     if (!rc) rc = train_loop(&r, losses);
-    if (rc >= 0) train_shard_report(&r.shard, r.dev, r.progress, r.log);
+    if (rc >= 0) train_shard_report(&r.shard, r.dev, train_out(&r), r.log);
     if (rc >= 0 && o->stats) fill_stats(&r, o->stats);
     cleanup(&r);
     return rc;

@@ -1,5 +1,5 @@
 /* strata-train's training loop, apart from its command line so that tests can drive it: options,
- * the run (data, model, AdamW with warmup + cosine, accumulation, clipping, evaluation, logs), on
+ * the run (data, model, AdamW under a schedule, accumulation, clipping, evaluation, logs), on
  * one process or data-parallel over the ranks of a communicator. */
 #ifndef STRATA_TRAIN_TRAINER_H
 #define STRATA_TRAIN_TRAINER_H
@@ -21,6 +21,15 @@
 /* train_run's return when o->stop (a signal) ended the run early, after its checkpoint. */
 #define TRAIN_STOPPED 2
 
+/* --lr-schedule: after a linear warmup (nanoGPT's (step + 1) / (warmup + 1)), cosine or linear decay
+ * to min_lr at --steps, constant at lr, or wsd (warmup, stable at lr, then 1 - sqrt decay to min_lr
+ * over the last 20% of the steps, llm.c's). */
+enum { TRAIN_SCHED_COSINE, TRAIN_SCHED_LINEAR, TRAIN_SCHED_CONSTANT, TRAIN_SCHED_WSD };
+/* --data-order: random windows (st_dataset_batch), or llm.c's DataLoader without shuffling. */
+enum { TRAIN_DATA_RANDOM, TRAIN_DATA_SEQUENTIAL };
+extern const char *const TRAIN_SCHED_NAMES[4], *const TRAIN_DATA_ORDER_NAMES[2];
+
+
 /* Figures of a run, filled by train_run when train_opts.stats is set.
  * flops_per_token = 6 P + 12 L C T: P every parameter (the padded wte included, as llm.c counts
  * it), 6 = 2 (multiply-add) x 3 (forward, and backward's two products per weight); 12 L C T is
@@ -40,7 +49,17 @@ typedef struct train_stats {
 typedef struct train_opts {
     const char *data, *val, *model, *log;
     int64_t steps, batch, seq, grad_accum, eval_every, eval_batches, warmup;
-    double lr, min_lr_ratio, weight_decay, max_norm;
+    double lr, min_lr_ratio, weight_decay, max_norm; /* max_norm: --grad-clip (0: off) */
+    double min_lr;               /* --min-lr: the schedule's floor; < 0: lr x min_lr_ratio */
+    double beta1, beta2, eps;    /* AdamW's */
+    int lr_schedule;             /* TRAIN_SCHED_* (--lr-schedule) */
+    int no_decay_emb;            /* --no-decay-embeddings: wte and wpe out of weight decay */
+    int data_order;              /* TRAIN_DATA_RANDOM or TRAIN_DATA_SEQUENTIAL (--data-order) */
+    int64_t log_every;           /* a permanent progress line every N steps (0: steps/50, >= 1) */
+    int status_line;             /* progress is a terminal: one status line rewritten in place */
+    const char *trace;           /* --trace FILE: Chrome trace of one profiled step (with --profile) */
+    const char *export_hf;       /* --export-hf DIR: write --model as a Hugging Face directory, no training */
+    int heads_only;              /* internal: --heads given for a model file that lacks n_head */
     uint64_t seed;
     int L, H, C, V, ctx;         /* overrides of the config; 0 = the config's */
     int64_t seq_set;             /* nonzero when --seq was given (else seq = the context) */
@@ -66,7 +85,9 @@ typedef struct train_opts {
 
 /* Defaults: model tiny, 50 steps, batch 8, lr 1e-3, accumulation 1, evaluation every 0 (only at
  * the end when a validation split exists), 4 evaluation batches, seed 1337, samples of 64
- * tokens at temperature 1 with top-k 40 (when --sample-every is given). */
+ * tokens at temperature 1 with top-k 40 (when --sample-every is given); AdamW betas 0.9, 0.95,
+ * eps 1e-8, weight decay 0.1 (embeddings included), clipping at 1.0, warmup + cosine to lr/10,
+ * random data order, a progress line every steps/50 steps. */
 void train_opts_default(train_opts *o);
 
 /* The usage text. */
@@ -81,10 +102,16 @@ int train_parse_args(int argc, char **argv, train_opts *o, FILE *out, char *err,
  * applies them too, for callers that fill train_opts themselves. Returns 0 or -1 with err. */
 int train_check_opts(const train_opts *o, char *err, size_t errlen);
 
+/* The learning rate of step (0-based) under o's schedule, warmup `warmup` steps. */
+double train_lr(const train_opts *o, int64_t warmup, int64_t step);
+/* The schedule's floor: o->min_lr when set, else lr x min_lr_ratio. */
+double train_min_lr(const train_opts *o);
+
 /* The options every rank of a multi-rank run must share, as (name, value) text pairs for
  * st_comm_init_world_ex's agreement: the model and its overrides, batch, seq, accumulation, steps,
- * schedule, evaluation, sampling and checkpoint cadence, partition and dtype. --data, --val and
- * --log may differ (node-local copies; only rank 0 logs). Fills at most max pairs into names and
+ * schedule and every hyperparameter, data order, evaluation, sampling and checkpoint cadence,
+ * partition, dtype, --profile and --export-hf. --data, --val, --log, --log-every and --trace may
+ * differ (node-local copies; only rank 0 logs and prints; each rank writes its own trace). Fills at most max pairs into names and
  * vals (vals[i] points into buf, of buflen bytes) and returns the count. */
 int train_must_agree(const train_opts *o, const char **names, const char **vals, int max, char *buf,
                      size_t buflen);

@@ -9,11 +9,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gpt2_config c;
     char err[1024];
-    if (ckpt_model_config(fuzz_file("model.safetensors", data, size), &c, err, sizeof err) != 0) return 0;
+    if (ckpt_model_config(fuzz_file("model.safetensors", data, size), 0, &c, err, sizeof err) != 0) return 0;
     if (gpt2_config_check(&c, err, sizeof err) != 0) return 0;
     st_param_spec *specs = NULL;
     int n = 0;
-    if (gpt2_param_specs(&c, &specs, &n) == ST_OK && (n < 1 || !specs)) abort();
+    if (gpt2_param_specs(&c, 1, &specs, &n) == ST_OK && (n < 1 || !specs)) abort();
     free(specs);
     return 0;
 }

@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 i=0
 while [ $i -lt 60 ]; do echo "kill a rank at any moment; the checkpoint stays whole." >> "$dir/text"; i=$((i + 1)); done
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1 STRATA_TOPOLOGY=2x2x1
-args="--data $dir/text --steps 100000 --batch 1 --seq 16 --layers 1 --embd 32 --heads 2 --partition zero2"
+args="--data $dir/text --steps 100000 --batch 1 --seq 16 --layers 1 --embd 32 --heads 2 --partition zero2 --log-every 1"
 steps_in() { n=$(awk '/^step *[0-9]+\//{n++} END{print n+0}' "$1" 2>/dev/null); echo "${n:-0}"; }
 latest_step() { [ -f "$1/latest" ] && sed 's/^step-0*\([0-9]*\).*/\1/' "$1/latest" || echo 0; }
 

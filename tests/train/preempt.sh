@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 i=0
 while [ $i -lt 60 ]; do echo "preemption: finish the step, save it, exit 75, resume later." >> "$dir/text"; i=$((i + 1)); done
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1
-args="--data $dir/text --steps 1000000 --batch 2 --seq 32"
+args="--data $dir/text --steps 1000000 --batch 2 --seq 32 --log-every 1"
 
 # Waits until $1 holds a progress line of step >= 3 (the run is past its setup), 60 s at most.
 wait_steps() {

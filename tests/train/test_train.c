@@ -171,7 +171,7 @@ static void test_model_from_ckpt(const char *data, const char *dir, const char *
     if (!CHECK(train_run(&o, NULL, loss, err, sizeof err) == 0, "--model %s: %s", dir, err)) return;
     CHECK(loss[0] > 0 && loss[0] < 4.0f, "first loss from the checkpoint's weights: %f", loss[0]);
     char path[4200] = "";
-    CHECK(committed(dir2, "model.safetensors", path, sizeof path) == 0, "a committed checkpoint in %s", dir2);
+    CHECK(committed(dir2, "trainer_state.safetensors", path, sizeof path) == 0, "a committed checkpoint in %s", dir2);
     st_safetensors *f;
     if (CHECK(st_safetensors_open(path, &f) == ST_OK, "%s: %s", path, st_last_error())) {
         const char *step = st_safetensors_meta(f, "step");
@@ -250,8 +250,8 @@ static int write_llmc(const char *ckpt, const char *path)
         char name[64];
         int layered = k >= 2 && k < 14;
         for (int l = 0; !rc && l < (layered ? 2 : 1); l++) {
-            if (layered) snprintf(name, sizeof name, "h.%d.%s", l, LLMC_ORDER[k].name);
-            else snprintf(name, sizeof name, "%s", LLMC_ORDER[k].name);
+            if (layered) snprintf(name, sizeof name, "transformer.h.%d.%s", l, LLMC_ORDER[k].name);
+            else snprintf(name, sizeof name, "transformer.%s", LLMC_ORDER[k].name);
             rc = put_tensor(ck, name, LLMC_ORDER[k].flip, f);
         }
     }

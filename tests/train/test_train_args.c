@@ -17,12 +17,13 @@ h_counts h_total;
 static const char *const INT_OPTIONS[] = {
     "--steps", "--batch", "--seq", "--grad-accum", "--eval-every", "--eval-batches", "--warmup", "--layers",
     "--heads", "--embd", "--vocab", "--context", "--ckpt-every", "--ckpt-keep", "--stop-at", "--sample-every",
-    "--sample-len", "--top-k", "--seed"};
+    "--sample-len", "--top-k", "--seed", "--log-every"};
 static const char *const EXTREMES[] = {
     "-1", "0", "1", "65537", "1073741824", "2147483647", "2147483648", "4294967296", "357913942", "1073741825",
     "4611686018427387904", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
     "-9223372036854775809", "99999999999999999999999", "1e3", "0x10", "", " 7", "7 ", "+7", "abc", "1.5"};
-static const char *const REAL_OPTIONS[] = {"--lr", "--temperature", "--peak-gflops"};
+static const char *const REAL_OPTIONS[] = {"--lr", "--temperature", "--peak-gflops", "--min-lr", "--min-lr-ratio",
+                                           "--weight-decay", "--beta1", "--beta2", "--eps", "--grad-clip"};
 static const char *const REAL_EXTREMES[] = {"0",   "-1",   "1e-320", "1e308", "1e309", "inf", "-inf",
                                             "nan", "1e3", "0x1p3",  "",      "abc",   "2e3"};
 
@@ -109,6 +110,10 @@ int main(void)
     setenv("STRATA_BACKEND", "cpu", 1);
     test_extremes();
     test_accepted_runs();
+    void test_hf_json(void);
+    test_hf_json();
+    void test_hyperparameters(const char *data);
+    test_hyperparameters(data);
     void test_metadata_extremes(const char *data);
     test_metadata_extremes(data);
     remove(data);

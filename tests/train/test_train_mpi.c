@@ -109,6 +109,31 @@ static void test_equivalence(st_comm *c, const char *data, const char *ckpt, flo
         CHECK(fabs(v1[i] - v2[i]) <= 1e-5 * fabs(v2[i]), "val loss %d: %.6f vs %.6f", i, v1[i], v2[i]);
 }
 
+/* --data-order sequential over K ranks (llm.c's DataLoader: rank r reads B T + 1 tokens from r B T into
+ * each sample of K B T) against one process with K B rows: the same losses, and other ones than the
+ * random order's. */
+static void test_sequential(st_comm *c, const char *data, const float *random_order)
+{
+    int rank = st_comm_rank(c), K = st_comm_size(c);
+    char err[1024] = "";
+    float dp[STEPS], ref[STEPS];
+    train_opts o = small_opts(data, B, c);
+    o.data_order = TRAIN_DATA_SEQUENTIAL;
+    if (!CHECK(train_run(&o, NULL, dp, err, sizeof err) == 0, "rank %d: sequential: %s", rank, err) || rank != 0) return;
+    train_opts r = small_opts(data, (int64_t)K * B, NULL);
+    r.data_order = TRAIN_DATA_SEQUENTIAL;
+    if (!CHECK(train_run(&r, NULL, ref, err, sizeof err) == 0, "sequential reference: %s", err)) return;
+    double worst = 0;
+    for (int i = 0; i < STEPS; i++) {
+        CHECK(fabsf(dp[i] - ref[i]) <= 1e-5f * fabsf(ref[i]), "sequential step %d: %d ranks x %d %.8f, 1 x %d %.8f",
+              i + 1, K, B, dp[i], K * B, ref[i]);
+        worst = fmax(worst, fabs((double)dp[i] - ref[i]) / fabs((double)ref[i]));
+    }
+    CHECK(dp[0] != random_order[0], "the sequential order reads other rows than the random one");
+    printf("sequential order: %d ranks x %d rows against 1 x %d: largest relative loss difference %.2e\n", K, B, K * B,
+           worst);
+}
+
 /* 5 steps with a checkpoint in the shared directory, resumed by every rank for 5 more: the
  * straight run's losses, bit for bit. */
 static void test_resume(st_comm *c, const char *data, const char *ckpt, const float *straight)
@@ -178,6 +203,8 @@ int main(int argc, char **argv)
     test_resume(c, data, ck, straight);
     barrier(c);
     test_resume_from_one(c, data, ck1, straight);
+    barrier(c);
+    test_sequential(c, data, straight);
     barrier(c);
     st_comm_free(c);
     st_shutdown();
