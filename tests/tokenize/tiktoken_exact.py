@@ -1,0 +1,102 @@
+"""Strata's encoding of GPT-2's own vocabulary against tiktoken, token for token.
+
+usage: tiktoken_exact.py STRATA_TOKENIZE GPT2_TIKTOKEN SCRATCH_DIR FILE...
+
+Encodes each FILE (the licence texts in /usr/share/common-licenses, the README) and a set of
+written texts (Unicode letters, numbers and spaces of many scripts, contractions, white-space runs,
+long pieces that take the heap path) with `strata-tokenize encode` into llm.c token files and with
+tiktoken.Encoding(pat_str=GPT-2's pattern, mergeable_ranks=load_tiktoken_bpe(GPT2_TIKTOKEN),
+special_tokens={'<|endoftext|>': 50256}).encode_ordinary, and requires identical tokens; then
+decodes Strata's file and requires the original bytes. Exit 77 (skipped) with the reason when
+tiktoken or the rank file is missing.
+"""
+import os
+import random
+import struct
+import subprocess
+import sys
+
+SKIP = 77
+PAT = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def written_texts():
+    rng = random.Random(20240520)
+    pieces = ["Hello", " world", "it's", " they'll", " we've", " I'm", " you'd", " 'S", "'re",
+              "  ", "   ", "\t", "\n", "\n\n", " \n ", "\r\n", "12345", " 42", "３４", "٣", "Ⅻ",
+              "café", " naïve", " Ελληνικά", " русский", " 中文字符", " 日本語の", " 한국어",
+              " עברית", " العربية", " हिन्दी", "🙂", " 🚀🚀", "\u00a0", "\u2003", "\u3000", "\u180e",
+              "\u200b", "\u0085", "!!", " ...", "--", " $%^", "_", "__init__", "'", " '", "x'y",
+              "\u0301", "e\u0301", " \u2028", "ǅ", "ß", "İ", "ﬁ", "\U0001d400", "\x00", "\x7f"]
+    texts = []
+    for _ in range(40):
+        texts.append("".join(rng.choice(pieces) for _ in range(rng.randint(1, 300))))
+    texts.append("a" * 5000)                        # one long piece: the heap path
+    texts.append(" " * 3000 + "x")                   # a long white-space run
+    texts.append("".join(rng.choice("abcdefghij") for _ in range(20000)))
+    texts.append("".join(chr(rng.randint(0x4e00, 0x9fff)) for _ in range(3000)))
+    texts.append("1234567890" * 500)
+    return texts
+
+
+def read_tokens(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, version, n = struct.unpack("<3i", data[:12])
+    width = {20240520: 2, 20240801: 4}[magic]
+    assert len(data) == 1024 + width * n, f"{path}: size {len(data)} for {n} tokens"
+    return list(struct.unpack(f"<{n}{'H' if width == 2 else 'I'}", data[1024:]))
+
+
+def main():
+    tool, rank_file, scratch, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    try:
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+    except ImportError as e:
+        print(f"SKIP: tiktoken is not installed for {sys.executable} ({e}); .ci/run installs it "
+              "(scripts/python-refs.sh)")
+        return SKIP
+    if not os.path.isfile(rank_file):
+        print(f"SKIP: GPT-2's rank file {rank_file} is missing (scripts/python-refs.sh fetches it "
+              "from PyPI's openai-whisper: whisper/assets/gpt2.tiktoken)")
+        return SKIP
+    enc = tiktoken.Encoding("gpt2-file", pat_str=PAT, mergeable_ranks=load_tiktoken_bpe(rank_file),
+                            special_tokens={"<|endoftext|>": 50256})
+    os.makedirs(scratch, exist_ok=True)
+    cases = []
+    for f in files:
+        with open(f, "rb") as fp:
+            cases.append((f, fp.read()))
+    for i, t in enumerate(written_texts()):
+        path = os.path.join(scratch, f"written_{i}.txt")
+        with open(path, "wb") as fp:
+            fp.write(t.encode("utf-8"))
+        cases.append((path, t.encode("utf-8")))
+    failed = total = 0
+    for path, data in cases:
+        out = os.path.join(scratch, "case.bin")
+        subprocess.run([tool, "encode", "--tokenizer", rank_file, "--no-eot", "--out", out, path],
+                       check=True, stdout=subprocess.DEVNULL)
+        got = read_tokens(out)
+        want = enc.encode_ordinary(data.decode("utf-8"))
+        total += len(want)
+        if got != want:
+            failed += 1
+            k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            print(f"FAIL {path}: {len(got)} tokens, tiktoken {len(want)}; first difference at token {k}: "
+                  f"strata {got[k:k + 8]} tiktoken {want[k:k + 8]} near {enc.decode(want[max(0, k - 4):k + 4])!r}")
+            continue
+        dec = os.path.join(scratch, "case.txt")
+        subprocess.run([tool, "decode", "--tokenizer", rank_file, "--out", dec, out], check=True)
+        with open(dec, "rb") as fp:
+            if fp.read() != data:
+                failed += 1
+                print(f"FAIL {path}: decoding does not give the text back")
+    print(f"{len(cases) - failed} of {len(cases)} texts identical to tiktoken {tiktoken.__version__} "
+          f"({total} tokens)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
