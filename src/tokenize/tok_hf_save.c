@@ -9,16 +9,17 @@
 #include "internal.h"
 #include "tok_internal.h"
 
-/* A token as a JSON string's contents: normal tokens in stand-in characters, specials as text. */
-static int put_token(FILE *fp, const st_tokenizer *tok, int32_t id)
+/* A token in stand-in characters (specials as their text), escaped for a JSON string when
+ * `json` (merges.txt is not JSON: its tokens go as they are). */
+static int put_token(FILE *fp, const st_tokenizer *tok, int32_t id, int json)
 {
     const uint8_t *p = tok->bytes + tok->off[id];
     size_t len = tok->off[id + 1] - tok->off[id];
     int ok = 1;
     for (size_t i = 0; i < len && ok; i++) {
         uint32_t cp = tok->kind[id] == TOK_SPECIAL ? p[i] : tok_byte_char(p[i]);
-        if (cp == '"' || cp == '\\') ok = fprintf(fp, "\\%c", (char)cp) > 0;
-        else if (cp < 0x20) ok = fprintf(fp, "\\u%04x", (unsigned)cp) > 0;
+        if (json && (cp == '"' || cp == '\\')) ok = fprintf(fp, "\\%c", (char)cp) > 0;
+        else if (json && cp < 0x20) ok = fprintf(fp, "\\u%04x", (unsigned)cp) > 0;
         else if (cp < 0x80 || tok->kind[id] == TOK_SPECIAL) ok = fputc((int)cp, fp) != EOF;
         else ok = fprintf(fp, "%c%c", (char)(0xc0 | cp >> 6), (char)(0x80 | (cp & 63))) > 0;
     }
@@ -30,24 +31,24 @@ static int write_vocab(FILE *fp, const st_tokenizer *tok, const char *indent)
     int ok = fputc('{', fp) != EOF, first = 1;
     for (int32_t id = 0; id < tok->n_vocab && ok; id++) {
         if (tok->kind[id] == TOK_ABSENT) continue;
-        ok = fprintf(fp, "%s%s\"", first ? "" : ",", indent) > 0 && put_token(fp, tok, id) &&
+        ok = fprintf(fp, "%s%s\"", first ? "" : ",", indent) > 0 && put_token(fp, tok, id, 1) &&
              fprintf(fp, "\": %d", id) > 0;
         first = 0;
     }
     return ok && fputc('}', fp) != EOF;
 }
 
-static int write_merge(FILE *fp, const st_tokenizer *tok, int32_t k)
+static int write_merge(FILE *fp, const st_tokenizer *tok, int32_t k, int json)
 {
-    return put_token(fp, tok, tok->merges[k][0]) && fputc(' ', fp) != EOF &&
-           put_token(fp, tok, tok->merges[k][1]);
+    return put_token(fp, tok, tok->merges[k][0], json) && fputc(' ', fp) != EOF &&
+           put_token(fp, tok, tok->merges[k][1], json);
 }
 
 static int write_merges_txt(FILE *fp, const st_tokenizer *tok)
 {
     int ok = fputs("#version: 0.2\n", fp) >= 0;
     for (int32_t k = 0; k < tok->n_merges && ok; k++)
-        ok = write_merge(fp, tok, k) && fputc('\n', fp) != EOF;
+        ok = write_merge(fp, tok, k, 0) && fputc('\n', fp) != EOF;
     return ok;
 }
 
@@ -60,7 +61,7 @@ static int write_tokenizer_json(FILE *fp, const st_tokenizer *tok)
                    "  \"added_tokens\": [", fp) >= 0;
     for (int i = 0; i < tok->n_specials && ok; i++) {
         ok = fprintf(fp, "%s\n    {\"id\": %d, \"content\": \"", i ? "," : "", tok->specials[i]) > 0 &&
-             put_token(fp, tok, tok->specials[i]) &&
+             put_token(fp, tok, tok->specials[i], 1) &&
              fputs("\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
                    "\"normalized\": true, \"special\": true}", fp) >= 0;
     }
@@ -72,7 +73,7 @@ static int write_tokenizer_json(FILE *fp, const st_tokenizer *tok)
                        "    \"vocab\": ", BYTE_LEVEL, BYTE_LEVEL, BYTE_LEVEL) > 0;
     ok = ok && write_vocab(fp, tok, "\n      ") && fputs(",\n    \"merges\": [", fp) >= 0;
     for (int32_t k = 0; k < tok->n_merges && ok; k++)
-        ok = fputs(k ? ",\n      \"" : "\n      \"", fp) >= 0 && write_merge(fp, tok, k) &&
+        ok = fputs(k ? ",\n      \"" : "\n      \"", fp) >= 0 && write_merge(fp, tok, k, 1) &&
              fputc('"', fp) != EOF;
     return ok && fputs("\n    ]\n  }\n}\n", fp) >= 0;
 }

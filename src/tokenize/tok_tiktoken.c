@@ -96,12 +96,12 @@ static st_status parse_lines(const char *path, const char *d, size_t len, rank_l
         }
         at = end + 1;
     }
-    *out = v;
-    *count = n;
     if (n == 0) {
         free(v);
         return ST_ERR(ST_ERR_FORMAT, "'%s' holds no tokens: not a tiktoken rank file", path);
     }
+    *out = v;
+    *count = n;
     return ST_OK;
 }
 

@@ -95,7 +95,53 @@ def main():
                 print(f"FAIL {path}: decoding does not give the text back")
     print(f"{len(cases) - failed} of {len(cases)} texts identical to tiktoken {tiktoken.__version__} "
           f"({total} tokens)")
+    failed += hf_files(tool, rank_file, scratch, cases, enc)
     return 1 if failed else 0
+
+
+def strata_tokens(tool, tokenizer, path, scratch):
+    out = os.path.join(scratch, "hf.bin")
+    subprocess.run([tool, "encode", "--tokenizer", tokenizer, "--no-eot", "--out", out, path],
+                   check=True, stdout=subprocess.DEVNULL)
+    return read_tokens(out)
+
+
+def hf_files(tool, rank_file, scratch, cases, enc):
+    """GPT-2's vocabulary written by Strata as Hugging Face files (the merge list derived from the
+    ranks) encodes as tiktoken in Strata, and, with Hugging Face's `tokenizers` when installed,
+    its tokenizer.json encodes as Strata does; so does a vocabulary Strata trains."""
+    hf = os.path.join(scratch, "gpt2-hf")
+    subprocess.run([tool, "convert", "--tokenizer", rank_file, "--hf", hf], check=True,
+                   stdout=subprocess.DEVNULL)
+    corpus = os.path.join(scratch, "corpus.txt")
+    with open(corpus, "wb") as fp:
+        fp.write(b"".join(data for _, data in cases))
+    with open(corpus, "rb") as fp:
+        text = fp.read().decode("utf-8")
+    failed = 0
+    got = strata_tokens(tool, hf, corpus, scratch)
+    if got != enc.encode_ordinary(text):
+        print("FAIL: GPT-2 as vocab.json + merges.txt does not encode as tiktoken")
+        failed += 1
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as e:
+        print(f"SKIP (part): Hugging Face tokenizers is not installed ({e}): tokenizer.json unchecked")
+        return failed
+    trained = os.path.join(scratch, "trained-hf")
+    subprocess.run([tool, "train", "--vocab-size", "3000", "--hf", trained, corpus], check=True,
+                   stdout=subprocess.DEVNULL)
+    for name, d in (("GPT-2", hf), ("a trained vocabulary", trained)):
+        ids = Tokenizer.from_file(os.path.join(d, "tokenizer.json")).encode(text).ids
+        mine = strata_tokens(tool, d, corpus, scratch)
+        if ids != mine:
+            failed += 1
+            print(f"FAIL: tokenizers reads Strata's tokenizer.json of {name} differently: "
+                  f"{len(ids)} tokens against Strata's {len(mine)}")
+        else:
+            print(f"tokenizers encodes {name} from Strata's tokenizer.json as Strata does "
+                  f"({len(ids)} tokens)")
+    return failed
 
 
 if __name__ == "__main__":
