@@ -152,7 +152,7 @@ st_status st_tokenizer_load_tiktoken(const char *path, const char *const *specia
         nsp++;
     }
     char *d;
-    size_t len, n;
+    size_t len, n = 0;
     ST_TRY(tok_read_file(path, &d, &len));
     rank_line *v = NULL;
     int64_t max_rank = -1;

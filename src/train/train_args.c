@@ -20,6 +20,10 @@ static const char USAGE[] =
     "usage: strata-train --data FILE [options]\n"
     "  --data FILE        training text (bytes) or llm.c token file\n"
     "  --val FILE         validation file (default: last 10% of --data)\n"
+    "  --tokenizer T      BPE vocabulary (strata-tokenize: tiktoken file or Hugging Face\n"
+    "                     vocab.json + merges.txt): text data is tokenized once into a cached\n"
+    "                     llm.c token file beside it, the model's vocabulary is T's (named\n"
+    "                     models), and samples are printed as text\n"
     "  --model NAME       tiny | gpt2-124m | llmc:FILE (an llm.c model file) | CKPT (a\n"
     "                     strata-train checkpoint directory or .safetensors file: its weights,\n"
     "                     from step 0); default tiny\n"
@@ -115,6 +119,7 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
 {
     if (!strcmp(opt, "--data")) o->data = val;
     else if (!strcmp(opt, "--val")) o->val = val;
+    else if (!strcmp(opt, "--tokenizer")) o->tokenizer = val;
     else if (!strcmp(opt, "--model")) o->model = val;
     else if (!strcmp(opt, "--log")) o->log = val;
     else if (!strcmp(opt, "--ckpt")) o->ckpt = val;

@@ -15,6 +15,7 @@
 #include "train_dist.h"
 #include "train_shard.h"
 #include "train_stats.h"
+#include "train_tok.h"
 
 typedef struct run {
     const train_opts *o;
@@ -26,6 +27,7 @@ typedef struct run {
     int64_t T;
     st_device *dev;
     st_dataset *ds;
+    train_tok tk;                /* --tokenizer: the vocabulary and the token files it made */
     st_llmc_model *llmc;         /* --model llmc:FILE, open from config to weights */
     int from_ckpt;               /* --model is a strata-train checkpoint (weights only) */
     st_params *ps;
@@ -67,6 +69,24 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* --tokenizer: a named model takes its vocabulary (padded to 128 rows, as llm.c pads); a model
+ * from a file must already have room for it. */
+static int tok_vocab(run *r)
+{
+    int32_t V = st_tokenizer_vocab_size(r->tk.tok);
+    if (r->o->V || r->llmc || r->from_ckpt) {
+        if (r->cfg.V < V)
+            return fail(r, ST_OK, "the model's vocabulary V=%d is smaller than tokenizer %s's %d ids",
+                        r->cfg.V, r->o->tokenizer, V);
+        return 0;
+    }
+    if (V != r->cfg.V) {
+        r->cfg.V = V;
+        r->cfg.Vp = (V + 127) / 128 * 128;
+    }
+    return 0;
+}
+
 static int setup_config(run *r)
 {
     const train_opts *o = r->o;
@@ -95,6 +115,7 @@ static int setup_config(run *r)
     if (o->C) r->cfg.C = o->C;
     if (o->ctx) r->cfg.T = o->ctx;
     if (o->V) r->cfg.V = r->cfg.Vp = o->V;
+    if (r->tk.tok && tok_vocab(r)) return -1;
     if (gpt2_config_check(&r->cfg) != ST_OK)
         return fail(r, ST_OK, "bad model config: L=%d H=%d C=%d T=%d V=%d (C must divide by H)",
                     r->cfg.L, r->cfg.H, r->cfg.C, r->cfg.T, r->cfg.V);
@@ -113,7 +134,8 @@ static int setup_data(run *r)
     const train_opts *o = r->o;
     st_dataset_options dopt = {.val_path = o->val, .vocab_size = r->cfg.V,
                                .val_fraction = o->val ? 0.0 : 0.1};
-    st_status s = st_dataset_open(o->data, &dopt, &r->ds);
+    if (r->tk.val[0]) dopt.val_path = r->tk.val;
+    st_status s = st_dataset_open(r->tk.data[0] ? r->tk.data : o->data, &dopt, &r->ds);
     if (s) return fail(r, s, "cannot use data '%s'", o->data);
     int64_t ntrain = st_dataset_tokens(r->ds, ST_SPLIT_TRAIN);
     int64_t nval = st_dataset_tokens(r->ds, ST_SPLIT_VAL);
@@ -325,7 +347,8 @@ static int maybe_sample(run *r, int64_t step)
     if (n > r->T - 1) n = (int)r->T - 1;
     if (!r->progress) return 0;
     fprintf(r->progress, "step %lld: sample: ", (long long)step);
-    for (int i = 0; i < n; i++) {
+    if (r->tk.tok) train_tok_print(&r->tk, out, n, r->progress);
+    for (int i = 0; i < n && !r->tk.tok; i++) {
         if (r->cfg.V > 256) fprintf(r->progress, "%d ", out[i]);
         else fputc(isprint(out[i]) || out[i] == '\n' ? out[i] : '?', r->progress);
     }
@@ -417,6 +440,7 @@ static void cleanup(run *r)
     st_params_destroy(r->ps);
     st_dataset_close(r->ds);
     st_llmc_close(r->llmc);
+    train_tok_free(&r->tk);
     free(r->in);
     free(r->tg);
     free(r->step_ms);
@@ -441,7 +465,8 @@ static void print_header(run *r)
 static int setup(run *r)
 {
     const train_opts *o = r->o;
-    int rc = setup_config(r);
+    int rc = train_tok_prepare(o, &r->tk, r->progress, r->err, r->errlen);
+    if (!rc) rc = setup_config(r);
     if (!rc) rc = setup_data(r);
     if (!rc) rc = setup_model(r);
     if (!rc) print_header(r);

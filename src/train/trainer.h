@@ -29,6 +29,7 @@ typedef struct train_stats {
 
 typedef struct train_opts {
     const char *data, *val, *model, *log;
+    const char *tokenizer;       /* --tokenizer: text data is tokenized with it (train_tok.h) */
     int64_t steps, batch, seq, grad_accum, eval_every, eval_batches, warmup;
     double lr, min_lr_ratio, weight_decay, max_norm;
     uint64_t seed;
