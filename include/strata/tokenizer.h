@@ -14,20 +14,24 @@
  * that tiktoken uses; letters and numbers follow the Unicode tables of the installed PCRE2, 14.0
  * for Debian 12's), then each piece is merged pairwise, lowest priority first, leftmost among
  * equals. Valid UTF-8 gives exactly tiktoken's encode_ordinary (tested token for token on GPT-2's
- * vocabulary). Invalid UTF-8 still encodes losslessly: no pattern item matches an invalid byte,
- * so each maximal run of invalid bytes is a piece of its own, encoded from its bytes, and the
- * valid text around it is split as if the run were not there. (tiktoken's str API cannot take
- * invalid UTF-8 at all; its private _encode_bytes BPE-merges everything from the first invalid
- * byte onwards as one piece.)
+ * vocabulary). Invalid UTF-8 still encodes losslessly: no pattern item matches an invalid byte
+ * (PCRE2_MATCH_INVALID_UTF), so each maximal run of invalid bytes is a piece of its own, encoded
+ * from its bytes, and it ends the piece before it as the end of the text would. (tiktoken takes
+ * Python str, so it has no answer to compare with there.)
  *
  * Merge priorities depend on where the vocabulary came from, so that each file form encodes as
  * its own reference library does:
  *  - tiktoken rank files (ST_BPE_RANKS): two adjacent parts merge when their concatenation is a
  *    token; its rank (= id) is the priority.
- *  - Hugging Face vocab.json + merges.txt or tokenizer.json, and freshly trained vocabularies
+ *  - Hugging Face vocab.json + merges.txt, and freshly trained vocabularies
  *    (ST_BPE_MERGES): only the listed merges apply, earlier lines first.
  * For GPT-2's vocabulary both give the same tokens; for other vocabularies they can differ on
  * rare pieces (a token reachable by a split that is not its merge).
+ *
+ * Speed: an ASCII scanner that cuts exactly where the pattern does (tested against PCRE2) splits
+ * most text; PCRE2 (JIT) takes any piece whose end depends on a non-ASCII byte. A piece that is
+ * a token is looked up whole under ST_BPE_RANKS (as tiktoken does); other pieces up to 24 bytes
+ * are cached. `strata-tokenize bench` measures it against tiktoken.
  *
  * Threads: a tokenizer caches the tokens of recent pieces and holds the regex's match state, so
  * the functions that take a non-const st_tokenizer * must not run on one tokenizer from two
@@ -60,17 +64,16 @@ typedef enum st_bpe_rule {
 /* ---- Loading and saving ------------------------------------------------------------------ */
 
 /* Loads a vocabulary, choosing the form from `path`:
- *  - a directory: its tokenizer.json, else its vocab.json + merges.txt;
- *  - a file whose content starts with '{': a tokenizer.json (it has a "model" object), else a
- *    vocab.json whose merges.txt lies beside it;
+ *  - a directory: its vocab.json + merges.txt (as st_tokenizer_save_hf writes them);
+ *  - a file whose content starts with '{': a vocab.json whose merges.txt lies beside it
+ *    (tokenizer.json is written by st_tokenizer_save_hf but not read);
  *  - any other file: a tiktoken rank file, with "<|endoftext|>" added as a special token right
  *    after the largest rank (as tiktoken's own gpt2 encoding does: id 50256 for GPT-2).
  * *out is owned by the caller (st_tokenizer_free).
  * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (missing or unreadable file: path and strerror),
  * ST_ERR_FORMAT (corrupt content: file, line and what is wrong; a vocabulary without all 256
- * single bytes; duplicate tokens or ids; a merge whose parts or result are not tokens),
- * ST_ERR_UNSUPPORTED (a tokenizer.json that is not GPT-2-style byte-level BPE: other model,
- * normalizer or pre-tokenizer), ST_ERR_OUT_OF_MEMORY. */
+ * single bytes; duplicate tokens or ids; a merge whose parts or result are not tokens; a
+ * vocabulary of fewer than 256 ids), ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_tokenizer_load(const char *path, st_tokenizer **out);
 
 /* A tiktoken rank file ("<base64 token> <rank>" per line, blank lines ignored). `specials`
@@ -93,9 +96,10 @@ ST_API st_status st_tokenizer_save_tiktoken(const st_tokenizer *tok, const char 
 /* Writes vocab.json, merges.txt and tokenizer.json into directory `dir` (created if missing),
  * each atomically, as Hugging Face's GPT-2 tokenizer has them: transformers'
  * GPT2TokenizerFast.from_pretrained(dir) and tokenizers' Tokenizer.from_file load them. A
- * vocabulary from a rank file gets its merge list derived (each token's bytes encoded with the
- * lower ranks only give its two parts); a token that no merge reaches is an
- * ST_ERR_UNSUPPORTED error naming it. Errors: ST_ERR_INVALID_ARG, ST_ERR_IO, ST_ERR_UNSUPPORTED,
+ * vocabulary from a rank file gets its merge list derived once (each token's bytes encoded with
+ * the lower ranks only give its two parts; kept in the tokenizer, which is why it is not const);
+ * a token that no merge reaches is an ST_ERR_UNSUPPORTED error naming it. Errors:
+ * ST_ERR_INVALID_ARG, ST_ERR_IO (also: `dir` exists and is not a directory), ST_ERR_UNSUPPORTED,
  * ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_tokenizer_save_hf(st_tokenizer *tok, const char *dir);
 
@@ -182,7 +186,9 @@ typedef struct st_tok_file_stats {
 } st_tok_file_stats;
 
 /* Encodes the files `paths[0..n)` one after another into one llm.c token file at `out_path`
- * (data.h: uint16 when the vocabulary has at most 65536 ids, else uint32), written atomically.
+ * (data.h: a header of 256 int32, then the tokens; magic 20240520 / version 1 and uint16 tokens
+ * when the vocabulary has at most 65536 ids, else llm.c's 20240801 / version 7 and uint32),
+ * written atomically. Invalid UTF-8 is encoded too (see above).
  * `opt` and `stats` may be NULL. Errors: ST_ERR_INVALID_ARG (NULL, n < 1, eot_before_each
  * without an "<|endoftext|>"), ST_ERR_IO (an input unreadable, the output unwritable),
  * ST_ERR_FORMAT (more tokens than an llm.c header counts, or none), ST_ERR_OUT_OF_MEMORY; on
