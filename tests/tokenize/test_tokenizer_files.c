@@ -242,6 +242,21 @@ void test_wide_token_file(void)
           hdr[2] == b.n && size == 1024 + 4 * b.n, "llm.c uint32 header");
     CHECK(dataset_equals(out, b.ids, b.n), "st_dataset reads uint32 tokens back");
     CHECK(tt_roundtrip(tok, text, n, 0), "wide round trip");
+    /* the uint32 form's own checks in st_dataset: a short file, a wrong version */
+    FILE *fp = fopen(out, "rb");
+    size_t fl = (size_t)(1024 + 4 * b.n);
+    char *raw = malloc(fl);
+    if (fp && raw && fread(raw, 1, fl, fp) == fl) {
+        st_dataset *ds = NULL;
+        CHECK_ST(st_dataset_open(write_file("wide-cut.bin", raw, fl - 2), NULL, &ds), ST_ERR_FORMAT);
+        CHECK(h_msg_has("truncated"), "cut uint32 file: %s", st_last_error());
+        int32_t v1 = 1;
+        memcpy(raw + 4, &v1, 4);
+        CHECK_ST(st_dataset_open(write_file("wide-v1.bin", raw, fl), NULL, &ds), ST_ERR_FORMAT);
+        CHECK(h_msg_has("version 1, expected 7"), "uint32 magic, version 1: %s", st_last_error());
+    }
+    if (fp) fclose(fp);
+    free(raw);
     st_token_buf_free(&b);
     st_tokenizer_free(tok);
 }
