@@ -25,7 +25,8 @@ size_t tt_random_text(char *out, size_t cap, uint64_t seed)
                                      "   ", "\n", "\n\n", "\t", " \n", "123", " 4567", ",", ".",
                                      " --", "!?", " caf\xc3\xa9", " \xce\xb1\xce\xb2", "\xe4\xb8\xad",
                                      "\xc2\xa0", "\xe3\x80\x80", "\xef\xbc\x93", " \xf0\x9f\x99\x82",
-                                     "x'y", "'", " 's", "_a", "\xff", "\x80\x81", "\xe2\x80\x83x"};
+                                     "x'y", "'", " 's", "_a", "\xff", "\x80\x81", "\xe2\x80\x83x",
+                                     " you'd", "'re", "don't", "'D", "'ll"};
     size_t n = 0;
     uint64_t s = seed;
     while (1) {
