@@ -1,5 +1,6 @@
 /* strata-train's tokenizer door (train_tok.h): text in, cached llm.c token file out. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +42,26 @@ static int is_token_file(const char *path)
     return ok && (magic == 20240520 || magic == 20240801);
 }
 
+/* STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else ~/.cache/strata (as the OpenCL kernel
+ * cache), created when missing; $TMPDIR or /tmp when none of them can be made. */
+static void cache_dir(char *base, size_t cap)
+{
+    const char *dir = getenv("STRATA_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *tmp = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
+    if (dir && *dir) snprintf(base, cap, "%s", dir);
+    else if (xdg && *xdg) snprintf(base, cap, "%s/strata", xdg);
+    else if (home && *home) snprintf(base, cap, "%s/.cache/strata", home);
+    else base[0] = 0;
+    for (char *p = base + 1; base[0] && *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(base, 0755);
+        *p = '/';
+    }
+    if (!base[0] || (mkdir(base, 0755) != 0 && errno != EEXIST) || access(base, W_OK) != 0)
+        snprintf(base, cap, "%s", tmp);
+}
+
 static int prepare_one(const char *text, uint64_t vh, train_tok *t, char *out, FILE *progress,
                        char *err, size_t errlen)
 {
@@ -50,17 +71,16 @@ static int prepare_one(const char *text, uint64_t vh, train_tok *t, char *out, F
         return -1;
     }
     if (is_token_file(text)) return 0; /* already tokens: used as given */
+    char real[4096];
+    if (!realpath(text, real)) snprintf(real, sizeof real, "%s", text);
     uint64_t h = mix(mix(vh, (uint64_t)sb.st_size), (uint64_t)sb.st_mtim.tv_sec * 1000000000ull +
                                                          (uint64_t)sb.st_mtim.tv_nsec);
-    const char *slash = strrchr(text, '/');
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - text) + (slash == text) : 1, slash ? text : ".");
-    if (access(dir, W_OK) == 0) {
-        snprintf(out, 4200, "%s.tok-%016llx.bin", text, (unsigned long long)h);
-    } else {
-        const char *tmp = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
-        snprintf(out, 4200, "%s/%s.tok-%016llx.bin", tmp, slash ? slash + 1 : text, (unsigned long long)h);
-    }
+    for (const char *c = real; *c; c++) h = mix(h, (uint8_t)*c);
+    const char *slash = strrchr(real, '/');
+    char dir[3072];
+    cache_dir(dir, sizeof dir);
+    snprintf(out, 4200, "%s/tokens-%.100s-%016llx.bin", dir, slash ? slash + 1 : real,
+             (unsigned long long)h);
     if (access(out, R_OK) == 0) {
         if (progress) fprintf(progress, "tokens of %s: %s (cached)\n", text, out);
         return 0;

@@ -7,6 +7,7 @@
 # prints samples as text.
 set -u
 export LC_ALL=C # samples hold arbitrary bytes
+export STRATA_CACHE_DIR="$3/cache" # strata-train's token files
 tk=$1 train=$2 dir=$3
 rm -rf "$dir" && mkdir -p "$dir"
 failed=0
@@ -69,7 +70,7 @@ grep -q "^tokens of .*tokens from" "$dir/train.out" && ok "strata-train tokenize
 grep -q "V=512" "$dir/train.out" && ok "model vocabulary 512" || fail "model vocabulary: $(grep model "$dir/train.out")"
 grep -aq "sample: .*[a-zA-Z]" "$dir/train.out" && ! grep -aq "sample: [0-9 ]*$" "$dir/train.out" &&
   ok "sample as text: $(grep -a sample: "$dir/train.out" | head -c 120)" || fail "sample: $(grep sample "$dir/train.out")"
-ls "$dir"/gpl3.txt.tok-*.bin > /dev/null 2>&1 || fail "no cached token file beside the text"
+ls "$dir"/cache/tokens-gpl3.txt-*.bin > /dev/null 2>&1 || fail "no cached token file in STRATA_CACHE_DIR"
 run_train
 grep -q "(cached)" "$dir/train.out" && ok "second run uses the cache" || fail "cache unused: $(head -2 "$dir/train.out")"
 
