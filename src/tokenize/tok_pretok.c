@@ -42,27 +42,18 @@ void tok_regex_free(tok_regex *rx)
 /* ASCII classes: letter, number, white space, anything else. */
 enum { C_O = 0, C_L = 1, C_N = 2, C_S = 3 };
 
-static const uint8_t *ascii_class(void)
-{
-    static uint8_t cls[128];
-    static int ready;
-    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-        uint8_t c[128];
-        for (int i = 0; i < 128; i++)
-            c[i] = (i >= 'a' && i <= 'z') || (i >= 'A' && i <= 'Z') ? C_L
-                   : (i >= '0' && i <= '9')                       ? C_N
-                   : (i >= 9 && i <= 13) || i == ' '               ? C_S
-                                                                   : C_O;
-        memcpy(cls, c, sizeof c); /* same bytes from every thread: a benign race */
-        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-    }
-    return cls;
-}
+/* Class of each ASCII byte (C_O 0, C_L 1, C_N 2, C_S 3: \t..\r and space). */
+static const uint8_t ASCII_CLASS[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+};
 
 /* End of the piece at pos, or 0 when a byte >= 0x80 could change it (PCRE2 decides then). */
 static size_t scan_ascii(const uint8_t *t, size_t n, size_t pos)
 {
-    const uint8_t *cls = ascii_class();
+    const uint8_t *cls = ASCII_CLASS;
     uint8_t c = t[pos];
     if (c >= 0x80) return 0;
     if (c == '\'' && pos + 1 < n) {
@@ -120,7 +111,7 @@ st_status tok_next_piece(tok_regex *rx, const uint8_t *text, size_t n, size_t po
 
 size_t tok_safe_cut(const uint8_t *text, size_t n, size_t from, size_t want)
 {
-    const uint8_t *cls = ascii_class();
+    const uint8_t *cls = ASCII_CLASS;
     for (size_t i = from + want; i + 1 < n; i++) {
         uint8_t c = text[i];
         if (c == ' ' && text[i - 1] < 0x80 && cls[text[i - 1]] != C_S) return i;
