@@ -106,6 +106,78 @@ static void test_training(void)
     st_tokenizer_free(tok);
 }
 
+/* ---- training against a naive trainer: every pair recounted before each merge ---- */
+
+typedef struct naive {
+    int32_t *sym;            /* all pieces' ids, pieces back to back */
+    size_t *start, *len;     /* per piece */
+    size_t n, cap, nsym;
+    const char *text;
+} naive;
+
+static int naive_piece(void *ctx, size_t start, size_t len)
+{
+    naive *w = ctx;
+    if (w->n == w->cap) return 1;
+    w->start[w->n] = w->nsym;
+    w->len[w->n++] = len;
+    for (size_t i = 0; i < len; i++) w->sym[w->nsym++] = (uint8_t)w->text[start + i];
+    return 0;
+}
+
+/* The merges of the most frequent pair (ties: smaller left id, then right id) in order, as the
+ * byte strings of the new tokens; compared with the trained tokenizer's ids 256 on. */
+static void test_training_against_naive(void)
+{
+    enum { V = 420, MAXP = 1 << 14 };
+    static char text[1 << 14];
+    size_t n = tt_random_text(text, sizeof text, 77);
+    st_tokenizer *tok = tt_train(text, n, V, 0);
+    if (!tok) return;
+    naive w = {malloc(n * sizeof(int32_t)), malloc(MAXP * sizeof(size_t)), malloc(MAXP * sizeof(size_t)),
+               0, MAXP, 0, text};
+    int64_t *cnt = malloc((size_t)V * V * sizeof *cnt);
+    uint8_t *tb = malloc((size_t)V * 64);
+    size_t tl[V];
+    for (int b = 0; b < 256; b++) tb[b * 64] = (uint8_t)b, tl[b] = 1;
+    CHECK_ST(st_tokenizer_pieces(tok, text, n, 0, naive_piece, &w), ST_OK);
+    int32_t nv = 256, ok = 1;
+    while (ok && nv < V - 1) {
+        memset(cnt, 0, (size_t)V * V * sizeof *cnt);
+        for (size_t p = 0; p < w.n; p++)
+            for (size_t i = 0; i + 1 < w.len[p]; i++)
+                cnt[w.sym[w.start[p] + i] * V + w.sym[w.start[p] + i + 1]]++;
+        int64_t best = 1;
+        int32_t ba = -1, bb = -1;
+        for (int32_t a = 0; a < nv; a++)
+            for (int32_t b = 0; b < nv; b++)
+                if (cnt[a * V + b] > best) best = cnt[a * V + b], ba = a, bb = b;
+        if (ba < 0) break;
+        if (tl[ba] + tl[bb] > 64) break;
+        memcpy(tb + nv * 64, tb + ba * 64, tl[ba]);
+        memcpy(tb + nv * 64 + tl[ba], tb + bb * 64, tl[bb]);
+        tl[nv] = tl[ba] + tl[bb];
+        const uint8_t *p;
+        size_t len;
+        ok = !st_tokenizer_token(tok, nv, &p, &len, NULL) && len == tl[nv] && !memcmp(p, tb + nv * 64, len);
+        CHECK(ok, "merge %d: the trained token differs from the naive trainer's", nv - 256);
+        for (size_t q = 0; q < w.n; q++) { /* apply the merge, left to right */
+            int32_t *s = w.sym + w.start[q];
+            size_t o = 0;
+            for (size_t i = 0; i < w.len[q]; i++) {
+                if (i + 1 < w.len[q] && s[i] == ba && s[i + 1] == bb) s[o++] = nv, i++;
+                else s[o++] = s[i];
+            }
+            w.len[q] = o;
+        }
+        nv++;
+    }
+    CHECK(nv + 1 == st_tokenizer_vocab_size(tok), "naive trainer made %d ids, the trainer %d", nv + 1,
+          st_tokenizer_vocab_size(tok));
+    free(w.sym), free(w.start), free(w.len), free(cnt), free(tb);
+    st_tokenizer_free(tok);
+}
+
 typedef struct pieces {
     size_t end[4096];
     int n;
@@ -236,6 +308,7 @@ int main(void)
     static char text[1 << 16];
     size_t n = tt_random_text(text, sizeof text, 1);
     test_training();
+    test_training_against_naive();
     st_tokenizer *tok = tt_train(text, n, 500, 0);
     if (tok) {
         test_scanner_matches_regex(tok);
