@@ -12,9 +12,11 @@ packages=(tiktoken tokenizers)
 
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends python3 python3-venv
   else
-    echo "python-refs: python3-venv is missing (apt-get install python3-venv)"; exit 1
+    echo "python-refs: python3 with venv is missing (apt-get install python3-venv)"; exit 1
   fi
 fi
 [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
