@@ -287,6 +287,8 @@ st_status st_tokenizer_load(const char *path, st_tokenizer **out)
             return ST_ERR(ST_ERR_IO, "'%s' is a directory without vocab.json and merges.txt", path);
         return load_hf(a, b, out);
     }
+    if (!S_ISREG(sb.st_mode))
+        return ST_ERR(ST_ERR_IO, "cannot read '%s': not a regular file or directory", path);
     FILE *fp = fopen(path, "rb");
     int first = fp ? fgetc(fp) : EOF;
     while (first == ' ' || first == '\n' || first == '\t' || first == '\r') first = fgetc(fp);

@@ -70,6 +70,10 @@ static int prepare_one(const char *text, uint64_t vh, train_tok *t, char *out, F
         snprintf(err, errlen, "cannot use data '%s': %s", text, strerror(errno));
         return -1;
     }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "cannot use data '%s': not a regular file", text);
+        return -1;
+    }
     if (is_token_file(text)) return 0; /* already tokens: used as given */
     char real[4096];
     if (!realpath(text, real)) snprintf(real, sizeof real, "%s", text);

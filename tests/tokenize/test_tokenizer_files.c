@@ -165,6 +165,7 @@ void test_bad_files(void)
     CHECK_ST(st_tokenizer_load(write_str("empty.tiktoken", "\n\n"), &tok), ST_ERR_FORMAT);
     CHECK(h_msg_has("no tokens"), "empty: %s", st_last_error());
     CHECK_ST(st_tokenizer_load(tpath("absent.tiktoken"), &tok), ST_ERR_IO);
+    CHECK_ST(st_tokenizer_load("/dev/null", &tok), ST_ERR_IO); /* not a regular file: no read */
     CHECK_ST(st_tokenizer_load(TOK_TEST_DIR, &tok), ST_ERR_IO);
     CHECK(h_msg_has("vocab.json"), "directory without vocab.json: %s", st_last_error());
     CHECK(tok == NULL, "no tokenizer on error");
