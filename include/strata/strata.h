@@ -9,6 +9,7 @@
 #include "strata/ops.h"
 #include "strata/grad.h"
 #include "strata/data.h"
+#include "strata/tokenizer.h"
 #include "strata/checkpoint.h"
 #include "strata/ckpt_dir.h"
 #include "strata/graph.h"

@@ -23,6 +23,10 @@ static const char USAGE[] =
     "usage: strata-train --data FILE [options]\n"
     "  --data FILE        training text (bytes) or llm.c token file\n"
     "  --val FILE         validation file (default: last 10% of --data)\n"
+    "  --tokenizer T      BPE vocabulary (strata-tokenize: tiktoken file or Hugging Face\n"
+    "                     vocab.json + merges.txt): text data is tokenized once into an llm.c\n"
+    "                     token file cached in STRATA_CACHE_DIR (~/.cache/strata), the model's\n"
+    "                     vocabulary is T's (named models), and samples are printed as text\n"
     "  --model NAME       tiny | gpt2-124m | llmc:FILE (an llm.c model file) | DIR or FILE: a\n"
     "                     strata-train checkpoint or a Hugging Face GPT-2 (save_pretrained's\n"
     "                     directory or a .safetensors file): its weights, from step 0; default tiny\n"
@@ -209,6 +213,7 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
 {
     if (!strcmp(opt, "--data")) o->data = val;
     else if (!strcmp(opt, "--val")) o->val = val;
+    else if (!strcmp(opt, "--tokenizer")) o->tokenizer = val;
     else if (!strcmp(opt, "--model")) o->model = val;
     else if (!strcmp(opt, "--log")) o->log = val;
     else if (!strcmp(opt, "--ckpt")) o->ckpt = val;
@@ -357,6 +362,7 @@ int train_must_agree(const train_opts *o, const char **names, const char **vals,
     size_t at = 0;
 #define AGREE(name, fmt, ...) agree_add(names, vals, &n, max, buf, buflen, &at, name, fmt, __VA_ARGS__)
     AGREE("--model", "%s", o->model);
+    AGREE("--tokenizer", "%s", o->tokenizer ? o->tokenizer : "(none: bytes or token files)");
     AGREE("--layers", "%d", o->L);
     AGREE("--heads", "%d", o->H);
     AGREE("--embd", "%d", o->C);

@@ -8,6 +8,7 @@
 #include "gpt2.h"
 #include "train_shard.h"
 #include "train_stats.h"
+#include "train_tok.h"
 #include "trainer.h"
 
 typedef struct run {
@@ -21,6 +22,7 @@ typedef struct run {
     st_device *dev;
     st_dataset *ds;
     st_llmc_model *llmc;         /* --model llmc:FILE, open from config to weights */
+    train_tok tk;                /* --tokenizer: the vocabulary and the token files it made */
     int from_ckpt;               /* --model is a strata-train checkpoint (weights only) */
     st_params *ps;
     st_optim *opt;               /* single-process runs; multi-rank runs step through `shard` */

@@ -43,6 +43,24 @@ static int model_from_file(run *r)
     return 0;
 }
 
+/* --tokenizer: a named model takes its vocabulary (padded to 128 rows, as llm.c pads); a model
+ * from a file must already have room for it. */
+static int tok_vocab(run *r)
+{
+    int32_t V = st_tokenizer_vocab_size(r->tk.tok);
+    if (r->o->V || r->llmc || r->from_ckpt) {
+        if (r->cfg.V < V)
+            return train_fail(r, ST_OK, "the model's vocabulary V=%d is smaller than tokenizer %s's %d ids",
+                              r->cfg.V, r->o->tokenizer, V);
+        return 0;
+    }
+    if (V != r->cfg.V) {
+        r->cfg.V = V;
+        r->cfg.Vp = (V + 127) / 128 * 128;
+    }
+    return 0;
+}
+
 static int setup_config(run *r)
 {
     const train_opts *o = r->o;
@@ -53,6 +71,7 @@ static int setup_config(run *r)
     if (o->C) r->cfg.C = o->C;
     if (o->ctx) r->cfg.T = o->ctx;
     if (o->V) r->cfg.V = r->cfg.Vp = o->V;
+    if (r->tk.tok && tok_vocab(r)) return -1;
     char why[256];
     if (gpt2_config_check(&r->cfg, why, sizeof why))
         return train_fail(r, ST_OK, "bad model config (%s): %s", o->model, why);
@@ -69,7 +88,8 @@ static int setup_data(run *r)
 {
     const train_opts *o = r->o;
     st_dataset_options dopt = {.val_path = o->val, .vocab_size = r->cfg.V, .val_fraction = o->val ? 0.0 : 0.1};
-    st_status s = st_dataset_open(o->data, &dopt, &r->ds);
+    if (r->tk.val[0]) dopt.val_path = r->tk.val;
+    st_status s = st_dataset_open(r->tk.data[0] ? r->tk.data : o->data, &dopt, &r->ds);
     if (s) return train_fail(r, s, "cannot use data '%s'", o->data);
     int64_t ntrain = st_dataset_tokens(r->ds, ST_SPLIT_TRAIN);
     int64_t nval = st_dataset_tokens(r->ds, ST_SPLIT_VAL);
@@ -290,6 +310,7 @@ int train_setup(run *r)
 {
     const train_opts *o = r->o;
     int rc = train_check_opts(o, r->err, r->errlen);
+    if (!rc && !o->export_hf) rc = train_tok_prepare(o, &r->tk, r->progress, r->err, r->errlen);
     if (!rc) rc = setup_config(r);
     if (!rc && !o->export_hf) rc = setup_data(r);
     if (!rc) rc = setup_device(r);

@@ -158,7 +158,8 @@ static int maybe_sample(run *r, int64_t step)
     if (n > r->T - 1) n = (int)r->T - 1;
     if (!train_out(r)) return 0;
     fprintf(r->progress, "step %lld: sample: ", (long long)step);
-    for (int i = 0; i < n; i++) {
+    if (r->tk.tok) train_tok_print(&r->tk, out, n, r->progress);
+    for (int i = 0; i < n && !r->tk.tok; i++) {
         if (r->cfg.V > 256) fprintf(r->progress, "%d ", out[i]);
         else fputc(isprint(out[i]) || out[i] == '\n' ? out[i] : '?', r->progress);
     }
@@ -285,6 +286,7 @@ static void cleanup(run *r)
     st_params_destroy(r->ps);
     st_dataset_close(r->ds);
     st_llmc_close(r->llmc);
+    train_tok_free(&r->tk);
     free(r->in);
     free(r->tg);
     free(r->times);

@@ -48,6 +48,7 @@ typedef struct train_stats {
 
 typedef struct train_opts {
     const char *data, *val, *model, *log;
+    const char *tokenizer;       /* --tokenizer: text data is tokenized with it (train_tok.h) */
     int64_t steps, batch, seq, grad_accum, eval_every, eval_batches, warmup;
     double lr, min_lr_ratio, weight_decay, max_norm; /* max_norm: --grad-clip (0: off) */
     double min_lr;               /* --min-lr: the schedule's floor; < 0: lr x min_lr_ratio */
