@@ -97,10 +97,13 @@ int ckpt_writer_open(const char *dir, int keep, st_ckpt_dir **out, char *err, si
 int ckpt_stage(st_ckpt_dir *d, const char *dir, int64_t step, char *staging, size_t len, char *err,
                size_t errlen);
 
-/* Commits the staged checkpoint of `step` (its files: model.safetensors, or the index and every
- * shard the index counts), then removes the files of the older layout from DIR. Returns 0 or -1. */
+/* Commits the staged checkpoint of `step` (its files: model.safetensors, config.json, and the
+ * trainer state or the index and every shard the index counts), removes the files of the older
+ * layout from DIR, and links DIR/model.safetensors and DIR/config.json to the committed ones so that
+ * DIR itself is a Hugging Face directory. Returns 0 or -1 with err; note receives "" or why the
+ * links could not be made (the checkpoint is committed all the same). */
 int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t step, int sharded, char *err,
-                size_t errlen);
+                size_t errlen, char *note, size_t notelen);
 
 /* Sharded checkpoint of a multi-rank run (collective over the engine's ranks), then on rank 0 the
  * Hugging Face files assembled from its shards. Returns 0, or -1 with

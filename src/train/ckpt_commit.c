@@ -2,6 +2,7 @@
  * directory, or the layout before step directories), and each save staged and committed as a whole
  * through strata/ckpt_dir.h, after which the older layout's files are removed. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,8 @@ static void drop_legacy(const char *dir)
     for (struct dirent *e; (e = readdir(d));) {
         int shard = strncmp(e->d_name, "shard-", 6) == 0 && strstr(e->d_name, "-of-") &&
                     strcmp(e->d_name + strlen(e->d_name) - 12, ".safetensors") == 0;
-        if (!shard && strcmp(e->d_name, "model.safetensors") != 0 && strcmp(e->d_name, "index.safetensors") != 0)
+        /* model.safetensors is left to hf_mirror, which replaces it in one rename */
+        if (!shard && strcmp(e->d_name, "index.safetensors") != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         unlink(path);
@@ -93,9 +95,39 @@ static void drop_legacy(const char *dir)
     }
 }
 
-int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t step, int sharded, char *err,
-                size_t errlen)
+/* DIR itself loads in transformers (from_pretrained(DIR)): DIR/model.safetensors and DIR/config.json
+ * are hard links to the committed step directory's files (symbolic links where the file system has no
+ * hard links), each made under a temporary name and renamed into place, so either name always holds a
+ * complete file. They take no space of their own; resumes read the step directory, never these. A
+ * failure here loses nothing (the checkpoint is committed) and is reported as a note. */
+static void hf_mirror(const char *dir, int64_t step, char *note, size_t notelen)
 {
+    st_ckpt_found found;
+    int have = 0;
+    if (st_ckpt_dir_find(dir, &found, &have) != ST_OK || !have) return;
+    const char *leaf = strrchr(found.path, '/');
+    leaf = leaf ? leaf + 1 : found.path;
+    static const char *const names[2] = {"model.safetensors", "config.json"};
+    for (int i = 0; i < 2; i++) {
+        char src[4400], tmp[4400], dst[4400], rel[4400];
+        snprintf(src, sizeof src, "%s/%s", found.path, names[i]);
+        snprintf(rel, sizeof rel, "%s/%s", leaf, names[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, names[i]);
+        snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, names[i], (long)getpid());
+        unlink(tmp);
+        if ((link(src, tmp) != 0 && symlink(rel, tmp) != 0) || rename(tmp, dst) != 0) {
+            snprintf(note, notelen, "note: step %lld is committed, but %s could not be linked to %s (%s): load %s "
+                     "in transformers", (long long)step, dst, src, strerror(errno), found.path);
+            unlink(tmp);
+            return;
+        }
+    }
+}
+
+int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t step, int sharded, char *err,
+                size_t errlen, char *note, size_t notelen)
+{
+    if (notelen) note[0] = 0;
     int64_t count = sharded ? staged_shards(staging) : 0;
     if (sharded && count < 1) {
         snprintf(err, errlen, "checkpoint of step %lld: the staged index in %s cannot be read or has no shard count",
@@ -120,6 +152,9 @@ int ckpt_commit(st_ckpt_dir *d, const char *dir, const char *staging, int64_t st
                     s == ST_ERR_OUT_OF_MEMORY && !names ? "out of memory" : st_last_error());
     free(names);
     free(list);
-    if (!s) drop_legacy(dir);
+    if (!s) {
+        drop_legacy(dir);
+        hf_mirror(dir, step, note, notelen);
+    }
     return s ? -1 : 0;
 }

@@ -180,11 +180,16 @@ static int save_checkpoint(run *r, int64_t done)
         rc = ckpt_shard_save(staging, r->shard.s, r->comm, r->ps, &r->cfg, &r->eff, done, r->err, r->errlen);
     else if (r->rank == 0)
         rc = ckpt_save(staging, r->ps, r->opt, &r->cfg, &r->eff, done, r->err, r->errlen);
-    if (!rc && r->rank == 0) rc = ckpt_commit(r->ckdir, o->ckpt, staging, done, r->shard.s != NULL, r->err, r->errlen);
+    char note[4600] = "";
+    if (!rc && r->rank == 0)
+        rc = ckpt_commit(r->ckdir, o->ckpt, staging, done, r->shard.s != NULL, r->err, r->errlen, note, sizeof note);
     /* no rank runs ahead of the save, and a failed save stops every rank */
     rc = dist_agree(r->comm, rc, r->err, r->errlen);
-    if (!rc && train_out(r)) fprintf(r->progress, "step %lld: checkpoint in %s/step-%08lld\n", (long long)done, o->ckpt,
-                                    (long long)done);
+    if (!rc && train_out(r)) {
+        fprintf(r->progress, "step %lld: checkpoint in %s (committed as %s/latest names)\n", (long long)done, o->ckpt,
+                o->ckpt);
+        if (note[0]) fprintf(r->progress, "%s\n", note);
+    }
     return rc;
 }
 

@@ -115,7 +115,9 @@ step_dir = os.path.join(ck, open(os.path.join(ck, "latest")).read().strip())
 names = set(load_file(os.path.join(step_dir, "model.safetensors")).keys())
 check("transformer.wte.weight" in names and not any(n.startswith("opt.") for n in names),
       f"model.safetensors holds HF names and no optimizer state ({len(names)} tensors)")
-loaded = GPT2LMHeadModel.from_pretrained(step_dir).eval()
+check(all(os.path.samefile(os.path.join(ck, f), os.path.join(step_dir, f)) for f in ("model.safetensors", "config.json")),
+      "--ckpt DIR's model.safetensors and config.json are the committed step's")
+loaded = GPT2LMHeadModel.from_pretrained(ck).eval()  # the --ckpt directory itself, unmodified
 check(loaded.config.vocab_size == V and loaded.transformer.wte.weight.shape[0] == V,
       f"from_pretrained: vocab_size {loaded.config.vocab_size}, wte rows {loaded.transformer.wte.weight.shape[0]}")
 check(loaded.lm_head.weight.data_ptr() == loaded.transformer.wte.weight.data_ptr(), "lm_head tied to wte")

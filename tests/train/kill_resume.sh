@@ -56,7 +56,10 @@ last=$(latest_step "$dir/ck"); end=$((last + 5))
 "$@" 4 "$train" $args --ckpt "$dir/ck" --resume --stop-at $end --log "$dir/log.jsonl" > "$dir/out" 2> "$dir/err" ||
   { fail "the final run"; cat "$dir/err"; }
 grep -q "^resumed from step $last " "$dir/out" || fail "the final run did not resume from step $last"
-[ -z "$(ls -A "$dir/ck" | grep -v '^latest$\|^step-\|^\.lock$')" ] || fail "left in the checkpoint directory: $(ls -A "$dir/ck")"
+[ -z "$(ls -A "$dir/ck" | grep -v '^latest$\|^step-\|^\.lock$\|^model\.safetensors$\|^config\.json$')" ] || fail "left in the checkpoint directory: $(ls -A "$dir/ck")"
+for f in model.safetensors config.json; do # DIR itself loads in transformers: links to the committed step's files
+  [ "$dir/ck/$f" -ef "$dir/ck/$(cat "$dir/ck/latest")/$f" ] || fail "$dir/ck/$f is not the committed step's"
+done
 "$@" 4 "$train" $args --stop-at $end --log "$dir/straight.jsonl" > /dev/null 2> "$dir/err" || fail "the straight run"
 a=$(grep "\"step\": $end, \"loss\"" "$dir/log.jsonl" | tail -n 1 | cut -d, -f2)
 b=$(grep "\"step\": $end, \"loss\"" "$dir/straight.jsonl" | cut -d, -f2)

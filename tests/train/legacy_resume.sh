@@ -22,7 +22,8 @@ want=$(grep '"step": 6, "loss"' "$dir/straight.jsonl" | cut -d, -f2)
 check() { # $1: name; the run's log in $dir/$1.jsonl, its checkpoint in $dir/$1
   got=$(grep '"step": 6, "loss"' "$dir/$1.jsonl" | cut -d, -f2)
   [ -n "$want" ] && [ "$got" = "$want" ] || fail "$1: step 6 loss '$got', straight run '$want'"
-  [ -f "$dir/$1/latest" ] && [ ! -e "$dir/$1/model.safetensors" ] && [ ! -e "$dir/$1/index.safetensors" ] ||
+  [ -f "$dir/$1/latest" ] && [ "$dir/$1/model.safetensors" -ef "$dir/$1/$(cat "$dir/$1/latest")/model.safetensors" ] &&
+    [ ! -e "$dir/$1/index.safetensors" ] && [ -z "$(ls "$dir/$1" | grep '^shard-')" ] ||
     fail "$1: the old files were not replaced by a step directory: $(ls "$dir/$1")"
   echo "ok: $1 resumed to step 6 with loss$got"
 }
