@@ -40,12 +40,12 @@ st_status ST_GPU(fill)(void *ctx, int dev, const st_op_call *c)
     sh.contiguous = gpu_sview_of(&c->out[0], &o);
     unsigned grid = gpu_blocks(sh.n, GPU_THREADS);
     if (c->out[0].dtype == ST_BF16) {
-        fill_kernel<uint16_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, host_bf16((float)c->p.value));
+        fill_kernel<uint16_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, host_bf16((float)c->p.fill.value));
     } else {
-        float f = (float)c->p.value;
+        float f = (float)c->p.fill.value;
         uint32_t bits;
         memcpy(&bits, &f, 4);
-        if (c->out[0].dtype == ST_I32) bits = host_i32(c->p.value);
+        if (c->out[0].dtype == ST_I32) bits = host_i32(c->p.fill.value);
         fill_kernel<uint32_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, bits);
     }
     GPU_LAUNCHED("fill_kernel");

@@ -72,7 +72,7 @@ static st_status rand_fill(void *ctx, int dev, const st_op_call *c)
     GPU_DISPATCH_F(o->dtype, T, {
         auto kernel = NORMAL ? rand_normal_kernel<T> : rand_uniform_kernel<T>;
         kernel<<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
-            (T *)gpu_ptr(o), n, c->p.seed, c->p.offset, c->p.a, c->p.b);
+            (T *)gpu_ptr(o), n, c->p.rand_uniform.seed, c->p.rand_uniform.offset, c->p.rand_uniform.a, c->p.rand_uniform.b);
     });
     if (NORMAL) GPU_LAUNCHED("rand_normal_kernel");
     else GPU_LAUNCHED("rand_uniform_kernel");

@@ -17,7 +17,7 @@ typedef void (*ew_kernel)(float *restrict o, const float *restrict a, const floa
     CPU_CLONES static void k_##name(float *restrict o, const float *restrict a,                \
                                     const float *restrict b, int64_t n, const st_op_params *p) \
     {                                                                                          \
-        const float alpha = p->alpha, beta = p->beta;                                          \
+        const float alpha = p->scale.alpha, beta = p->scale.beta;                                          \
         (void)a; (void)b; (void)alpha; (void)beta;                                             \
         for (int64_t i = 0; i < n; i++) o[i] = (expr);                                         \
     }
@@ -169,7 +169,7 @@ st_status st_cpu_fill(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx;
     (void)dev;
-    double value = c->p.value;
+    double value = c->p.fill.value;
     uint32_t bits;
     switch (c->out[0].dtype) {
     case ST_F32: bits = cpu_f32_bits((float)value); break;

@@ -10,7 +10,7 @@
 
 /* Every op has a kernel st_<name> in kernels_cl/; a few ops need a second kernel. */
 typedef enum st_cl_kernel_id {
-#define ST_CL_KID_(ID, name, ni, no, dt, strided, bwd) ST_CL_K_##ID,
+#define ST_CL_KID_(F, ID, name, ...) ST_CL_K_##ID,
     ST_OP_TABLE(ST_CL_KID_)
 #undef ST_CL_KID_
     ST_CL_K_LAYERNORM_BACKWARD_WB,
@@ -116,7 +116,7 @@ int64_t st_cl_numel(const st_view *v);
 void st_cl_matmul_release(st_cl_device *d);
 
 /* st_status st_cl_<name>(void *ctx, int dev, const st_op_call *c) for every op. */
-#define ST_CL_DECL_(ID, name, ni, no, dt, strided, bwd) \
+#define ST_CL_DECL_(F, ID, name, ...) \
     st_status st_cl_##name(void *ctx, int dev, const st_op_call *c);
 ST_OP_TABLE(ST_CL_DECL_)
 #undef ST_CL_DECL_

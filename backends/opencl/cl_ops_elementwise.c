@@ -59,8 +59,8 @@ st_status st_cl_fill(void *ctx, int dev, const st_op_call *c)
     collapse(views, 1, &s);
     cl_mem out = st_cl_mem(&c->out[0]);
     cl_int dt = c->out[0].dtype;
-    cl_float fv = (cl_float)c->p.value;
-    cl_int iv = (cl_int)c->p.value;
+    cl_float fv = (cl_float)c->p.fill.value;
+    cl_int iv = (cl_int)c->p.fill.value;
     ST_CL_TRY(st_cl_begin(d, ST_CL_K_FILL, &l));
     ST_CL_ARG(&l, out);
     ST_CL_ARG(&l, s.v[0]);
@@ -137,8 +137,8 @@ static st_status elementwise(void *ctx, int dev, const st_op_call *c, st_cl_kern
     ST_CL_ARG(&l, s.total);
     ST_CL_ARG(&l, dt);
     if (c->n_in == 1) {
-        ST_CL_ARG(&l, c->p.alpha);
-        ST_CL_ARG(&l, c->p.beta);
+        ST_CL_ARG(&l, c->p.scale.alpha);
+        ST_CL_ARG(&l, c->p.scale.beta);
     }
     return st_cl_run(&l, 0, d->kwg[k], items(&s));
 }
@@ -170,7 +170,7 @@ static st_status philox(void *ctx, int dev, const st_op_call *c, st_cl_kernel_id
     cl_mem out = st_cl_mem(&c->out[0]);
     cl_long off = c->out[0].offset, total = st_cl_numel(&c->out[0]);
     cl_int dt = c->out[0].dtype;
-    cl_ulong seed = c->p.seed, offset = c->p.offset;
+    cl_ulong seed = c->p.rand_uniform.seed, offset = c->p.rand_uniform.offset;
     ST_CL_TRY(st_cl_begin(d, k, &l));
     ST_CL_ARG(&l, out);
     ST_CL_ARG(&l, off);
@@ -178,8 +178,8 @@ static st_status philox(void *ctx, int dev, const st_op_call *c, st_cl_kernel_id
     ST_CL_ARG(&l, dt);
     ST_CL_ARG(&l, seed);
     ST_CL_ARG(&l, offset);
-    ST_CL_ARG(&l, c->p.a);
-    ST_CL_ARG(&l, c->p.b);
+    ST_CL_ARG(&l, c->p.rand_uniform.a);
+    ST_CL_ARG(&l, c->p.rand_uniform.b);
     return st_cl_run(&l, 0, d->kwg[k], (size_t)total);
 }
 

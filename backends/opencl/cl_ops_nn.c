@@ -10,10 +10,10 @@ static st_status reduce(void *ctx, int dev, const st_op_call *c, st_cl_kernel_id
 {
     st_cl_device *d = st_cl_dev(ctx, dev);
     const st_view *x = &c->in[0];
-    cl_long outer = 1, n = x->shape[c->p.axis], inner = 1;
+    cl_long outer = 1, n = x->shape[c->p.sum.axis], inner = 1;
     for (int i = 0; i < x->ndim; i++) {
-        if (i < c->p.axis) outer *= x->shape[i];
-        if (i > c->p.axis) inner *= x->shape[i];
+        if (i < c->p.sum.axis) outer *= x->shape[i];
+        if (i > c->p.sum.axis) inner *= x->shape[i];
     }
     cl_int dt = x->dtype;
     size_t L = st_cl_group_size(d, k, n);
@@ -67,7 +67,7 @@ st_status st_cl_softmax(void *ctx, int dev, const st_op_call *c)
     st_cl_device *d = st_cl_dev(ctx, dev);
     const st_view *x = &c->in[0];
     cl_long S = last_dim(x), T = x->ndim >= 2 ? x->shape[x->ndim - 2] : 1;
-    cl_int causal = c->p.causal, dt = x->dtype;
+    cl_int causal = c->p.softmax.causal, dt = x->dtype;
     size_t L = st_cl_group_size(d, ST_CL_K_SOFTMAX, S);
     st_cl_launch l;
     ST_CL_TRY(st_cl_begin(d, ST_CL_K_SOFTMAX, &l));
@@ -109,7 +109,7 @@ st_status st_cl_layernorm(void *ctx, int dev, const st_op_call *c)
     for (int i = 0; i < 3; i++) ST_CL_VIEW(&l, &c->out[i]);
     for (int i = 0; i < 3; i++) ST_CL_VIEW(&l, &c->in[i]);
     ST_CL_ARG(&l, C);
-    ST_CL_ARG(&l, c->p.eps);
+    ST_CL_ARG(&l, c->p.layernorm.eps);
     ST_CL_ARG(&l, dt);
     st_cl_local_floats(&l, L);
     return st_cl_run(&l, (size_t)(st_cl_numel(&c->in[0]) / C), L, 0);

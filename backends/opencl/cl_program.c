@@ -16,7 +16,7 @@
 #define ST_CL_CACHE_FORMAT 1u
 
 const char *const st_cl_kernel_names[ST_CL_K_COUNT] = {
-#define ST_CL_KNAME_(ID, name, ni, no, dt, strided, bwd) [ST_CL_K_##ID] = "st_" #name,
+#define ST_CL_KNAME_(F, ID, name, ...) [ST_CL_K_##ID] = "st_" #name,
     ST_OP_TABLE(ST_CL_KNAME_)
 #undef ST_CL_KNAME_
     [ST_CL_K_LAYERNORM_BACKWARD_WB] = "st_layernorm_backward_wb",

@@ -62,7 +62,7 @@ static void store(const st_view *v, int64_t lin, double x)
 static st_status op_fill(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx, (void)dev;
-    for (int64_t i = 0, n = numel(&c->out[0]); i < n; i++) store(&c->out[0], i, c->p.value);
+    for (int64_t i = 0, n = numel(&c->out[0]); i < n; i++) store(&c->out[0], i, c->p.fill.value);
     return ST_OK;
 }
 
