@@ -179,8 +179,10 @@ static st_status create_kernels(st_cl_device *d)
         cl_int err;
         d->kernel[k] = clCreateKernel(d->prog, st_cl_kernel_names[k], &err);
         if (err != CL_SUCCESS)
-            return ST_CL_ERR(ST_ERR_BACKEND, "opencl: clCreateKernel(%s): %s", st_cl_kernel_names[k],
-                             st_cl_error_name(err));
+            return ST_CL_ERR(ST_ERR_BACKEND, "opencl: clCreateKernel(%s): %s%s", st_cl_kernel_names[k],
+                             st_cl_error_name(err),
+                             err == CL_INVALID_KERNEL_NAME ? " (no such kernel in kernels_cl/: an op of the table "
+                                                             "without its OpenCL kernel)" : "");
         size_t wg = 1;
         clGetKernelWorkGroupInfo(d->kernel[k], d->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
         d->kwg[k] = pow2_floor(wg < 256 ? (wg ? wg : 1) : 256);

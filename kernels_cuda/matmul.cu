@@ -1,5 +1,6 @@
-/* matmul for the CUDA plugin through cuBLAS (f32, and bf16 storage with f32 accumulation), and
- * the per-device cuBLAS handle. The HIP plugin uses hipBLAS (kernels_hip/matmul_hipblas.hip) or its own GEMM. */
+/* The matmul family on CUDA: cuBLAS (f32, and bf16 storage with f32 accumulation), and the
+ * per-device cuBLAS handle. The one file of kernels_cuda/ the HIP plugin does not compile: its
+ * matmul is kernels_hip/matmul_hipblas.hip (hipBLAS) or kernels_hip/matmul.hip (a GEMM of its own). */
 #include <stdio.h>
 #include <cublas_v2.h>
 #include "gpu_gemm.h"
