@@ -33,6 +33,7 @@ static const struct {
     const char *name;
     int layers, hidden, heads, seq, vocab;
 } models[] = {
+    {"tiny", 2, 64, 4, 64, 256}, /* strata-train's smallest config */
     {"gpt2-124m", 12, 768, 12, 1024, 50257},
     {"1.3b", 24, 2048, 16, 2048, 50257},
     {"20b", 44, 6144, 64, 2048, 50257},
@@ -78,7 +79,7 @@ st_status st_plan_model_get(const char *name, st_plan_model *out)
                                      (uint64_t)out->vocab);
             return ST_OK;
         }
-    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: gpt2-124m, 1.3b, 20b; or give a "
+    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: tiny, gpt2-124m, 1.3b, 20b; or give a "
                   "parameter count)", name);
 }
 

@@ -22,7 +22,7 @@ static void plan_usage(FILE *f)
             "Predicts, for every partitioning scheme, the bytes each rank moves per optimizer step at\n"
             "each level, the communication time and the memory per device, and picks the fastest\n"
             "scheme that fits (docs/partitioning.md).\n\noptions:\n"
-            "  --model NAME         gpt2-124m (default), 1.3b or 20b\n"
+            "  --model NAME         gpt2-124m (default), tiny, 1.3b or 20b\n"
             "  --params P           a parameter count instead of a named model (model state only)\n"
             "  --topology NxGxD     nodes x GPUs per node x GCDs per GPU (default: STRATA_TOPOLOGY,\n"
             "                       else this machine)\n"
