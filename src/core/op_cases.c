@@ -56,7 +56,7 @@ typedef struct case_lit {
         const struct lit all[] = {cases};                                                       \
         (void)d;                                                                                \
         int count = (int)(sizeof all / sizeof all[0]);                                          \
-        if (!all[0].label) return 0;                                                            \
+        if (count == 0 || !all[0].label) return 0; /* DERIVED, or an empty CASES() */          \
         if (k >= 0 && k < count) {                                                              \
             memset(out, 0, sizeof *out);                                                        \
             out->label = all[k].label;                                                          \

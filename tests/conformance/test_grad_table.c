@@ -130,6 +130,7 @@ void conf_grad(conf *c, st_op op)
     check_begin(&k, info->name, ST_F32, info->grad == ST_GRAD_OP ? "grad (graph, backward op vs finite differences)"
                                                                : "grad (graph, gradient rule vs finite differences)",
                 GRAD_TOL);
+    if (!info->n_cases) check_fail(&k, "the op table gives no case to check the gradient on");
     for (int i = 0; i < info->n_cases; i++) {
         st_op_case cs;
         if (check_ok(&k, st_op_case_get(op, i, &micro, &cs), "st_op_case_get")) grad_case(c, &k, info, &cs);
