@@ -39,3 +39,15 @@ GPU_EW_OP(gelu_backward, x * gelu_grad(y))
 GPU_EW_OP(relu, x < 0.0f ? 0.0f : x)
 /* Inputs are (dout, x). */
 GPU_EW_OP(relu_backward, y > 0.0f ? x : 0.0f)
+
+/* silu = x sigmoid(x); its derivative s (1 + x (1 - s)) with 1 - s = e s, x clamped to +-80. */
+static __device__ __forceinline__ float silu_grad(float x)
+{
+    x = fminf(fmaxf(x, -80.0f), 80.0f);
+    float e = expf(-x), s = 1.0f / (1.0f + e);
+    return s * (1.0f + x * (e * s));
+}
+
+GPU_EW_OP(silu, x / (1.0f + expf(-x)))
+/* Inputs are (dout, x). */
+GPU_EW_OP(silu_backward, x * silu_grad(y))

@@ -57,6 +57,18 @@ static inline float gelu_grad(float x)
 }
 EW_KERNEL(gelu_backward, a[i] * gelu_grad(b[i]))
 
+/* silu = x sigmoid(x); its derivative s (1 + x (1 - s)) with 1 - s = e s, exact where s is near
+ * 1. x is clamped to +-80 first: e^80 is still finite in f32, and the results there are exact. */
+static inline float silu_grad(float x)
+{
+    x = cpu_f32_select(x > 80.0f, 80.0f, x);
+    x = cpu_f32_select(x < -80.0f, -80.0f, x);
+    float e = cpu_expf(-x), s = 1.0f / (1.0f + e);
+    return s * (1.0f + x * (e * s));
+}
+EW_KERNEL(silu, a[i] / (1.0f + cpu_expf(-a[i])))
+EW_KERNEL(silu_backward, a[i] * silu_grad(b[i]))
+
 /* st_cpu_<name> for every op of the elementwise family. */
 #define EW_OP(F, ID, name, ...)                                       \
     st_status st_cpu_##name(void *ctx, int dev, const st_op_call *c) \

@@ -98,7 +98,12 @@
     X(F, SQRT, sqrt, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"),        \
       N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "sqrt(in)")                               \
     X(F, RSQRT, rsqrt, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"),      \
-      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "1 / sqrt(in)")
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "1 / sqrt(in)")                           \
+    X(F, SILU, silu, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params,                    \
+      BWD(SILU_BACKWARD, "dout in"), 4 * N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))),        \
+      "in sigmoid(in) = in / (1 + e^-in)")                                                      \
+    X(F, SILU_BACKWARD, silu_backward, "din:f <- dout:din in:din", unary_bwd, ST_OPF_STRIDED,   \
+      st_no_params, NOGRAD, 8 * N(din), ALL, DERIVED, "dout * silu'(in)")
 
 #define ST_OPS_MATMUL(X, F)                                                                    \
     X(F, MATMUL, matmul, "out:f <- a:out b:out", matmul, ST_OPF_FLOP_RATE, st_matmul_params,    \

@@ -31,6 +31,7 @@ REF_UNARY(log, 0.05, 20.0) { return dlog(x); }
 REF_UNARY(tanh, -4.0, 4.0) { return dtanh(x); }
 REF_UNARY(sqrt, 0.0, 20.0) { return dsqrt(x); }
 REF_UNARY(rsqrt, 0.05, 20.0) { return ddiv(dc(1.0), dsqrt(x)); }
+REF_UNARY(silu, -6.0, 6.0) { return ddiv(x, dadd(dc(1.0), dexp(dmul(dc(-1.0), x)))); }
 
 /* conf_ref_<name>: the reference of binary op <name>, b in [lo, hi) at least min_abs from 0. */
 #define REF_BINARY(name, lo, hi, min_abs)                                                      \
