@@ -135,7 +135,7 @@ static int is_float_input(const st_op_info *in, int k)
     return m && (m & ~F_MASK) == 0;
 }
 
-/* "dout in weight": operand indices (ST_READ_DOUT where allowed). */
+/* "dout in weight": operand indices, and ST_READ_DOUT for "dout" (a backward op's first input). */
 static int parse_reads(st_op op, int allow_dout)
 {
     st_op_info *in = &infos[op];
@@ -143,11 +143,9 @@ static int parse_reads(st_op op, int allow_dout)
         while (*s == ' ') s++;
         size_t len = strcspn(s, " ");
         if (!len) break;
-        int k = allow_dout && len == 4 && strncmp(s, "dout", 4) == 0 ? ST_READ_DOUT : operand_index(in, s, len);
-        if (k == -1 && !allow_dout)
-            return defect(op, "the gradient rule reads \"%.*s\", which is not an operand", (int)len, s);
-        if (k == -1 && (len != 4 || strncmp(s, "dout", 4) != 0))
-            return defect(op, "the backward op reads \"%.*s\", which is neither dout nor an operand", (int)len, s);
+        int dout = len == 4 && strncmp(s, "dout", 4) == 0, k = dout ? ST_READ_DOUT : operand_index(in, s, len);
+        if (dout && !allow_dout) return defect(op, "a gradient rule reads operands, not dout");
+        if (!dout && k < 0) return defect(op, "the gradient reads \"%.*s\", which is not an operand", (int)len, s);
         if (in->n_reads == ST_MAX_OP_IN) return defect(op, "the gradient reads more than %d operands", ST_MAX_OP_IN);
         in->reads[in->n_reads++] = k;
         s += len;

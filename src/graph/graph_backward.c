@@ -13,15 +13,6 @@ static st_tensor *dst(st_graph_plan *p, int i, int s)
     return ex->tmp[s]; /* accumulate, or scratch for a gradient the backward op writes unasked */
 }
 
-int g_needs_tmp(const st_graph_plan *p, int i, int s)
-{
-    const g_node *nd = &p->nodes[i];
-    const st_op_info *info = st_op_info_get(nd->op);
-    if (p->ex[i].mode[s] == G_ACCUMULATE) return !info->grad_accumulates;
-    /* a backward op writes the gradient of every float input */
-    return p->ex[i].mode[s] == G_NONE && info->grad == ST_GRAD_OP && g_is_float(p->nodes[nd->in[s]].dtype);
-}
-
 /* Adds the temporaries of accumulating inputs into their gradients. */
 static st_status finish(st_graph_plan *p, int i)
 {

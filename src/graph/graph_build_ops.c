@@ -96,6 +96,16 @@ g_node *g_new_view(st_graph *g, g_view kind, st_node x)
     return nd;
 }
 
+st_status g_view_of(const g_node *nd, const st_tensor *x, st_tensor **out)
+{
+    switch (nd->view.kind) {
+    case G_RESHAPE: return st_tensor_reshape(x, nd->ndim, nd->shape, out);
+    case G_TRANSPOSE: return st_tensor_transpose(x, nd->view.axis, nd->view.axis1, out);
+    case G_SLICE: return st_tensor_slice(x, nd->view.axis, nd->view.start, nd->view.len, 1, out);
+    }
+    return ST_ERR(ST_ERR_INTERNAL, "graph: unknown view kind %d", (int)nd->view.kind);
+}
+
 st_node st_graph_reshape(st_graph *g, st_node x, int ndim, const int64_t *shape)
 {
     g_node *nd = g_new_view(g, G_RESHAPE, x);

@@ -56,16 +56,6 @@ st_status g_refresh_views(st_graph_plan *p)
     return ST_OK;
 }
 
-st_status g_view_of(const g_node *nd, const st_tensor *x, st_tensor **out)
-{
-    switch (nd->view.kind) {
-    case G_RESHAPE: return st_tensor_reshape(x, nd->ndim, nd->shape, out);
-    case G_TRANSPOSE: return st_tensor_transpose(x, nd->view.axis, nd->view.axis1, out);
-    case G_SLICE: return st_tensor_slice(x, nd->view.axis, nd->view.start, nd->view.len, 1, out);
-    }
-    return ST_ERR(ST_ERR_INTERNAL, "graph: unknown view kind %d", (int)nd->view.kind);
-}
-
 /* An op node runs its op eagerly: value and saved tensors are its outputs. */
 static st_status forward_node(st_graph_plan *p, int i)
 {

@@ -25,6 +25,15 @@ int g_grad_reads_input(const g_node *nd, int s)
     return nd->kind == G_OP && grad_reads(nd, 1 + nd->n_saved + s);
 }
 
+int g_needs_tmp(const st_graph_plan *p, int i, int s)
+{
+    const g_node *nd = &p->nodes[i];
+    const st_op_info *info = st_op_info_get(nd->op);
+    if (p->ex[i].mode[s] == G_ACCUMULATE) return !info->grad_accumulates;
+    /* a backward op writes the gradient of every float input */
+    return p->ex[i].mode[s] == G_NONE && info->grad == ST_GRAD_OP && g_is_float(p->nodes[nd->in[s]].dtype);
+}
+
 typedef struct buf {
     uint64_t bytes, off;
     int start, end;
