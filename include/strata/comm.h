@@ -51,9 +51,12 @@ typedef struct st_comm_bytes {
  * GCD per GPU, or one rank per node; otherwise compare st_comm_rank, not the MPI rank.
  *
  * Topology. STRATA_TOPOLOGY=NxGxD (emulated): MPI rank r sits at node r/(G*D), gpu (r/D)%G,
- * gcd r%D, and N*G*D must equal the number of ranks. Otherwise (detected or XML): a node is an MPI
- * shared-memory domain and st_topo_place gives the GPU and GCD of each local rank; every node must
- * hold the same number of ranks. */
+ * gcd r%D, and N*G*D must equal the number of ranks. Otherwise (detected or XML): a host is an MPI
+ * shared-memory domain, and a node is a host, or the hosts whose ranks have the same
+ * STRATA_NODE_ID (scripts/emulate-cluster.sh sets it when GPU packages are hosts of their own).
+ * In a node of one host, st_topo_place gives the GPU and GCD of each local rank; in a node of
+ * several hosts, each host is a GPU package and its ranks are the package's GCDs. Every node must
+ * hold the same number of ranks (and of hosts). */
 
 /* A communicator over every rank of the job: MPI_COMM_WORLD when the program runs under a launcher
  * (Open MPI, PMI, PMIx or Slurm variables set) or MPI is already initialised; one rank otherwise
@@ -84,6 +87,10 @@ ST_API int st_comm_size(const st_comm *c);
  * shape's product is the communicator's size. Errors: ST_ERR_INVALID_ARG (NULL). */
 ST_API st_status st_comm_place(const st_comm *c, st_place *out);
 ST_API st_status st_comm_shape(const st_comm *c, st_topo_shape *out);
+/* The host name of comm rank `rank` (what gethostname said there when the communicator was
+ * made), owned by c and valid until st_comm_free; for a one-rank communicator, this host's.
+ * NULL for a NULL c or a rank out of range. */
+ST_API const char *st_comm_host_name(const st_comm *c, int rank);
 /* Number of ranks a scope spans (d, g*d or n*g*d) and this rank's index in it; 0 for bad input. */
 ST_API int st_comm_scope_size(const st_comm *c, st_scope scope);
 ST_API int st_comm_scope_rank(const st_comm *c, st_scope scope);
@@ -128,8 +135,39 @@ ST_API st_status st_comm_all_to_all(st_comm *c, const st_tensor *in, st_tensor *
  * convention above (counted for calls that succeeded). Errors: ST_ERR_INVALID_ARG (NULL, bad enum). */
 ST_API st_status st_comm_bytes_get(const st_comm *c, st_level level, st_collective collective,
                                    st_comm_bytes *out);
-/* Sets every counter of c to zero. NULL is a no-op. */
+/* Wall-clock seconds this rank spent inside the per-level calls of the collectives at `level`
+ * since creation or the last reset: the MPI (or device library) calls of each level of the
+ * hierarchical all-reduce, reduce-scatter and all-gather, and of the sharded-state engine's
+ * level-range collectives (shard.h), waiting for slower ranks included. Staging copies, argument
+ * agreement, and the flat broadcast and all-to-all are not counted. On the device path the time
+ * is what the host waited for the call (a stream-ordered library such as NCCL returns once the
+ * collective is enqueued). Errors: ST_ERR_INVALID_ARG (NULL, bad level). */
+ST_API st_status st_comm_time_get(const st_comm *c, st_level level, double *seconds);
+/* Sets every counter of c (bytes and seconds) to zero. NULL is a no-op. */
 ST_API void st_comm_bytes_reset(st_comm *c);
+
+/* --- Measuring the levels ---------------------------------------------------------------------- */
+
+/* One level's measured figures. Bandwidth is what one rank moves per second in the ring
+ * convention above ((p-1)/p of the buffer) for large messages, while every group of the level
+ * communicates at once; latency is the time per ring message of tiny calls. */
+typedef struct st_comm_level_probe {
+    int ranks;                   /* ranks in one group of the level (1: not measured, zeros) */
+    double gbs;                  /* GB/s (1e9 B/s) per rank: harmonic mean of the two below */
+    double gather_gbs, reduce_gbs; /* all-gather's and reduce-scatter's own */
+    double solo_gbs;             /* the same with one group of the level alone (the others idle) */
+    double lat_us;               /* microseconds per ring message */
+} st_comm_level_probe;
+
+/* Times each level of c with more than one rank: all-gathers and reduce-scatters of `bytes` bytes
+ * (the full buffer; f32 on host memory) and of one element per rank, on the level's communicator,
+ * every group at once, slowest rank, median of 3 rounds; and the large ones again with one group
+ * alone (the ranks with index 0 at the other levels). A shared link shows up as the rate each
+ * rank gets while all of them use it, against the lone group's. Collective over every rank of c; takes seconds on slow
+ * links (bytes / bandwidth, a dozen times per level). The byte and time counters are left as
+ * they were. A one-rank communicator returns zeros. Errors: ST_ERR_INVALID_ARG (NULL, bytes <
+ * 4096), ST_ERR_OUT_OF_MEMORY, ST_ERR_BACKEND (MPI). */
+ST_API st_status st_comm_probe(st_comm *c, size_t bytes, st_comm_level_probe out[ST_LEVEL_COUNT]);
 
 #ifdef __cplusplus
 }

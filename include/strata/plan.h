@@ -24,9 +24,20 @@ typedef struct st_plan_machine {
     double bw_gbs[ST_LEVEL_COUNT];
     double lat_us[ST_LEVEL_COUNT];
     double memory_gib;  /* device memory per rank (per GCD), GiB (2^30 bytes) */
+    /* Compute, per rank while every rank computes at once: the rate at which forward + backward
+     * run the model's FLOPs (6 P + 12 L C T per token, as strata-train counts them), GFLOP/s, and
+     * the streaming bandwidth the optimizer's update runs at, GB/s. 0 = unknown: the planner then
+     * predicts communication alone (compute_s = 0). */
+    double compute_gflops, stream_gbs;
+    /* Per level, what one rank gets when its group alone uses the level (the others idle), GB/s;
+     * 0 = unknown: the per-rank figure (NODE: the node's whole figure). The shard engine's
+     * per-unit collectives often have one group busy (plan_units.c); a link shared by a host's
+     * ranks gives a lone group more than its share. */
+    double solo_gbs[ST_LEVEL_COUNT];
     char bw_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
     char lat_source[ST_LEVEL_COUNT][ST_PLAN_SOURCE_LEN];
     char memory_source[ST_PLAN_SOURCE_LEN];
+    char compute_source[ST_PLAN_SOURCE_LEN], stream_source[ST_PLAN_SOURCE_LEN];
 } st_plan_machine;
 
 /* Known machines: "frontier" (MI250X: 200 GB/s between the two GCDs of a package, 50 GB/s between
@@ -51,7 +62,8 @@ ST_API st_status st_plan_machine_from_topo(const st_topo *t, st_plan_machine *ou
 
 /* Applies override lines to *inout. Format: one `key = value` per line, blank lines and lines
  * starting with '#' ignored. Keys: name (text), gcd_gbs, gpu_gbs, node_gbs (GB/s, > 0), gcd_us,
- * gpu_us, node_us (us, >= 0), memory_gib (> 0). `source` names the text in messages (a file name)
+ * gpu_us, node_us (us, >= 0), memory_gib (> 0), compute_gflops, stream_gbs, gcd_solo_gbs,
+ * gpu_solo_gbs, node_solo_gbs (>= 0; 0 = unknown). `source` names the text in messages (a file name)
  * and becomes each overridden figure's source ("file: SOURCE").
  * On error *inout is unchanged. Errors: ST_ERR_FORMAT "source:line: ..." for a line without '=',
  * an unknown key, a value that is not a number in range, or a key given twice. */
@@ -71,8 +83,9 @@ typedef struct st_plan_model {
 } st_plan_model;
 
 /* Known models: "tiny" (2 x 64, 4 heads, seq 64, vocabulary 256: strata-train's smallest),
- * "gpt2-124m" (12 x 768, seq 1024), "1.3b" (24 x 2048, 16 heads, seq 2048), "20b" (44 x 6144, 64
- * heads, seq 2048: GPT-NeoX-20B's shape with GPT-2's vocabulary). Errors:
+ * "gpt2-124m" (12 x 768, seq 1024), "gpt-25m" (8 x 512, 8 heads, seq 128, a byte vocabulary of
+ * 256: strata-bench's model for emulated clusters), "1.3b" (24 x 2048, 16 heads, seq 2048), "20b"
+ * (44 x 6144, 64 heads, seq 2048: GPT-NeoX-20B's shape with GPT-2's vocabulary). Errors:
  * ST_ERR_INVALID_ARG for an unknown name (listing the known ones) or NULL. */
 ST_API st_status st_plan_model_get(const char *name, st_plan_model *out);
 
@@ -83,20 +96,45 @@ typedef struct st_plan_input {
     st_plan_model model;
     int param_bytes, grad_bytes, optim_bytes; /* as st_partition_model */
     int micro_batches;     /* A, gradient accumulation steps per optimizer step */
-    int micro_batch_size;  /* sequences per micro-batch (activation estimate) */
+    int micro_batch_size;  /* sequences per micro-batch (of model.seq tokens) */
+    /* Bytes per activation element; 0 = param_bytes. Smaller than param_bytes is mixed precision as
+     * strata-train does it (--dtype bf16 with f32 parameters): every forward also holds a compute
+     * copy of the parameters at this width. */
+    int act_bytes;
+    /* The share of min(forward + backward, communication) that the engine hides behind compute,
+     * in [0, 1]. Strata's shard engine runs every collective between two units of compute, so
+     * nothing overlaps: ST_PLAN_ENGINE_OVERLAP, the default, is 0 until the engine changes. */
+    double overlap;
+    /* How the per-micro-batch collectives' data lies across ranks. ST_PLAN_UNITS_CONTIGUOUS (the
+     * default: Strata's shard engine today) shards the flat vector in contiguous slices and moves
+     * one unit (a block, or the embeddings) at a time, so a unit lies in few ranks' slices and its
+     * gather is mostly a broadcast from them: each call is charged its busiest rank (models with a
+     * known layout only). ST_PLAN_UNITS_BALANCED: every rank holds 1/N of every unit (as DeepSpeed
+     * partitions each parameter), so every call is a balanced ring: the closed forms. */
+    int unit_layout;
 } st_plan_input;
 
+#define ST_PLAN_ENGINE_OVERLAP 0.0
+enum { ST_PLAN_UNITS_CONTIGUOUS, ST_PLAN_UNITS_BALANCED };
+
 /* Defaults: shape 1x1x1, machine "local", model "gpt2-124m", bf16 parameters and gradients, AdamW
- * (12 bytes/param), A = 1, micro-batch size 1. */
+ * (12 bytes/param), A = 1, micro-batch size 1, overlap ST_PLAN_ENGINE_OVERLAP. */
 ST_API void st_plan_input_init(st_plan_input *in);
 
-/* One scheme's prediction. Per-micro-batch collectives are issued per layer (layers + 1 calls: the
- * blocks and the embeddings; 1 when the model's layers are unknown), the once-per-step ones once on
- * the flat buffer; messages counts ring messages per rank per step. level_s[l] = bytes sent at l /
- * bandwidth per rank at l + messages[l] * latency[l]; comm_s sums the levels (no overlap between
- * levels, none with compute). working = activations + gathered-layer and layer-gradient buffers
- * (0 when the model's layers are unknown); memory = state.total + working; fits when memory does
- * not exceed the device memory. */
+/* One scheme's prediction (docs/partitioning.md states the model). Per-micro-batch collectives are
+ * issued per layer (layers + 1 calls: the blocks and the embeddings; 1 when the model's layers are
+ * unknown), the once-per-step ones once on the flat buffer; messages counts ring messages per rank
+ * per step. level_s[l] = bytes sent at l / bandwidth per rank at l + messages[l] * latency[l];
+ * comm_s sums the levels (no overlap between levels).
+ * Compute (0 when the machine's compute_gflops is unknown): fwdbwd_s = A * micro_batch_size * seq
+ * tokens * (6 P + 12 L C seq) FLOPs / compute rate; optim_s = the optimizer shard's elements *
+ * (2 param_bytes + grad_bytes + 2 optim_bytes) / stream bandwidth (0 when that is unknown);
+ * step_s = fwdbwd_s + optim_s + comm_s - overlap * min(fwdbwd_s, comm_s).
+ * Memory, per rank, as strata-train allocates it (0 beyond state when the model's layers are
+ * unknown): activations = the training graph's arena and the gradient rules' temporaries;
+ * slots = gathered-layer and layer-gradient working buffers of sharded kinds; working =
+ * activations + slots; memory = state.total + working; fits when memory does not exceed the
+ * device memory. */
 typedef struct st_plan_row {
     const char *name;      /* static: the scheme's name, or "custom" */
     st_partition partition;
@@ -104,8 +142,10 @@ typedef struct st_plan_row {
     uint64_t messages[ST_LEVEL_COUNT];
     double level_s[ST_LEVEL_COUNT];
     double comm_s;
+    double fwdbwd_s, optim_s, compute_s; /* compute_s = fwdbwd_s + optim_s */
+    double step_s;
     st_partition_memory state;
-    uint64_t working, memory;
+    uint64_t activations, slots, working, memory;
     int fits;
 } st_plan_row;
 
@@ -123,7 +163,7 @@ typedef struct st_plan_result {
 ST_API st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_plan_row *out);
 
 /* Predicts every named scheme, plus *extra when it is not NULL and not a named scheme, and chooses
- * the fastest that fits (ties: less memory, then table order). explanation says which, its time
+ * the fastest (step_s) that fits (ties: less memory, then table order). explanation says which, its time
  * and dominant level, the runner-up, and what did not fit. A plan where nothing fits is not an
  * error (chosen = -1). Errors: as st_plan_evaluate. */
 ST_API st_status st_plan_choose(const st_plan_input *in, const st_partition *extra, st_plan_result *out);

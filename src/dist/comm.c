@@ -78,6 +78,8 @@ void st_comm_free(st_comm *c)
     comm_mpi_free(c);
     for (int i = 0; i < COMM_SLOTS; i++)
         free(c->slot[i]);
+    free(c->hosts);
+    free(c->ring);
     free(c);
 }
 
@@ -129,8 +131,18 @@ st_status st_comm_bytes_get(const st_comm *c, st_level level, st_collective coll
     return ST_OK;
 }
 
+st_status st_comm_time_get(const st_comm *c, st_level level, double *seconds)
+{
+    if (!c || !seconds || (unsigned)level >= ST_LEVEL_COUNT)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_comm_time_get: NULL argument or level out of range");
+    *seconds = c->seconds[level];
+    return ST_OK;
+}
+
 void st_comm_bytes_reset(st_comm *c)
 {
-    if (c)
-        memset(c->bytes, 0, sizeof c->bytes);
+    if (!c)
+        return;
+    memset(c->bytes, 0, sizeof c->bytes);
+    memset(c->seconds, 0, sizeof c->seconds);
 }

@@ -179,20 +179,31 @@ st_status comm_dev_divide(st_tensor *buf, int P)
     return s;
 }
 
-st_status comm_dev_run(st_comm *c, st_collective kind, st_level lv, const st_tensor *send, const st_tensor *recv,
-                       st_reduce_op op, int root)
+static st_status dev_call(st_comm *c, st_collective kind, st_level lv, const st_view *s, const st_view *r,
+                          st_reduce_op op, int root)
 {
     const st_backend *be = c->dev.dev->be;
     const st_backend_iface *f = be->iface;
     void *h = c->dev.level[lv];
+    switch (kind) {
+    case ST_COLL_ALL_REDUCE: return f->coll_all_reduce(be->ctx, h, s, r, op);
+    case ST_COLL_REDUCE_SCATTER: return f->coll_reduce_scatter(be->ctx, h, s, r, op);
+    case ST_COLL_ALL_GATHER: return f->coll_all_gather(be->ctx, h, s, r);
+    case ST_COLL_BROADCAST: return f->coll_broadcast(be->ctx, h, s, r, root);
+    default: return ST_ERR(ST_ERR_UNSUPPORTED, "st_comm: no device form of collective %d", (int)kind);
+    }
+}
+
+/* Timed like the host path's MPI calls: the backend's call, which for a stream-ordered library
+ * (NCCL) returns once the collective is enqueued, so the level's time counts what the host waited. */
+st_status comm_dev_run(st_comm *c, st_collective kind, st_level lv, const st_tensor *send, const st_tensor *recv,
+                       st_reduce_op op, int root)
+{
     st_view s, r;
     st_view_of(send, &s);
     st_view_of(recv, &r);
-    switch (kind) {
-    case ST_COLL_ALL_REDUCE: return f->coll_all_reduce(be->ctx, h, &s, &r, op);
-    case ST_COLL_REDUCE_SCATTER: return f->coll_reduce_scatter(be->ctx, h, &s, &r, op);
-    case ST_COLL_ALL_GATHER: return f->coll_all_gather(be->ctx, h, &s, &r);
-    case ST_COLL_BROADCAST: return f->coll_broadcast(be->ctx, h, &s, &r, root);
-    default: return ST_ERR(ST_ERR_UNSUPPORTED, "st_comm: no device form of collective %d", (int)kind);
-    }
+    double t0 = comm_now();
+    st_status st = dev_call(c, kind, lv, &s, &r, op, root);
+    c->seconds[lv] += comm_now() - t0;
+    return st;
 }

@@ -15,6 +15,7 @@
 typedef enum comm_type { COMM_F32, COMM_I32, COMM_U16 } comm_type;
 
 enum { COMM_SLOTS = 3 };
+#define ST_COMM_HOST_LEN 64
 
 /* Device collectives (backend_abi.h coll_*): the device they were first used with, one backend
  * communicator per level created on first use, and device workspaces kept between calls. */
@@ -42,10 +43,14 @@ struct st_comm {
     int lsize[ST_LEVEL_COUNT];      /* d, g, n */
     int lrank[ST_LEVEL_COUNT];      /* gcd, gpu, node */
     st_comm_bytes bytes[ST_LEVEL_COUNT][ST_COLL_COUNT];
+    double seconds[ST_LEVEL_COUNT]; /* wall time inside each level's collective calls */
     void *slot[COMM_SLOTS];         /* host workspaces, grown on demand and kept between calls */
     size_t slot_cap[COMM_SLOTS];
     comm_dev dev;
     int finalize_mpi;               /* this communicator holds a reference on the library's MPI init */
+    char *hosts;                    /* size * ST_COMM_HOST_LEN: each rank's host name (MPI only) */
+    char *ring;                     /* two blocks of ring_cap bytes: reduce-scatter scratch */
+    size_t ring_cap;
 #ifdef STRATA_HAVE_MPI
     MPI_Comm world;                 /* MPI_COMM_NULL for a communicator without MPI */
     MPI_Comm level[ST_LEVEL_COUNT]; /* ranks differing only in that level's index */
@@ -53,12 +58,29 @@ struct st_comm {
 #endif
 };
 
+/* Monotonic wall clock in seconds, for the per-level time counters. */
+double comm_now(void);
+
 /* comm_mpi.c: the MPI side. comm_mpi_setup builds c->world and the level communicators from
  * `parent` (an MPI_Comm *) and fills rank, place and shape from the topology. */
 st_status comm_mpi_init_world(st_comm *c);
 st_status comm_mpi_setup(st_comm *c, const void *parent);
 void comm_mpi_free(st_comm *c);
 int comm_has_mpi(const st_comm *c);
+
+#ifdef STRATA_HAVE_MPI
+/* comm_hosts.c: a host is a shared-memory domain; hosts with the same STRATA_NODE_ID form a node
+ * (else each host is one). Collective over p. */
+typedef struct comm_hosts {
+    int host_rank, host_size;       /* this rank's index and the rank count of its host */
+    int node, nodes;                /* its node and the node count */
+    int host_in_node;               /* its host's index within the node */
+    int hosts_per_node_min, hosts_per_node_max;
+} comm_hosts;
+st_status comm_hosts_detect(MPI_Comm p, comm_hosts *out);
+/* Gathers every rank's host name into c->hosts (collective over c->world). */
+st_status comm_hosts_names(st_comm *c);
+#endif
 
 /* Checks that every rank of the scope passed the same values (`n` int64s, e.g. counts, dtype, op);
  * `bad` says this rank's own arguments were invalid. Returns ST_OK when all agree, else sets
@@ -77,6 +99,13 @@ st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, 
 st_status comm_mpi_broadcast(st_comm *c, st_scope scope, void *buf, size_t count, comm_type type, int root);
 st_status comm_mpi_all_to_all(st_comm *c, st_scope scope, const void *sendbuf, void *recvbuf,
                               size_t block, comm_type type);
+/* comm_ring.c: reduce-scatter over level lv as a ring of MPI_Sendrecv (the reduction done here):
+ * rank j's block is counts[j] elements, the blocks consecutive in `send`; this rank's reduced block
+ * goes to `recv`, which may be `send` (then at its start). SUM or MAX of f32 or i32. Timed into
+ * c->seconds[lv]. */
+st_status comm_ring_reduce_scatter(st_comm *c, st_level lv, const void *send, void *recv, const int *counts,
+                                   comm_type type, st_reduce_op op);
+
 /* `bytes` from level rank 0 to the other ranks of level `lv` (bootstrap ids). */
 st_status comm_mpi_level_bcast(st_comm *c, st_level lv, void *buf, size_t bytes);
 

@@ -3,8 +3,16 @@
  * Without MPI the communicator has one rank and nothing here is reached but the stubs at the end. */
 #include <limits.h>
 #include <stdlib.h>
+#include <time.h>
 #include "internal.h"
 #include "comm_internal.h"
+
+double comm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 #ifdef STRATA_HAVE_MPI
 
@@ -64,47 +72,54 @@ st_status comm_mpi_init_world(st_comm *c)
     return comm_mpi_setup(c, &w);
 }
 
-/* Detected topology: a node is a shared-memory domain; nodes are numbered by their first rank. */
+/* Detected topology. A node is a host (shared-memory domain) or, with STRATA_NODE_ID, the hosts
+ * that share its value (comm_hosts.c). In a node of one host the GPUs place its ranks
+ * (st_topo_place); in a node of several hosts (an emulated cluster whose GPU packages are hosts of
+ * their own) each host is a GPU package and its ranks are the package's GCDs. Nodes are numbered
+ * by their first rank. Every rank takes part in every collective here, even one whose own
+ * placement failed, so that a failure is returned on every rank instead of a hang. */
 static st_status detect_place(MPI_Comm p, int prank, int psize, const st_topo *t, st_place *pl,
                               st_topo_shape *sh)
 {
-    MPI_Comm local;
-    MPI_TRY(MPI_Comm_split_type(p, MPI_COMM_TYPE_SHARED, prank, MPI_INFO_NULL, &local));
-    int lr, ls;
-    MPI_Comm_rank(local, &lr);
-    MPI_Comm_size(local, &ls);
-    st_status s = st_topo_place(t, prank, psize, lr, ls, pl);
-    int mx[2] = {pl->gpu, pl->gcd}, nn[2] = {0, 0};
-    if (s == ST_OK)
+    comm_hosts h;
+    ST_TRY(comm_hosts_detect(p, &h));
+    int lr = h.host_rank, ls = h.host_size;
+    st_status s = ST_OK;
+    int mx[2];
+    if (h.hosts_per_node_max > 1) {
+        *pl = (st_place){h.node, h.host_in_node, lr};
+        mx[0] = h.hosts_per_node_max - 1, mx[1] = ls - 1;
+    } else {
+        s = st_topo_place(t, prank, psize, lr, ls, pl);
+        mx[0] = s == ST_OK ? pl->gpu : 0, mx[1] = s == ST_OK ? pl->gcd : 0;
+        MPI_Comm local;
+        MPI_TRY(MPI_Comm_split_type(p, MPI_COMM_TYPE_SHARED, prank, MPI_INFO_NULL, &local));
         MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_INT, MPI_MAX, local);
-    if (s == ST_OK && (mx[0] + 1) * (mx[1] + 1) != ls) {
-        /* Ranks do not fill the GPU packages evenly: one rank per "GPU", as st_topo_place does
-         * when there are more ranks than devices. */
-        *pl = (st_place){-1, lr, 0};
-        mx[0] = ls - 1;
-        mx[1] = 0;
+        MPI_Comm_free(&local);
+        if (s == ST_OK && (mx[0] + 1) * (mx[1] + 1) != ls) {
+            /* Ranks do not fill the GPU packages evenly: one rank per "GPU", as st_topo_place does
+             * when there are more ranks than devices. */
+            *pl = (st_place){-1, lr, 0};
+            mx[0] = ls - 1;
+            mx[1] = 0;
+        }
     }
-    MPI_Comm leaders;
-    MPI_Comm_split(p, lr == 0 ? 0 : MPI_UNDEFINED, prank, &leaders);
-    if (leaders != MPI_COMM_NULL) {
-        MPI_Comm_rank(leaders, &nn[0]);
-        MPI_Comm_size(leaders, &nn[1]);
-        MPI_Comm_free(&leaders);
-    }
-    MPI_Bcast(nn, 2, MPI_INT, 0, local);
-    MPI_Comm_free(&local);
-    /* Every rank takes part in the uniformity check, even one whose placement failed. */
-    int u[6] = {ls, mx[0], mx[1], -ls, -mx[0], -mx[1]};
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, u, 6, MPI_INT, MPI_MIN, p));
+    int per_node = ls * h.hosts_per_node_max;
+    int u[8] = {per_node, mx[0], mx[1], h.hosts_per_node_min, -per_node, -mx[0], -mx[1], -h.hosts_per_node_max};
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, u, 8, MPI_INT, MPI_MIN, p));
     if (s != ST_OK)
         return s;
-    if (u[0] != -u[3] || u[1] != -u[4] || u[2] != -u[5])
+    if (u[3] != -u[7])
+        return ST_ERR(ST_ERR_UNSUPPORTED,
+                      "nodes hold different numbers of hosts (STRATA_NODE_ID groups from %d to %d hosts): "
+                      "give every node the same number of hosts", u[3], -u[7]);
+    if (u[0] != -u[4] || u[1] != -u[5] || u[2] != -u[6])
         return ST_ERR(ST_ERR_UNSUPPORTED,
                       "nodes hold different numbers of ranks or GPUs (ranks per node from %d to %d): "
                       "launch the same number of ranks on every node, or set STRATA_TOPOLOGY=NxGxD",
-                      u[0], -u[3]);
-    pl->node = nn[0];
-    *sh = (st_topo_shape){nn[1], mx[0] + 1, mx[1] + 1};
+                      u[0], -u[4]);
+    pl->node = h.node;
+    *sh = (st_topo_shape){h.nodes, mx[0] + 1, mx[1] + 1};
     return ST_OK;
 }
 
@@ -145,7 +160,7 @@ st_status comm_mpi_setup(st_comm *c, const void *parent)
     ST_TRY(split(c->world, pl.node * d + pl.gcd, pl.gpu, &c->level[ST_LEVEL_GPU]));
     ST_TRY(split(c->world, pl.gpu * d + pl.gcd, pl.node, &c->level[ST_LEVEL_NODE]));
     ST_TRY(split(c->world, pl.node, pl.gcd * g + pl.gpu, &c->node));
-    return ST_OK;
+    return comm_hosts_names(c);
 }
 
 void comm_mpi_free(st_comm *c)
@@ -209,10 +224,15 @@ st_status comm_mpi_reduce_scatter(st_comm *c, st_level lv, const void *sendbuf, 
 {
     int n = 0;
     ST_TRY(int_count(count, &n));
-    MPI_TRY(MPI_Reduce_scatter_block(sendbuf == recvbuf ? MPI_IN_PLACE : sendbuf, recvbuf, n,
-                                     mpi_type(type), op == ST_REDUCE_MAX ? MPI_MAX : MPI_SUM,
-                                     c->level[lv]));
-    return ST_OK;
+    int p = c->lsize[lv];
+    int *counts = malloc(sizeof(int) * (size_t)p);
+    if (!counts)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_comm: host allocation failed");
+    for (int j = 0; j < p; j++)
+        counts[j] = n;
+    st_status s = comm_ring_reduce_scatter(c, lv, sendbuf, recvbuf, counts, type, op);
+    free(counts);
+    return s;
 }
 
 st_status comm_mpi_all_gather(st_comm *c, st_level lv, const void *sendbuf, void *recvbuf, size_t count,
@@ -221,9 +241,11 @@ st_status comm_mpi_all_gather(st_comm *c, st_level lv, const void *sendbuf, void
     int n = 0;
     ST_TRY(int_count(count, &n));
     const char *own = (const char *)recvbuf + (size_t)c->lrank[lv] * count * comm_type_size(type);
-    MPI_TRY(MPI_Allgather(sendbuf == own ? MPI_IN_PLACE : sendbuf, n, mpi_type(type), recvbuf, n,
-                          mpi_type(type), c->level[lv]));
-    return ST_OK;
+    double t0 = comm_now();
+    int rc = MPI_Allgather(sendbuf == own ? MPI_IN_PLACE : sendbuf, n, mpi_type(type), recvbuf, n,
+                           mpi_type(type), c->level[lv]);
+    c->seconds[lv] += comm_now() - t0;
+    return rc == MPI_SUCCESS ? ST_OK : mpi_error(rc, "MPI_Allgather");
 }
 
 st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, comm_type type,
@@ -231,9 +253,11 @@ st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, 
 {
     int n = 0;
     ST_TRY(int_count(count, &n));
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, mpi_type(type), op == ST_REDUCE_MAX ? MPI_MAX : MPI_SUM,
-                          c->level[lv]));
-    return ST_OK;
+    double t0 = comm_now();
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, mpi_type(type), op == ST_REDUCE_MAX ? MPI_MAX : MPI_SUM,
+                           c->level[lv]);
+    c->seconds[lv] += comm_now() - t0;
+    return rc == MPI_SUCCESS ? ST_OK : mpi_error(rc, "MPI_Allreduce");
 }
 
 st_status comm_mpi_broadcast(st_comm *c, st_scope scope, void *buf, size_t count, comm_type type, int root)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
-#include "strata/plan.h"
+#include "plan_internal.h"
 
 static const char *const level_names[ST_LEVEL_COUNT] = {"GCD", "GPU", "NODE"};
 
@@ -22,32 +22,7 @@ void st_plan_input_init(st_plan_input *in)
     in->optim_bytes = st_partition_optim_bytes(2);
     in->micro_batches = 1;
     in->micro_batch_size = 1;
-}
-
-/* Working memory beyond model state, when the model's shape is known:
- *  - activations with full recomputation: each block's input kept (b*s*h elements per layer) plus
- *    one block's recompute working set, b*s*h*(34 + 5*heads*s/h) bytes in 16-bit (Korthikanti et
- *    al., "Reducing Activation Recomputation in Large Transformer Models"), scaled to param_bytes;
- *    and the logits in f32 (b*s*vocab*4);
- *  - sharded parameters: two gathered layers (the one in use and the one prefetched);
- *  - sharded gradients: one layer's full gradient before it is reduce-scattered.
- * A "layer" is the larger of a block (12h^2 + 13h) and the token embedding (vocab*h). */
-static uint64_t working_bytes(const st_plan_input *in, const st_partition *p)
-{
-    const st_plan_model *m = &in->model;
-    if (m->layers <= 0 || m->hidden <= 0)
-        return 0;
-    double b = in->micro_batch_size, s = m->seq, h = m->hidden, L = m->layers;
-    double scale = in->param_bytes / 2.0;
-    double act = L * b * s * h * in->param_bytes + b * s * h * (34.0 + 5.0 * m->heads * s / h) * scale +
-                 b * s * m->vocab * 4.0;
-    double block = 12.0 * h * h + 13.0 * h, embed = (double)m->vocab * h;
-    double layer = block > embed ? block : embed;
-    if (p->params != ST_SHARD_NONE)
-        act += 2.0 * layer * in->param_bytes;
-    if (p->grads != ST_SHARD_NONE)
-        act += layer * in->grad_bytes;
-    return (uint64_t)act;
+    in->overlap = ST_PLAN_ENGINE_OVERLAP;
 }
 
 static st_status check_machine(const st_plan_machine *m)
@@ -59,6 +34,9 @@ static st_status check_machine(const st_plan_machine *m)
     if (!(m->memory_gib > 0))
         return ST_ERR(ST_ERR_INVALID_ARG, "plan: machine '%s' has device memory %g GiB", m->name,
                       m->memory_gib);
+    if (!(m->compute_gflops >= 0) || !(m->stream_gbs >= 0))
+        return ST_ERR(ST_ERR_INVALID_ARG, "plan: machine '%s' has compute %g GFLOP/s and stream bandwidth %g "
+                      "GB/s (need >= 0; 0 = unknown)", m->name, m->compute_gflops, m->stream_gbs);
     return ST_OK;
 }
 
@@ -67,6 +45,13 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
     if (!in || !p || !out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: NULL argument");
     ST_TRY(check_machine(&in->machine));
+    if (!(in->overlap >= 0 && in->overlap <= 1))
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: overlap %g is not in [0, 1]", in->overlap);
+    if (in->act_bytes != 0 && in->act_bytes != 2 && in->act_bytes != 4)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: act_bytes %d is not 0, 2 or 4", in->act_bytes);
+    if (in->unit_layout != ST_PLAN_UNITS_CONTIGUOUS && in->unit_layout != ST_PLAN_UNITS_BALANCED)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is neither contiguous nor balanced",
+                      in->unit_layout);
     st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
                              in->micro_batches};
     st_plan_row r;
@@ -76,21 +61,33 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
     const char *name = st_partition_name(p);
     r.name = name ? name : "custom";
     r.partition = *p;
+    /* Once-per-step collectives run on the whole flat vector: the closed forms, each level at its
+     * bandwidth. Per-micro-batch ones run unit by unit: where the unit layout is known, each unit's
+     * collectives are charged their busiest rank (plan_units.c); otherwise (a raw parameter count)
+     * as the closed forms, one call per layer. */
+    int units = plan_unit_comm(in, p, r.traffic.padded, r.level_s, r.messages);
     uint64_t calls = in->model.layers > 0 ? (uint64_t)in->model.layers + 1 : 1;
+    uint64_t step_msgs[ST_LEVEL_COUNT] = {0, 0, 0};
     for (int i = 0; i < r.traffic.n_phases; i++) {
         const st_partition_phase *ph = &r.traffic.phases[i];
-        uint64_t n = ph->when == ST_PHASE_STEP ? 1 : calls * (uint64_t)in->micro_batches;
-        r.messages[ph->level] += n * ph->messages;
+        if (ph->when == ST_PHASE_STEP)
+            step_msgs[ph->level] += ph->messages;
+        else if (!units)
+            r.messages[ph->level] += calls * (uint64_t)in->micro_batches * ph->messages;
     }
     double node_ranks = (double)in->shape.gpus_per_node * in->shape.gcds_per_gpu;
     for (int l = 0; l < ST_LEVEL_COUNT; l++) {
         double bw = in->machine.bw_gbs[l] * 1e9 / (l == ST_LEVEL_NODE ? node_ranks : 1.0);
-        r.level_s[l] = (double)r.traffic.step[l].sent / bw + (double)r.messages[l] * in->machine.lat_us[l] * 1e-6;
+        double lat = in->machine.lat_us[l] * 1e-6;
+        r.messages[l] += step_msgs[l];
+        r.level_s[l] += (double)r.traffic.once[l].sent / bw + (double)step_msgs[l] * lat;
+        if (!units)
+            r.level_s[l] += (double)r.traffic.micro_batch[l].sent * in->micro_batches / bw +
+                            (double)(r.messages[l] - step_msgs[l]) * lat;
         r.comm_s += r.level_s[l];
     }
-    r.working = working_bytes(in, p);
-    r.memory = r.state.total + r.working;
-    r.fits = (double)r.memory <= in->machine.memory_gib * 1073741824.0;
+    plan_memory(in, p, &r);
+    plan_compute(in, p, &r);
     *out = r;
     return ST_OK;
 }
@@ -107,8 +104,8 @@ static int dominant_level(const st_plan_row *r)
 /* Whether row a is a better choice than row b (both fit). */
 static int better(const st_plan_row *a, const st_plan_row *b)
 {
-    if (a->comm_s != b->comm_s)
-        return a->comm_s < b->comm_s;
+    if (a->step_s != b->step_s)
+        return a->step_s < b->step_s;
     return a->memory < b->memory;
 }
 
@@ -139,11 +136,16 @@ static void explain(const st_plan_input *in, st_plan_result *res)
     }
     if (c) {
         int l = dominant_level(c);
-        say(res, &used, "chose %s: %.3g s of communication per step, dominated by the %s level (%.3g s)",
-            c->name, c->comm_s, level_names[l], c->level_s[l]);
+        if (c->compute_s > 0)
+            say(res, &used, "chose %s: %.3g s per step, %.3g s of compute and %.3g s of communication, "
+                "dominated by the %s level (%.3g s)", c->name, c->step_s, c->compute_s, c->comm_s,
+                level_names[l], c->level_s[l]);
+        else
+            say(res, &used, "chose %s: %.3g s of communication per step (compute rate unknown), dominated "
+                "by the %s level (%.3g s)", c->name, c->comm_s, level_names[l], c->level_s[l]);
         if (runner >= 0)
             say(res, &used, "; next fastest that fits: %s at %.3g s (%.2fx slower)", res->rows[runner].name,
-                res->rows[runner].comm_s, res->rows[runner].comm_s / (c->comm_s > 0 ? c->comm_s : 1e-300));
+                res->rows[runner].step_s, res->rows[runner].step_s / (c->step_s > 0 ? c->step_s : 1e-300));
     } else {
         say(res, &used, "no scheme fits in %.1f GiB per device", in->machine.memory_gib);
     }

@@ -35,6 +35,7 @@ static const struct {
 } models[] = {
     {"tiny", 2, 64, 4, 64, 256}, /* strata-train's smallest config */
     {"gpt2-124m", 12, 768, 12, 1024, 50257},
+    {"gpt-25m", 8, 512, 8, 128, 256},
     {"1.3b", 24, 2048, 16, 2048, 50257},
     {"20b", 44, 6144, 64, 2048, 50257},
 };
@@ -56,6 +57,8 @@ st_status st_plan_machine_get(const char *name, st_plan_machine *out)
             }
             out->memory_gib = machines[i].memory_gib;
             snprintf(out->memory_source, ST_PLAN_SOURCE_LEN, "%s", machines[i].source);
+            snprintf(out->compute_source, ST_PLAN_SOURCE_LEN, "unknown");
+            snprintf(out->stream_source, ST_PLAN_SOURCE_LEN, "unknown");
             return ST_OK;
         }
     return ST_ERR(ST_ERR_INVALID_ARG, "unknown machine '%s' (known: frontier, local; or give a "
@@ -79,7 +82,7 @@ st_status st_plan_model_get(const char *name, st_plan_model *out)
                                      (uint64_t)out->vocab);
             return ST_OK;
         }
-    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: tiny, gpt2-124m, 1.3b, 20b; or give a "
+    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: tiny, gpt2-124m, gpt-25m, 1.3b, 20b; or give a "
                   "parameter count)", name);
 }
 
@@ -97,6 +100,11 @@ static const struct {
     {"gpu_us", AT(lat_us[ST_LEVEL_GPU]), AT(lat_source[ST_LEVEL_GPU]), 1},
     {"node_us", AT(lat_us[ST_LEVEL_NODE]), AT(lat_source[ST_LEVEL_NODE]), 1},
     {"memory_gib", AT(memory_gib), AT(memory_source), 0},
+    {"compute_gflops", AT(compute_gflops), AT(compute_source), 1},
+    {"stream_gbs", AT(stream_gbs), AT(stream_source), 1},
+    {"gcd_solo_gbs", AT(solo_gbs[ST_LEVEL_GCD]), AT(bw_source[ST_LEVEL_GCD]), 1},
+    {"gpu_solo_gbs", AT(solo_gbs[ST_LEVEL_GPU]), AT(bw_source[ST_LEVEL_GPU]), 1},
+    {"node_solo_gbs", AT(solo_gbs[ST_LEVEL_NODE]), AT(bw_source[ST_LEVEL_NODE]), 1},
 };
 #undef AT
 #define N_NUMERIC ((int)(sizeof numeric_keys / sizeof numeric_keys[0]))
@@ -161,7 +169,8 @@ static st_status parse_line(st_plan_machine *m, const char *b, const char *e, in
         return apply_value(m, k, vb, (size_t)(ve - vb), src, line);
     }
     return ST_ERR(ST_ERR_FORMAT, "%s:%d: unknown key '%.*s' (keys: name, gcd_gbs, gpu_gbs, node_gbs, "
-                  "gcd_us, gpu_us, node_us, memory_gib)", src, line, (int)klen, kb);
+                  "gcd_us, gpu_us, node_us, memory_gib, compute_gflops, stream_gbs, gcd_solo_gbs, gpu_solo_gbs, "
+                  "node_solo_gbs)", src, line, (int)klen, kb);
 }
 
 st_status st_plan_machine_parse(const char *text, const char *source, st_plan_machine *inout)

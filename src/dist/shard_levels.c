@@ -151,14 +151,15 @@ static st_status mpi_status(int rc, const char *what)
 
 static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)
 {
+    double t0 = comm_now();
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_FLOAT, c->level[l]);
+    c->seconds[l] += comm_now() - t0;
     return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Allgatherv");
 }
 
 static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
 {
-    int rc = MPI_Reduce_scatter(MPI_IN_PLACE, h, counts, MPI_FLOAT, MPI_SUM, c->level[l]);
-    return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Reduce_scatter");
+    return comm_ring_reduce_scatter(c, (st_level)l, h, h, counts, COMM_F32, ST_REDUCE_SUM);
 }
 #else
 static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)

@@ -11,7 +11,7 @@
 int info_plan_main(int argc, char **argv, FILE *out);
 
 typedef struct plan_options {
-    const char *model, *params, *topology, *machine, *machine_file, *partition, *dtype;
+    const char *model, *params, *topology, *machine, *machine_file, *partition, *dtype, *units;
     int grad_accum, micro_batch_size, json, verbose, help;
 } plan_options;
 
@@ -22,7 +22,8 @@ static void plan_usage(FILE *f)
             "Predicts, for every partitioning scheme, the bytes each rank moves per optimizer step at\n"
             "each level, the communication time and the memory per device, and picks the fastest\n"
             "scheme that fits (docs/partitioning.md).\n\noptions:\n"
-            "  --model NAME         gpt2-124m (default), tiny, 1.3b or 20b\n"
+            "  --model NAME         gpt2-124m (default), tiny, gpt-25m, 1.3b\n"
+            "                       or 20b\n"
             "  --params P           a parameter count instead of a named model (model state only)\n"
             "  --topology NxGxD     nodes x GPUs per node x GCDs per GPU (default: STRATA_TOPOLOGY,\n"
             "                       else this machine)\n"
@@ -33,6 +34,9 @@ static void plan_usage(FILE *f)
             "  --micro-batch-size B sequences per micro-batch (default 1)\n"
             "  --dtype bf16|f32     parameter and gradient storage (default bf16)\n"
             "  --partition SPEC     also evaluate this scheme (name or params=..,grads=..,optim=..)\n"
+            "  --units contiguous|balanced   how each unit's data lies across ranks: contiguous\n"
+            "                       (default: Strata's shard engine today) or balanced (1/N of every\n"
+            "                       unit on each rank, as DeepSpeed partitions each parameter)\n"
             "  --verbose            list each scheme's collectives per level\n"
             "  --json               print the plan as JSON\n"
             "  --help               show this help\n");
@@ -62,7 +66,7 @@ static int parse_plan_options(int argc, char **argv, plan_options *o)
     } valued[] = {
         {"--model", &o->model, NULL}, {"--params", &o->params, NULL}, {"--topology", &o->topology, NULL},
         {"--machine", &o->machine, NULL}, {"--machine-file", &o->machine_file, NULL},
-        {"--partition", &o->partition, NULL}, {"--dtype", &o->dtype, NULL},
+        {"--partition", &o->partition, NULL}, {"--dtype", &o->dtype, NULL}, {"--units", &o->units, NULL},
         {"--grad-accum", NULL, &o->grad_accum}, {"--micro-batch-size", NULL, &o->micro_batch_size},
     };
     for (int a = 1; a < argc; a++) {
@@ -161,6 +165,12 @@ static int build_input(const plan_options *o, st_plan_input *in)
         return fail("--machine");
     if (o->machine_file && st_plan_machine_load(o->machine_file, &in->machine) != ST_OK)
         return fail("--machine-file");
+    if (o->units && strcmp(o->units, "balanced") == 0)
+        in->unit_layout = ST_PLAN_UNITS_BALANCED;
+    else if (o->units && strcmp(o->units, "contiguous") != 0) {
+        fprintf(stderr, "strata-info: --units must be contiguous or balanced, got '%s'\n", o->units);
+        return 1;
+    }
     return 0;
 }
 
@@ -197,20 +207,33 @@ static void print_text(FILE *out, const st_plan_input *in, const st_plan_result 
         fprintf(out, "%-8s %-4s %g GB/s: %s | %g us: %s\n", l ? "" : "sources:", level_names[l], m->bw_gbs[l],
                 m->bw_source[l], m->lat_us[l], m->lat_source[l]);
     fprintf(out, "%-8s memory %.1f GiB: %s\n", "", m->memory_gib, m->memory_source);
+    if (m->compute_gflops > 0)
+        fprintf(out, "%-8s compute %.4g GFLOP/s per rank: %s | optimizer stream %.4g GB/s: %s\n", "",
+                m->compute_gflops, m->compute_source, m->stream_gbs, m->stream_source);
+    else
+        fprintf(out, "%-8s compute rate unknown (compute_gflops in a machine file): times are communication "
+                     "only\n", "");
+    fprintf(out, "%-8s overlap of compute and communication: %g (Strata's shard engine overlaps nothing); "
+                 "units %s\n", "", in->overlap, in->unit_layout == ST_PLAN_UNITS_BALANCED
+                     ? "balanced (1/N of every unit per rank)"
+                     : "contiguous (Strata's engine: each unit in few ranks' slices)");
     fprintf(out, "%s params and grads, optimizer %d B/param, flat buffers padded to %llu elements\n\n",
             in->param_bytes == 2 ? "bf16" : "f32", in->optim_bytes,
             res->n_rows ? (unsigned long long)res->rows[0].traffic.padded : 0ULL);
-    fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %-23s | %-30s | %-20s | fits\n", "scheme", "param", "grad", "optim",
-            "2nd", "GB per step: GCD GPU NODE", "seconds per step: GCD GPU NODE total", "GiB: state work total");
+    fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %-23s | %-30s | %-15s | %-20s | fits\n", "scheme", "param", "grad",
+            "optim", "2nd", "GB per step: GCD GPU NODE", "seconds per step: GCD GPU NODE comm", "compute step",
+            "GiB: state work total");
     for (int i = 0; i < res->n_rows; i++) {
         const st_plan_row *r = &res->rows[i];
         const st_partition *p = &r->partition;
-        fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %7.2f %7.2f %7.2f | %7.3f %7.3f %7.3f %7.3f | %6.2f %5.2f %6.2f | %s%s\n",
+        fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %7.2f %7.2f %7.2f | %7.3f %7.3f %7.3f %7.3f | %7.3f %7.3f | "
+                     "%6.2f %5.2f %6.2f | %s%s\n",
                 r->name, short_shard[p->params], short_shard[p->grads], short_shard[p->optim],
                 p->secondary ? short_shard[p->secondary] : "-", r->traffic.step[0].sent / 1e9,
                 r->traffic.step[1].sent / 1e9, r->traffic.step[2].sent / 1e9, r->level_s[0], r->level_s[1],
-                r->level_s[2], r->comm_s, r->state.total / 1073741824.0, r->working / 1073741824.0,
-                r->memory / 1073741824.0, r->fits ? "yes" : "no", i == res->chosen ? "  <- chosen" : "");
+                r->level_s[2], r->comm_s, r->compute_s, r->step_s, r->state.total / 1073741824.0,
+                r->working / 1073741824.0, r->memory / 1073741824.0, r->fits ? "yes" : "no",
+                i == res->chosen ? "  <- chosen" : "");
         if (verbose)
             print_phases(out, r);
     }
@@ -239,12 +262,18 @@ static void json_row(tool_json *j, const st_plan_row *r)
     for (int l = 0; l < ST_LEVEL_COUNT; l++)
         tj_double(j, level_names[l], r->level_s[l]);
     tj_double(j, "total", r->comm_s);
+    tj_double(j, "fwdbwd", r->fwdbwd_s);
+    tj_double(j, "optimizer", r->optim_s);
+    tj_double(j, "compute", r->compute_s);
+    tj_double(j, "step", r->step_s);
     tj_object_end(j);
     tj_object_begin(j, "memory_bytes");
     tj_int(j, "params", (int64_t)r->state.params);
     tj_int(j, "grads", (int64_t)r->state.grads);
     tj_int(j, "optim", (int64_t)r->state.optim);
     tj_int(j, "secondary", (int64_t)r->state.secondary);
+    tj_int(j, "activations", (int64_t)r->activations);
+    tj_int(j, "slots", (int64_t)r->slots);
     tj_int(j, "working", (int64_t)r->working);
     tj_int(j, "total", (int64_t)r->memory);
     tj_object_end(j);
@@ -275,6 +304,8 @@ static void print_json(FILE *out, const st_plan_input *in, const st_plan_result 
         tj_double(&j, key, in->machine.lat_us[l]);
     }
     tj_double(&j, "memory_gib", in->machine.memory_gib);
+    tj_double(&j, "compute_gflops", in->machine.compute_gflops);
+    tj_double(&j, "stream_gbs", in->machine.stream_gbs);
     tj_object_begin(&j, "sources");
     for (int l = 0; l < ST_LEVEL_COUNT; l++) {
         char key[32];
@@ -284,9 +315,14 @@ static void print_json(FILE *out, const st_plan_input *in, const st_plan_result 
         tj_string(&j, key, in->machine.lat_source[l]);
     }
     tj_string(&j, "memory_gib", in->machine.memory_source);
+    tj_string(&j, "compute_gflops", in->machine.compute_source);
+    tj_string(&j, "stream_gbs", in->machine.stream_source);
     tj_object_end(&j);
     tj_object_end(&j);
     tj_int(&j, "micro_batches", in->micro_batches);
+    tj_int(&j, "micro_batch_size", in->micro_batch_size);
+    tj_double(&j, "overlap", in->overlap);
+    tj_string(&j, "units", in->unit_layout == ST_PLAN_UNITS_BALANCED ? "balanced" : "contiguous");
     tj_array_begin(&j, "schemes");
     for (int i = 0; i < res->n_rows; i++)
         json_row(&j, &res->rows[i]);

@@ -65,8 +65,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: strata-info [options]\n\n"
                "Lists Strata's backends, their devices, and the device that STRATA_BACKEND and\n"
                "STRATA_DEVICE select. Exits non-zero only when that selection fails.\n"
-               "With --topology: the machine's tree and the place of each of N ranks (strata-info\n"
-               "is not an MPI program: give --ranks N rather than running it under mpirun).\n"
+               "With --topology: the machine's tree and the place of each of N ranks (--ranks N);\n"
+               "under mpirun (without --ranks), the job's hierarchy as the ranks detect it: each\n"
+               "rank's host, node, GPU and GCD, printed by rank 0.\n"
                "strata-info --plan [--help] predicts each partitioning scheme's communication and\n"
                "memory for a model on a topology, and picks one (see docs/partitioning.md).\n\noptions:\n");
     for (int i = 0; i < N_OPTIONS; i++) fprintf(f, "  %-12s %s\n", options[i].flag, options[i].help);
@@ -304,8 +305,56 @@ static void print_places(const st_topo *t, int nranks)
     }
 }
 
+/* Under a launcher: the job's hierarchy as the communicator detected it, each rank's host and
+ * place, printed by rank 0 after the tree of its own host. */
+static int launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+static int run_job_topology(void)
+{
+    st_comm *c = NULL;
+    if (st_comm_init_world(&c) != ST_OK) {
+        fprintf(stderr, "strata-info: %s\n", st_last_error());
+        return 1;
+    }
+    int rc = 0;
+    if (st_comm_rank(c) == 0) {
+        st_topo *t = NULL;
+        if (st_topo_load(&t) == ST_OK) {
+            printf("Host %s:\n", st_comm_host_name(c, 0));
+            st_topo_print(t, 0, stdout);
+        }
+        st_topo_source src = t ? st_topo_get_source(t) : ST_TOPO_DETECTED;
+        st_topo_free(t);
+        st_topo_shape sh;
+        st_comm_shape(c, &sh);
+        int n = st_comm_size(c), g = sh.gpus_per_node, d = sh.gcds_per_gpu;
+        printf("\nJob: %d ranks = %d node%s x %d GPU%s x %d GCD%s (%s)\n", n, sh.nodes,
+               sh.nodes == 1 ? "" : "s", g, g == 1 ? "" : "s", d, d == 1 ? "" : "s",
+               src == ST_TOPO_EMULATED ? "emulated by STRATA_TOPOLOGY"
+               : getenv("STRATA_NODE_ID") ? "detected: hosts grouped into nodes by STRATA_NODE_ID"
+                                          : "detected: one node per host");
+        /* Comm ranks are in hierarchy order (comm.h): rank = (gcd * g + gpu) * nodes + node. */
+        for (int node = 0; node < sh.nodes; node++)
+            for (int gpu = 0; gpu < g; gpu++)
+                for (int gcd = 0; gcd < d; gcd++) {
+                    int r = (gcd * g + gpu) * sh.nodes + node;
+                    printf("  rank %d: host %s, node %d, GPU %d, GCD %d\n", r, st_comm_host_name(c, r), node, gpu,
+                           gcd);
+                }
+    }
+    st_comm_free(c);
+    return rc;
+}
+
 static int run_topology(const info_options *o)
 {
+    if (launched() && !o->ranks) return run_job_topology();
     st_topo *t = NULL;
     if (st_topo_load(&t) != ST_OK) {
         fprintf(stderr, "strata-info: %s\n", st_last_error());

@@ -95,6 +95,12 @@ void dist_level_bytes(const st_comm *c, uint64_t out[ST_LEVEL_COUNT])
     }
 }
 
+void dist_level_seconds(const st_comm *c, double out[ST_LEVEL_COUNT])
+{
+    for (int l = 0; l < ST_LEVEL_COUNT; l++)
+        if (st_comm_time_get(c, (st_level)l, &out[l]) != ST_OK) out[l] = 0;
+}
+
 /* This process's rank among the ranks of its machine, from the launcher (Open MPI, MPICH/Hydra,
  * Slurm); -1 when none says. */
 static int launcher_local(int *size)

@@ -23,6 +23,9 @@ st_status dist_same(st_comm *c, int64_t v, int *same);
 /* Bytes this rank sent at each level over every collective since the last st_comm_bytes_reset. */
 void dist_level_bytes(const st_comm *c, uint64_t out[ST_LEVEL_COUNT]);
 
+/* Seconds this rank spent in each level's collective calls since the last st_comm_bytes_reset. */
+void dist_level_seconds(const st_comm *c, double out[ST_LEVEL_COUNT]);
+
 /* Binds this process to cores near its device (st_topo_bind_rank) when c has several ranks; a
  * failure is only noted on `note` by rank 0. */
 void dist_bind(st_comm *c, FILE *note);

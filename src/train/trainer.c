@@ -41,6 +41,7 @@ typedef struct run {
     double opt_ms, timed_ms;     /* --profile: optimizer and whole-step time of the timed steps */
     double comm_ms;              /* --profile: the engine's gathers and reduce-scatters of the timed steps */
     uint64_t step_bytes[ST_LEVEL_COUNT]; /* model-state bytes this rank sent in the last step */
+    double step_comm_s[ST_LEVEL_COUNT];  /* and the seconds it spent in those collectives */
     int64_t timed_steps;
     char *err;
     size_t errlen;
@@ -80,7 +81,7 @@ static int setup_config(run *r)
     } else if (gpt2_config_named(o->model, &r->cfg) != ST_OK) {
         struct stat sb;
         if (stat(o->model, &sb) != 0)
-            return fail(r, ST_OK, "unknown model '%s' (tiny, gpt2-124m, llmc:FILE, or a checkpoint "
+            return fail(r, ST_OK, "unknown model '%s' (tiny, gpt-25m, gpt2-124m, llmc:FILE, or a checkpoint "
                         "directory or .safetensors file)", o->model);
         if (ckpt_model_config(o->model, &r->cfg, r->err, r->errlen)) return -1;
         r->from_ckpt = 1;
@@ -213,6 +214,7 @@ static int shard_step(run *r, int64_t step, float *loss, float *norm, float *lr)
     if (!e) e = st_shard_step(r->shard.s, *lr, 1.0f / (float)o->grad_accum, (float)o->max_norm, norm);
     r->opt_ms += now_ms() - t0;
     dist_level_bytes(r->comm, r->step_bytes);
+    dist_level_seconds(r->comm, r->step_comm_s);
     int rc = s || e ? fail(r, s ? s : e, "training step %lld", (long long)step + 1) : 0;
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     if ((s = dist_sum(r->comm, loss, 1))) return fail(r, s, "averaging the loss over %d ranks", r->ranks);
@@ -299,10 +301,13 @@ static void report_step(run *r, int64_t step, float loss, float lr, float norm, 
             "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"ms\": %.3f, "
             "\"tokens_per_s\": %.1f, \"ranks\": %d",
             (long long)step + 1, loss, lr, norm, ms, tps, r->ranks);
+    const double *cs = r->step_comm_s;
     if (r->ranks > 1)
-        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu",
+        fprintf(r->log, ", \"bytes_gcd\": %llu, \"bytes_gpu\": %llu, \"bytes_node\": %llu, \"comm_ms_gcd\": %.3f, "
+                "\"comm_ms_gpu\": %.3f, \"comm_ms_node\": %.3f",
                 (unsigned long long)b[ST_LEVEL_GCD], (unsigned long long)b[ST_LEVEL_GPU],
-                (unsigned long long)b[ST_LEVEL_NODE]);
+                (unsigned long long)b[ST_LEVEL_NODE], cs[ST_LEVEL_GCD] * 1e3, cs[ST_LEVEL_GPU] * 1e3,
+                cs[ST_LEVEL_NODE] * 1e3);
     fputs("}\n", r->log);
 }
 

@@ -135,10 +135,80 @@ static void test_choice_tiny(void)
           res.explanation);
 }
 
+/* The compute term and the step: forward + backward at the machine's rate, AdamW over the optim
+ * shard at its stream rate, overlap taking the hidden part off; and the machine file's keys. */
+static void test_compute_model(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){2, 2, 1};
+    CHECK_ST(st_plan_model_get("gpt-25m", &in.model), ST_OK);
+    in.param_bytes = in.grad_bytes = 4;
+    in.optim_bytes = st_partition_optim_bytes(4);
+    in.micro_batches = 2, in.micro_batch_size = 3;
+    st_partition p;
+    st_plan_row r;
+    CHECK_ST(st_partition_parse("zero1", &p), ST_OK);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
+    CHECK(r.compute_s == 0 && r.step_s == r.comm_s, "compute rate unknown: the step is communication only");
+    CHECK_ST(st_plan_machine_parse("compute_gflops = 50\nstream_gbs = 10", "c.conf", &in.machine), ST_OK);
+    CHECK(strcmp(in.machine.compute_source, "file: c.conf") == 0, "compute source %s", in.machine.compute_source);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
+    const st_plan_model *m = &in.model;
+    double tokens = 2.0 * 3 * m->seq, flops = 6.0 * (double)m->params + 12.0 * m->layers * m->hidden * m->seq;
+    CHECK(near(r.fwdbwd_s, tokens * flops / 50e9), "fwdbwd %g, want %g", r.fwdbwd_s, tokens * flops / 50e9);
+    /* zero1: AdamW on a quarter of the padded vector, 2*4 + 4 + 2*8 bytes per element. */
+    CHECK(near(r.optim_s, (double)r.traffic.padded / 4 * 28 / 10e9), "optimizer %g", r.optim_s);
+    CHECK(near(r.step_s, r.fwdbwd_s + r.optim_s + r.comm_s), "no overlap: the sum");
+    in.overlap = 0.5;
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
+    double hidden = 0.5 * (r.fwdbwd_s < r.comm_s ? r.fwdbwd_s : r.comm_s);
+    CHECK(near(r.step_s, r.fwdbwd_s + r.optim_s + r.comm_s - hidden), "half the shorter part hidden");
+    in.overlap = 1.5;
+    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_ERR_INVALID_ARG);
+    in.overlap = 0;
+    st_plan_machine before = in.machine;
+    CHECK_ST(st_plan_machine_parse("stream_gbs = -1", "c.conf", &in.machine), ST_ERR_FORMAT);
+    CHECK(in.machine.stream_gbs == before.stream_gbs, "a bad value changes nothing");
+}
+
+/* The engine's per-unit collectives: with contiguous slices each GPT block lies in one rank's half
+ * on 2 ranks, so zero3's gathers and reduce-scatters move their units one way (twice the balanced
+ * ring's time); the balanced layout is the closed forms; whole-vector schemes are unaffected. */
+static void test_unit_layout(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){2, 1, 1};
+    CHECK_ST(st_plan_model_get("gpt-25m", &in.model), ST_OK);
+    in.machine = (st_plan_machine){.name = "t", .bw_gbs = {100, 10, 1}, .lat_us = {0, 0, 0}, .memory_gib = 64};
+    st_plan_row contiguous, balanced;
+    st_partition p;
+    CHECK_ST(st_partition_parse("zero3", &p), ST_OK);
+    CHECK_ST(st_plan_evaluate(&in, &p, &contiguous), ST_OK);
+    in.unit_layout = ST_PLAN_UNITS_BALANCED;
+    CHECK_ST(st_plan_evaluate(&in, &p, &balanced), ST_OK);
+    double want = (double)balanced.traffic.micro_batch[ST_LEVEL_NODE].sent / 1e9;
+    CHECK(near(balanced.level_s[ST_LEVEL_NODE], want), "balanced: the closed form %g vs %g",
+          balanced.level_s[ST_LEVEL_NODE], want);
+    double ratio = contiguous.level_s[ST_LEVEL_NODE] / balanced.level_s[ST_LEVEL_NODE];
+    CHECK(ratio > 1.9 && ratio <= 2.0, "contiguous units on 2 ranks: %.3fx the balanced time", ratio);
+    CHECK(contiguous.traffic.step[ST_LEVEL_NODE].sent == balanced.traffic.step[ST_LEVEL_NODE].sent,
+          "the same bytes either way");
+    CHECK_ST(st_partition_parse("ddp", &p), ST_OK);
+    CHECK_ST(st_plan_evaluate(&in, &p, &balanced), ST_OK);
+    in.unit_layout = ST_PLAN_UNITS_CONTIGUOUS;
+    CHECK_ST(st_plan_evaluate(&in, &p, &contiguous), ST_OK);
+    CHECK(near(contiguous.comm_s, balanced.comm_s), "ddp: no per-unit collectives");
+    in.unit_layout = 7;
+    CHECK_ST(st_plan_evaluate(&in, &p, &contiguous), ST_ERR_INVALID_ARG);
+}
+
 static void test_choice_20b(void)
 {
     st_plan_input in;
     st_plan_input_init(&in);
+    in.unit_layout = ST_PLAN_UNITS_BALANCED; /* the schemes themselves, not this engine's layout */
     in.shape = (st_topo_shape){48, 4, 2};
     CHECK_ST(st_plan_machine_get("frontier", &in.machine), ST_OK);
     CHECK_ST(st_plan_model_get("20b", &in.model), ST_OK);
@@ -176,6 +246,8 @@ int main(void)
     test_tables();
     test_machine_file();
     test_time_model();
+    test_compute_model();
+    test_unit_layout();
     test_choice_tiny();
     test_choice_20b();
     return h_finish();

@@ -117,6 +117,33 @@ typedef struct bench_train_result {
     int ok;
 } bench_train_result;
 
+/* One partitioning scheme of `strata-bench train` under mpirun: measured (rank 0's figures; the
+ * ranks are symmetric) beside the planner's prediction (st_plan_evaluate). Times in seconds per
+ * optimizer step: medians over the timed steps (the first step left out), min and max of the step. */
+#define BENCH_MAX_SCHEMES 16
+typedef struct bench_scheme_result {
+    char scheme[32], partition[128], error[256];
+    int ok;
+    int64_t timed_steps;
+    double step_s, step_min_s, step_max_s;
+    double comm_s[ST_LEVEL_COUNT], comm_total_s, compute_s; /* compute: step minus the levels' time */
+    uint64_t bytes[ST_LEVEL_COUNT], peak_bytes, state_bytes, working_bytes;
+    st_plan_row pred;
+} bench_scheme_result;
+
+/* The multi-rank train benchmark: the job, the planner's machine and each scheme. */
+typedef struct bench_train_dist_result {
+    int ranks;
+    st_topo_shape shape;
+    st_plan_machine machine;
+    int64_t partitioned_params;
+    double probe_fwdbwd_s, probe_optim_s;  /* the compute probe's step parts (0: not run) */
+    bench_scheme_result schemes[BENCH_MAX_SCHEMES];
+    int n_schemes;
+    double max_step_error;                 /* largest |predicted - measured| / measured */
+    int order_same, significant_pairs, misordered_pairs;
+} bench_train_dist_result;
+
 /* issue 3's targets for the CPU backend, judged on the worst case of each. */
 typedef struct bench_verdict {
     const char *name, *reference;
@@ -141,6 +168,7 @@ typedef struct bench_report {
     int n_verdicts;
     bench_train_result train;
     int has_train;
+    bench_train_dist_result *dist;  /* multi-rank train mode, NULL otherwise */
     int collectives_built;
     const char *mode;    /* the document's "mode": "ops" (default), "train", "collectives" */
     double t0;           /* for the progress line */

@@ -14,4 +14,10 @@
  * st_comm_init_world/st_comm_free. Returns 0, or 2 on bad usage, 1 when a collective fails. */
 int bench_coll_main(int argc, char **argv, FILE *out, tool_json *json);
 
+/* --probe FILE (bench_coll_probe.c): st_comm_probe on every level with `bytes`-byte collectives,
+ * a table on rank 0, and the planner's machine file written atomically by rank 0. Collective.
+ * Returns 0, or 1 with a message. */
+#include <strata/strata.h>
+int bench_coll_probe(st_comm *comm, const char *path, size_t bytes, FILE *out);
+
 #endif

@@ -149,9 +149,9 @@ void bench_json_head(tool_json *j, const char *mode, const bench_config *cfg, co
     json_devices(j, r);
 }
 
-static void json_train(tool_json *j, const bench_train_result *t)
+/* The train entry's fields, inside an object the caller opened and closes. */
+static void json_train_fields(tool_json *j, const bench_train_result *t)
 {
-    tj_object_begin(j, NULL);
     tj_string(j, "model", t->model);
     tj_string(j, "device", t->device);
     tj_string(j, "backend", t->backend);
@@ -171,6 +171,80 @@ static void json_train(tool_json *j, const bench_train_result *t)
     tj_double(j, "peak_gflops", t->peak_gflops > 0 ? t->peak_gflops : NAN);
     tj_string(j, "peak_gflops_source", t->peak_src ? t->peak_src : "none");
     tj_double(j, "mfu", t->ok && t->peak_gflops > 0 ? t->mfu : NAN);
+}
+
+static void json_train(tool_json *j, const bench_train_result *t)
+{
+    tj_object_begin(j, NULL);
+    json_train_fields(j, t);
+    tj_object_end(j);
+}
+
+static void json_levels(tool_json *j, const char *key, const double *v)
+{
+    static const char *const names[ST_LEVEL_COUNT] = {"gcd", "gpu", "node"};
+    tj_object_begin(j, key);
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) tj_double(j, names[l], v[l]);
+    tj_object_end(j);
+}
+
+/* One scheme of the multi-rank train mode: the train entry's fields, plus the job, the measured
+ * breakdown and the planner's prediction. */
+static void json_scheme(tool_json *j, const bench_report *r, const bench_scheme_result *s)
+{
+    const bench_train_dist_result *d = r->dist;
+    bench_train_result t = r->train; /* the run's figures, with this scheme's times */
+    double tokens = (double)(t.batch * t.seq) * d->ranks;
+    t.ok = s->ok, t.timed_steps = s->timed_steps, t.peak_gflops = 0, t.peak_src = "none";
+    snprintf(t.error, sizeof t.error, "%s", s->error);
+    t.ms_median = s->step_s * 1e3, t.ms_min = s->step_min_s * 1e3, t.ms_max = s->step_max_s * 1e3;
+    t.tokens_per_s = s->ok ? tokens / s->step_s : NAN;
+    t.achieved_gflops = s->ok ? tokens * t.flops_per_token / s->step_s * 1e-9 : NAN;
+    tj_object_begin(j, NULL);
+    json_train_fields(j, &t);
+    tj_int(j, "ranks", d->ranks);
+    tj_string(j, "scheme", s->scheme);
+    tj_string(j, "partition", s->partition);
+    tj_object_begin(j, "measured");
+    json_levels(j, "comm_s", s->comm_s);
+    tj_double(j, "compute_s", s->compute_s);
+    double b[ST_LEVEL_COUNT];
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) b[l] = (double)s->bytes[l];
+    json_levels(j, "bytes", b);
+    tj_int(j, "peak_bytes", (int64_t)s->peak_bytes);
+    tj_int(j, "state_bytes", (int64_t)s->state_bytes);
+    tj_int(j, "working_bytes", (int64_t)s->working_bytes);
+    tj_object_end(j);
+    tj_object_begin(j, "predicted");
+    tj_double(j, "step_s", s->pred.step_s);
+    json_levels(j, "comm_s", s->pred.level_s);
+    tj_double(j, "compute_s", s->pred.compute_s);
+    for (int l = 0; l < ST_LEVEL_COUNT; l++) b[l] = (double)s->pred.traffic.step[l].sent;
+    json_levels(j, "bytes", b);
+    tj_int(j, "memory_bytes", (int64_t)s->pred.memory);
+    tj_object_end(j);
+    tj_object_end(j);
+}
+
+static void json_plan_machine(tool_json *j, const bench_train_dist_result *d)
+{
+    const st_plan_machine *m = &d->machine;
+    tj_object_begin(j, "plan_machine");
+    tj_string(j, "name", m->name);
+    tj_int(j, "nodes", d->shape.nodes);
+    tj_int(j, "gpus_per_node", d->shape.gpus_per_node);
+    tj_int(j, "gcds_per_gpu", d->shape.gcds_per_gpu);
+    json_levels(j, "bw_gbs", m->bw_gbs);
+    json_levels(j, "lat_us", m->lat_us);
+    tj_double(j, "memory_gib", m->memory_gib);
+    tj_double(j, "compute_gflops", m->compute_gflops);
+    tj_string(j, "compute_source", m->compute_source);
+    tj_double(j, "stream_gbs", m->stream_gbs);
+    tj_string(j, "stream_source", m->stream_source);
+    tj_double(j, "max_step_error", d->max_step_error);
+    tj_bool(j, "order_same", d->order_same);
+    tj_int(j, "significant_pairs", d->significant_pairs);
+    tj_int(j, "misordered_pairs", d->misordered_pairs);
     tj_object_end(j);
 }
 
@@ -181,8 +255,12 @@ void bench_json_tail(tool_json *j, const bench_report *r, int with_collectives)
     for (int i = 0; i < r->n_rows; i++) json_row(j, r, &r->rows[i]);
     tj_array_end(j);
     tj_array_begin(j, "train");
-    if (r->has_train) json_train(j, &r->train);
+    if (r->has_train && r->dist)
+        for (int i = 0; i < r->dist->n_schemes; i++) json_scheme(j, r, &r->dist->schemes[i]);
+    else if (r->has_train)
+        json_train(j, &r->train);
     tj_array_end(j);
+    if (r->dist) json_plan_machine(j, r->dist);
     tj_array_begin(j, "verdicts");
     for (int i = 0; i < r->n_verdicts; i++) {
         const bench_verdict *v = &r->verdicts[i];

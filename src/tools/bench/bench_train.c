@@ -8,19 +8,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "bench.h"
+#include "bench_train.h"
 #include "gpt2.h"
+#include "train_dist.h"
 #include "trainer.h"
 
-typedef struct train_args {
-    const char *model, *backend, *json;
-    int64_t batch, seq, steps;
-    double peak;
-} train_args;
+static const char USAGE[] =
+    "usage: strata-bench train --model tiny|gpt-25m|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
+    "       [--grad-accum A] [--backend NAME] [--peak-gflops X] [--json FILE]\n"
+    "  under mpirun (or scripts/emulate-cluster.sh), per partitioning scheme, measured beside the planner:\n"
+    "       [--partition LIST] [--machine-file F] [--probe-steps N]\n"
+    "  LIST: scheme names separated by ',' (ddp,zero3,...), and key=value schemes separated by ';'\n"
+    "  (\"zero3;params=gcd,grads=node,optim=world\"); default: every named scheme that fits.\n";
+
+/* Parses a non-negative integer option; 0 with a message when it is not one. */
+static int int_arg(const char *k, const char *v, int64_t *out)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || x < 1 || x > (1LL << 40)) {
+        fprintf(stderr, "strata-bench train: %s needs a positive integer, got '%s'\n", k, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
 
 static int parse(int argc, char **argv, train_args *a)
 {
-    *a = (train_args){"tiny", NULL, NULL, 4, 64, 10, 0};
+    *a = (train_args){.model = "tiny", .batch = 4, .seq = 64, .steps = 0, .grad_accum = 1, .probe_steps = 3};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -28,30 +44,32 @@ static int parse(int argc, char **argv, train_args *a)
             return 0;
         }
         i++;
+        int ok = 1;
         if (strcmp(k, "--model") == 0) a->model = v;
         else if (strcmp(k, "--backend") == 0) a->backend = v;
         else if (strcmp(k, "--json") == 0) a->json = v;
-        else if (strcmp(k, "--batch") == 0) a->batch = atoll(v);
-        else if (strcmp(k, "--seq") == 0) a->seq = atoll(v);
-        else if (strcmp(k, "--steps") == 0) a->steps = atoll(v);
+        else if (strcmp(k, "--partition") == 0) a->partition = v;
+        else if (strcmp(k, "--machine-file") == 0) a->machine_file = v;
+        else if (strcmp(k, "--batch") == 0) ok = int_arg(k, v, &a->batch);
+        else if (strcmp(k, "--seq") == 0) ok = int_arg(k, v, &a->seq);
+        else if (strcmp(k, "--steps") == 0) ok = int_arg(k, v, &a->steps);
+        else if (strcmp(k, "--grad-accum") == 0) ok = int_arg(k, v, &a->grad_accum);
+        else if (strcmp(k, "--probe-steps") == 0) ok = int_arg(k, v, &a->probe_steps);
         else if (strcmp(k, "--peak-gflops") == 0) a->peak = atof(v);
         else {
-            fprintf(stderr, "strata-bench train: unknown argument '%s'\n"
-                            "usage: strata-bench train --model tiny|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
-                            "       [--backend NAME] [--peak-gflops X] [--json FILE]\n", k);
+            fprintf(stderr, "strata-bench train: unknown argument '%s'\n%s", k, USAGE);
             return 0;
         }
+        if (!ok) return 0;
     }
-    if (a->batch < 1 || a->seq < 1 || a->steps < 2) {
-        fprintf(stderr, "strata-bench train: --batch and --seq must be >= 1, --steps >= 2 (the first is not timed)\n");
+    if (a->steps == 1) {
+        fprintf(stderr, "strata-bench train: --steps must be >= 2 (the first is not timed)\n");
         return 0;
     }
     return 1;
 }
 
-/* Random bytes, 8 (T + 1) of them: the trainer's 10% validation split then holds fewer than
- * T + 1 tokens, so no evaluation pass runs inside the timed loop. */
-static int write_data(char *path, int64_t seq)
+int bench_train_write_data(char *path, int64_t seq)
 {
     int fd = mkstemp(path);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
@@ -120,14 +138,14 @@ static void run_training(const train_args *a, bench_train_result *t)
     char data[] = "/tmp/strata-bench-data-XXXXXX", log[] = "/tmp/strata-bench-log-XXXXXX";
     int lfd = mkstemp(log);
     if (lfd >= 0) close(lfd);
-    if (lfd < 0 || !write_data(data, a->seq)) {
+    if (lfd < 0 || !bench_train_write_data(data, a->seq)) {
         snprintf(t->error, sizeof t->error, "cannot write temporary files in /tmp");
         return;
     }
     train_opts o;
     train_opts_default(&o);
     o.data = data, o.log = log, o.model = a->model;
-    o.batch = a->batch, o.seq = a->seq, o.seq_set = 1, o.steps = a->steps;
+    o.batch = a->batch, o.seq = a->seq, o.seq_set = 1, o.steps = a->steps, o.grad_accum = a->grad_accum;
     char err[512] = "";
     fprintf(stderr, "strata-bench train: %s, B=%lld T=%lld, %lld steps on %s\n", a->model, (long long)a->batch,
             (long long)a->seq, (long long)a->steps, t->device);
@@ -138,6 +156,15 @@ static void run_training(const train_args *a, bench_train_result *t)
     unlink(log);
 }
 
+/* Started by a launcher: MPI's ranks, even a single one. */
+static int launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
 int bench_train_main(int argc, char **argv)
 {
     train_args a;
@@ -146,6 +173,28 @@ int bench_train_main(int argc, char **argv)
     bench_train_result *t = &r->train;
     if (!parse(argc, argv, &a)) return 2;
     if (a.backend) setenv("STRATA_BACKEND", a.backend, 1);
+    if (launched()) { /* under mpirun: the schemes, measured beside the planner */
+        st_comm *comm = NULL;
+        if (st_comm_init_world(&comm) != ST_OK) {
+            fprintf(stderr, "strata-bench train: %s\n", st_last_error());
+            return 1;
+        }
+        int multi = st_comm_size(comm) > 1, rc = 0;
+        if (multi) {
+            if (!a.steps) a.steps = 4;
+            rc = bench_train_dist(&a, comm, r);
+        }
+        st_comm_free(comm);
+        if (multi) {
+            st_shutdown();
+            return rc;
+        }
+    }
+    if (!a.steps) a.steps = 10;
+    if (a.partition || a.machine_file) {
+        fprintf(stderr, "strata-bench train: --partition and --machine-file need several ranks (mpirun)\n");
+        return 2;
+    }
     st_device *dev;
     st_device_props props;
     if (st_device_default(&dev) != ST_OK || st_device_props_get(dev, &props) != ST_OK) {

@@ -1,0 +1,18 @@
+/* Pieces of the planner shared by plan.c and plan_cost.c. */
+#ifndef STRATA_PLAN_INTERNAL_H
+#define STRATA_PLAN_INTERNAL_H
+
+#include "strata/plan.h"
+
+/* r->activations, r->slots, r->working and r->memory (r->state must be filled). */
+void plan_memory(const st_plan_input *in, const st_partition *p, st_plan_row *r);
+/* r->fwdbwd_s, r->optim_s, r->compute_s and r->step_s (r->comm_s and r->state must be filled). */
+void plan_compute(const st_plan_input *in, const st_partition *p, st_plan_row *r);
+
+/* Per-micro-batch communication of the shard engine's per-unit collectives (plan_units.c), for
+ * models whose unit layout is known (GPT-2 shapes): adds each level's seconds (A micro-batches)
+ * and ring messages. Returns 0, adding nothing, when the layout is unknown. */
+int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padded, double seconds[ST_LEVEL_COUNT],
+                   uint64_t messages[ST_LEVEL_COUNT]);
+
+#endif
