@@ -119,7 +119,7 @@ static int topology_input(const plan_options *o, st_plan_input *in)
     st_status s = o->topology ? ST_OK : st_topo_get_shape(t, &in->shape);
     if (s == ST_OK && !o->machine)
         s = st_plan_machine_from_topo(t, &in->machine);
-    st_topo_free(t);
+    st_topo_destroy(t);
     if (s != ST_OK)
         return fail("topology");
     /* A detected machine reports no node count (the communicator knows it) and 0 GPUs without any. */

@@ -188,7 +188,7 @@ int ckpt_read(const char *dir, st_params *ps, const gpt2_config *cfg, const trai
             snprintf(err, errlen, "cannot resume from '%s': %s", path, st_last_error());
         rc = s ? -1 : 0;
     }
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     if (rc) ckpt_host_free(h);
     return rc;
 }
@@ -244,7 +244,7 @@ int ckpt_model_config(const char *path, gpt2_config *cfg, char *err, size_t errl
         rc = -1;
     }
     if (!rc) cfg->Vp = (int)wte.shape[0];
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -269,7 +269,7 @@ int ckpt_model_load(const char *path, st_params *ps, char *err, size_t errlen)
         snprintf(err, errlen, "cannot load model '%s': a parameter's dtype or shape differs", file);
     else if (s)
         snprintf(err, errlen, "cannot load model '%s': %s", file, st_last_error());
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     free(h);
     return s ? -1 : 0;
 }

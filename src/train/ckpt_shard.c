@@ -41,7 +41,7 @@ static int64_t entry_step(const char *dir, int kind)
     entry_path(path, sizeof path, dir, kind);
     if (st_safetensors_open(path, &f) != ST_OK) return -1;
     int64_t step = meta_i64(f, "step");
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return step;
 }
 
@@ -102,7 +102,7 @@ static int check_entry(const char *dir, int kind, const gpt2_config *cfg, const 
         return -1;
     }
     int rc = ckpt_meta_check(f, cfg, o, step, err, errlen);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -197,7 +197,7 @@ static st_status read_shard(const char *dir, int64_t k, int64_t count, int64_t b
     float *dst[3] = {h->p + b, h->m + b, h->v + b};
     s = meta_i64(f, SK "index") == k && meta_i64(f, SK "count") == count ? ST_OK : ST_ERR_FORMAT;
     for (int i = 0; i < 3 && !s; i++) s = st_safetensors_read(f, names[i], dst[i], (size_t)n * sizeof(float));
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return s;
 }
 
@@ -213,7 +213,7 @@ static int read_sharded(const char *dir, int64_t P, ckpt_host *h, char *err, siz
     }
     int64_t fP = meta_i64(f, SK "P"), count = meta_i64(f, SK "count"), len = meta_i64(f, SK "shard_len");
     int64_t fmt = meta_i64(f, SK "format");
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     if (fmt != 1 || fP != P || count < 1 || len < 1 || count * len < P) {
         snprintf(err, errlen, "cannot resume from %s: format %lld, %lld elements in %lld shards of %lld (this "
                  "model partitions %lld)", path, (long long)fmt, (long long)fP, (long long)count, (long long)len,

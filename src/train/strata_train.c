@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     if (r == 0 && rank == 0) train_print_stats(&stats, o.peak_gflops, stdout);
     if (r < 0 && ranks > 1) fprintf(stderr, "strata-train: rank %d: error: %s\n", rank, err);
     else if (r < 0) fprintf(stderr, "strata-train: error: %s\n", err);
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     st_shutdown();
     return r < 0 ? 1 : 0;
 }

@@ -415,8 +415,8 @@ static void cleanup(run *r)
     if (r->have_graph) gpt2_graph_destroy(&r->m);
     st_optim_destroy(r->opt);
     st_params_destroy(r->ps);
-    st_dataset_close(r->ds);
-    st_llmc_close(r->llmc);
+    st_dataset_destroy(r->ds);
+    st_llmc_destroy(r->llmc);
     free(r->in);
     free(r->tg);
     free(r->step_ms);

@@ -124,8 +124,8 @@ static void run_case(const bench_config *cfg, bench_report *r, bench_device *d, 
     if (st == ST_OK) st = bench_time(cfg, run_op, &c, &r->rows[index].t);
     if (st != ST_OK) bench_row_fail(&r->rows[index], st);
     for (int i = 0; i < ST_MAX_OPERANDS; i++) {
-        st_tensor_free(c.t[i]);
-        st_tensor_free(c.fwd[i]);
+        st_tensor_destroy(c.t[i]);
+        st_tensor_destroy(c.fwd[i]);
     }
     if (st == ST_OK && info->op == ST_OP_MATMUL)
         bench_ref_gemm(cfg, r, d, suite, gemm[0], gemm[1], gemm[2], gemm[3], index);

@@ -1,7 +1,9 @@
 /* `strata-bench train`: the trainer's step time, tokens/s and MFU for a named config on one
  * backend. It drives train_run (src/train) on random byte data written to a temporary file, reads
  * the per-step times from the trainer's JSON-lines log, and leaves out the first step (graph
- * planning, kernel builds). Flops per token: 6 P + 12 L C T (docs/bench.md). */
+ * planning, kernel builds). Flops per token: 6 P + 12 L C T (docs/bench.md).
+ * Built as the module libstrata-bench-train.so, which strata-bench (src/tools/bench) dlopens for
+ * this sub-command only; the bench_* calls go back into strata-bench. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -165,7 +167,7 @@ static int launched(void)
     return 0;
 }
 
-int bench_train_main(int argc, char **argv)
+__attribute__((visibility("default"))) int bench_train_main(int argc, char **argv)
 {
     train_args a;
     static bench_report report;
@@ -184,7 +186,7 @@ int bench_train_main(int argc, char **argv)
             if (!a.steps) a.steps = 4;
             rc = bench_train_dist(&a, comm, r);
         }
-        st_comm_free(comm);
+        st_comm_destroy(comm);
         if (multi) {
             st_shutdown();
             return rc;

@@ -43,7 +43,7 @@ static st_status rank_mean(dist_ctx *x, double *v, int n)
     if (!s) s = st_comm_all_reduce(x->comm, t, ST_REDUCE_AVG, ST_SCOPE_WORLD);
     if (!s) s = st_tensor_read(t, f, sizeof(float) * (size_t)n);
     for (int i = 0; !s && i < n; i++) v[i] = f[i];
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     return s;
 }
 
@@ -103,7 +103,7 @@ static int plan_input(dist_ctx *x)
     st_comm_shape(x->comm, &in->shape);
     st_topo *t = NULL;
     if (st_topo_load(&t) == ST_OK) st_plan_machine_from_topo(t, &in->machine);
-    st_topo_free(t);
+    st_topo_destroy(t);
     if (x->a->machine_file && st_plan_machine_load(x->a->machine_file, &in->machine) != ST_OK) {
         if (x->rank0) fprintf(stderr, "strata-bench train: --machine-file: %s\n", st_last_error());
         return -1;
