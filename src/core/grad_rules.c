@@ -11,7 +11,7 @@ typedef struct {
 
 static void temps_free(temps *tp)
 {
-    for (int i = 0; i < tp->n; i++) st_tensor_free(tp->t[i]);
+    for (int i = 0; i < tp->n; i++) st_tensor_destroy(tp->t[i]);
     tp->n = 0;
 }
 
@@ -53,7 +53,7 @@ static st_status sum_to(st_tensor *dst, const st_tensor *src)
     st_tensor *flat = NULL;
     if (s == ST_OK) s = st_tensor_reshape(cur, dst->ndim, dst->shape, &flat);
     if (s == ST_OK) s = dst->dtype == flat->dtype ? st_copy(dst, flat) : st_cast(dst, flat);
-    st_tensor_free(flat);
+    st_tensor_destroy(flat);
     temps_free(&tp);
     return s;
 }
@@ -181,7 +181,7 @@ static st_status matmul_into(st_tensor *dx, int trans, const st_tensor *l, const
     st_tensor *view = NULL;
     if (trans) ST_TRY(st_tensor_transpose(dx, -2, -1, &view));
     st_status s = st_matmul(view ? view : dx, l, r, tl, tr, alpha, beta);
-    st_tensor_free(view);
+    st_tensor_destroy(view);
     return s;
 }
 
@@ -208,15 +208,15 @@ static st_status matmul_db_shared(st_tensor *db, const st_tensor *dout, const st
         if (s == ST_OK) s = st_tensor_reshape(ai, 2, sa + 1, &a2);
         if (s == ST_OK) s = st_tensor_reshape(oi, 2, so + 1, &o2);
         if (s == ST_OK) s = matmul_into(db, tb, a2, o2, !ta, 0, alpha, i ? 1.0f : beta);
-        st_tensor_free(ai);
-        st_tensor_free(oi);
-        st_tensor_free(a2);
-        st_tensor_free(o2);
+        st_tensor_destroy(ai);
+        st_tensor_destroy(oi);
+        st_tensor_destroy(a2);
+        st_tensor_destroy(o2);
     }
-    st_tensor_free(ca);
-    st_tensor_free(co);
-    st_tensor_free(a3);
-    st_tensor_free(o3);
+    st_tensor_destroy(ca);
+    st_tensor_destroy(co);
+    st_tensor_destroy(a3);
+    st_tensor_destroy(o3);
     return s;
 }
 
@@ -239,7 +239,7 @@ static st_status as_rows(const st_tensor *x, st_tensor **out)
     st_tensor *c = NULL;
     ST_TRY(st_tensor_contiguous(x, &c));
     st_status s = st_tensor_reshape(c, 2, shape, out);
-    st_tensor_free(c);
+    st_tensor_destroy(c);
     return s;
 }
 
@@ -262,8 +262,8 @@ st_status st_grad_matmul(const st_grad_call *g)
         if (s == ST_OK) s = as_rows(dout, &g2);
         if (s == ST_OK)
             s = tb ? st_matmul(db, g2, a2, 1, 0, p->alpha, beta_b) : st_matmul(db, a2, g2, 1, 0, p->alpha, beta_b);
-        st_tensor_free(a2);
-        st_tensor_free(g2);
+        st_tensor_destroy(a2);
+        st_tensor_destroy(g2);
         return s;
     }
     if (b->ndim == 2 && a->ndim > 2) return matmul_db_shared(db, dout, a, ta, tb, p->alpha, beta_b);
@@ -279,7 +279,7 @@ static st_status keepdim_view(const st_tensor *dout, const st_tensor *in, int ax
     st_tensor *c = NULL;
     ST_TRY(st_tensor_contiguous(dout, &c));
     st_status s = st_tensor_reshape(c, in->ndim, shape, out);
-    st_tensor_free(c);
+    st_tensor_destroy(c);
     return s;
 }
 
@@ -309,8 +309,8 @@ static st_status vjp_max(st_tensor *din, const st_tensor *g, const st_tensor *in
     if (s == ST_OK) s = st_sub(d, m, in);
     if (s == ST_OK) s = st_relu_backward(d, g, d);
     if (s == ST_OK) s = st_sub(din, g, d);
-    st_tensor_free(m);
-    st_tensor_free(d);
+    st_tensor_destroy(m);
+    st_tensor_destroy(d);
     return s;
 }
 
@@ -332,7 +332,7 @@ st_status st_vjp_reduce(st_op op, st_tensor *din, const st_tensor *dout, const s
     st_tensor *g = NULL;
     st_status s = keepdim_view(dout, in, a, &g);
     if (s == ST_OK) s = fn(din, g, in, out, a);
-    st_tensor_free(g);
+    st_tensor_destroy(g);
     return s;
 }
 
@@ -349,9 +349,9 @@ st_status st_vjp_sumsq(st_tensor *din, const st_tensor *dout, const st_tensor *i
     }
     if (s == ST_OK) s = st_mul(din, in, cast ? cast : scalar);
     if (s == ST_OK) s = st_scale(din, din, 2.0f, 0.0f);
-    st_tensor_free(c);
-    st_tensor_free(scalar);
-    st_tensor_free(cast);
+    st_tensor_destroy(c);
+    st_tensor_destroy(scalar);
+    st_tensor_destroy(cast);
     return s;
 }
 

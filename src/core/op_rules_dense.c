@@ -43,7 +43,7 @@ static st_status matmul_operand(const st_tensor *t, int *trans, st_tensor **use)
             *use = tt;
             return ST_OK;
         }
-        st_tensor_free(tt);
+        st_tensor_destroy(tt);
     }
     return st_tensor_ref(t, use);
 }
@@ -61,8 +61,8 @@ static st_status matmul_run(const st_op_info *info, st_tensor *const *outs, cons
     st_status s = matmul_operand(a, &q.matmul.trans_a, &ua);
     if (s == ST_OK) s = matmul_operand(ins[1], &q.matmul.trans_b, &ub);
     if (s == ST_OK) s = st_run_dense(info, outs, (const st_tensor *const[]){ua, ub}, &q);
-    st_tensor_free(ua);
-    st_tensor_free(ub);
+    st_tensor_destroy(ua);
+    st_tensor_destroy(ub);
     return s;
 }
 const st_rule st_rule_matmul = {matmul_shape, matmul_run};

@@ -215,8 +215,8 @@ st_status st_run_dense(const st_op_info *info, st_tensor *const *outs, const st_
     if (s == ST_OK) s = st_dispatch(outs[0]->storage->dev, &call);
     for (int i = 0; i < info->n_out && s == ST_OK; i++)
         if (tout[i]->storage != outs[i]->storage) s = st_copy(outs[i], tout[i]);
-    for (int i = 0; i < info->n_in; i++) st_tensor_free(tin[i]);
-    for (int i = 0; i < info->n_out; i++) st_tensor_free(tout[i]);
+    for (int i = 0; i < info->n_in; i++) st_tensor_destroy(tin[i]);
+    for (int i = 0; i < info->n_out; i++) st_tensor_destroy(tout[i]);
     return s;
 }
 

@@ -36,7 +36,7 @@ static st_status view_rule(st_graph_plan *p, int i)
     if (ex->mode[0] == G_OVERWRITE && slice) ST_TRY(st_fill(gin, 0.0));
     ST_TRY(g_view_of(nd, gin, &v));
     st_status s = ex->mode[0] == G_OVERWRITE && !slice ? st_copy(v, ex->grad) : st_add(v, v, ex->grad);
-    st_tensor_free(v);
+    st_tensor_destroy(v);
     return s;
 }
 

@@ -52,8 +52,8 @@ void st_graph_destroy(st_graph *g)
 {
     if (!g) return;
     for (int i = 0; i < g->n; i++) {
-        st_tensor_free(g->nodes[i].value);
-        st_tensor_free(g->nodes[i].grad);
+        st_tensor_destroy(g->nodes[i].value);
+        st_tensor_destroy(g->nodes[i].grad);
     }
     free(g->nodes);
     free(g);
@@ -173,7 +173,7 @@ st_node st_graph_param(st_graph *g, const char *name, st_tensor *value, st_tenso
     if (grad && grad->storage->dev != value->storage->dev)
         return reject(g, nd, ST_ERR_DEVICE, "gradient and value on different devices");
     if (st_tensor_ref(value, &nd->value) != ST_OK || (grad && st_tensor_ref(grad, &nd->grad) != ST_OK)) {
-        st_tensor_free(nd->value);
+        st_tensor_destroy(nd->value);
         return reject(g, nd, ST_ERR_OUT_OF_MEMORY, "host allocation failed");
     }
     return g->n++;

@@ -28,7 +28,7 @@ st_status st_graph_bind(st_graph_plan *p, st_node n, st_tensor *t)
     }
     st_tensor *ref = NULL;
     ST_TRY(st_tensor_ref(t, &ref));
-    st_tensor_free(p->ex[n].value);
+    st_tensor_destroy(p->ex[n].value);
     p->ex[n].value = ref;
     p->views_dirty = 1;
     return ST_OK;
@@ -43,7 +43,7 @@ st_status g_refresh_view(st_graph_plan *p, int i)
     if (s != ST_OK)
         return ST_ERR(s, "graph: %s #%d '%s' cannot be a view of its input (%s); put st_graph_contiguous "
                       "before it", g_kind_name(nd), i, nd->name, st_last_error());
-    st_tensor_free(p->ex[i].value);
+    st_tensor_destroy(p->ex[i].value);
     p->ex[i].value = v;
     return ST_OK;
 }

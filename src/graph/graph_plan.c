@@ -331,12 +331,12 @@ void st_graph_plan_destroy(st_graph_plan *p)
     if (!p) return;
     for (int i = 0; p->ex && i < p->n; i++) {
         g_exec *ex = &p->ex[i];
-        st_tensor_free(ex->value);
-        st_tensor_free(ex->grad);
-        for (int k = 0; k < G_MAX_SAVED; k++) st_tensor_free(ex->saved[k]);
-        for (int k = 0; k < ST_MAX_OP_IN; k++) st_tensor_free(ex->tmp[k]);
+        st_tensor_destroy(ex->value);
+        st_tensor_destroy(ex->grad);
+        for (int k = 0; k < G_MAX_SAVED; k++) st_tensor_destroy(ex->saved[k]);
+        for (int k = 0; k < ST_MAX_OP_IN; k++) st_tensor_destroy(ex->tmp[k]);
     }
-    st_tensor_free(p->arena);
+    st_tensor_destroy(p->arena);
     g_units_free(p);
     free(p->nodes);
     free(p->ex);

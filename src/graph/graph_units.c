@@ -1,7 +1,7 @@
 /* Parameter units of a compiled graph (graph.h): grouping parameter nodes, the schedule of when
  * each unit is first and last used in forward and backward, the hook calls the executors make
  * at those nodes, and rebinding a parameter node to other tensors. Not the engine that decides
- * what a unit's BEGIN/END does: that is the caller's hook (the sharded engine's, src/dist). */
+ * what a unit's BEGIN/END does: that is the caller's hook (the sharded engine's, src/parallel). */
 #include <stdlib.h>
 #include <string.h>
 #include "graph_internal.h"
@@ -70,7 +70,7 @@ static st_status swap_ref(st_tensor **slot, st_tensor *t)
 {
     st_tensor *ref = NULL;
     ST_TRY(st_tensor_ref(t, &ref));
-    st_tensor_free(*slot);
+    st_tensor_destroy(*slot);
     *slot = ref;
     return ST_OK;
 }

@@ -26,7 +26,7 @@ static st_status single_setup(st_comm *c)
     st_status s = ST_OK;
     if (st_topo_get_source(t) == ST_TOPO_EMULATED)
         s = st_topo_place(t, 0, 1, 0, 1, &c->place);
-    st_topo_free(t);
+    st_topo_destroy(t);
     ST_TRY(s);
     c->rank = 0;
     c->size = 1;
@@ -40,7 +40,7 @@ static st_status single_setup(st_comm *c)
 static st_status finish(st_comm *c, st_status s, st_comm **out)
 {
     if (s != ST_OK) {
-        st_comm_free(c);
+        st_comm_destroy(c);
         return s;
     }
     *out = c;
@@ -70,7 +70,7 @@ st_status st_comm_from_mpi(const void *mpi_comm, st_comm **out)
     return finish(c, comm_mpi_setup(c, mpi_comm), out);
 }
 
-void st_comm_free(st_comm *c)
+void st_comm_destroy(st_comm *c)
 {
     if (!c)
         return;

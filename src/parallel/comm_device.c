@@ -29,7 +29,7 @@ void comm_dev_free(st_comm *c)
 {
     comm_dev *d = &c->dev;
     for (int i = 0; i < COMM_SLOTS; i++)
-        st_tensor_free(d->slot[i]);
+        st_tensor_destroy(d->slot[i]);
     if (d->dev) {
         const st_backend *be = d->dev->be;
         for (int l = 0; l < ST_LEVEL_COUNT; l++)
@@ -77,7 +77,7 @@ static st_status slot_get(st_comm *c, int slot, size_t bytes, st_tensor **out)
 {
     comm_dev *d = &c->dev;
     if (!d->slot[slot] || d->slot_cap[slot] < bytes) {
-        st_tensor_free(d->slot[slot]);
+        st_tensor_destroy(d->slot[slot]);
         d->slot[slot] = NULL;
         d->slot_cap[slot] = 0;
         int64_t n = (int64_t)((bytes + 3) / 4);
@@ -175,7 +175,7 @@ st_status comm_dev_divide(st_tensor *buf, int P)
     st_status s = st_fill(p, (double)P);
     if (s == ST_OK)
         s = st_div(buf, buf, p); /* x / P exactly as the host path rounds it, not x * (1/P) */
-    st_tensor_free(p);
+    st_tensor_destroy(p);
     return s;
 }
 

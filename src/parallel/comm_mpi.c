@@ -146,7 +146,7 @@ st_status comm_mpi_setup(st_comm *c, const void *parent)
     } else if (s == ST_OK) {
         s = detect_place(p, prank, psize, t, &pl, &sh);
     }
-    st_topo_free(t);
+    st_topo_destroy(t);
     ST_TRY(s);
     int n = sh.nodes, g = sh.gpus_per_node, d = sh.gcds_per_gpu;
     c->place = pl;

@@ -25,8 +25,8 @@ st_status shard_copy_range(st_tensor *dst, int64_t doff, st_tensor *src, int64_t
         st = shard_view(src, soff, len, &s);
     if (st == ST_OK)
         st = st_copy(d, s);
-    st_tensor_free(d);
-    st_tensor_free(s);
+    st_tensor_destroy(d);
+    st_tensor_destroy(s);
     return st;
 }
 
@@ -180,7 +180,7 @@ void st_shard_destroy(st_shard_state *s)
         return;
     st_tensor *all[] = {s->wp, s->wg, s->pshard, s->acc, s->m, s->v, s->sec, s->scalar};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        st_tensor_free(all[i]);
+        st_tensor_destroy(all[i]);
     shard_layers_free(s);
     free(s);
 }
@@ -241,7 +241,7 @@ st_status st_shard_reduce_micro(st_shard_state *s)
     st_tensor *mine = NULL;
     ST_TRY(shard_view(s->wg, 0, s->len_g, &mine));
     st_status st = st_add(s->acc, s->acc, mine);
-    st_tensor_free(mine);
+    st_tensor_destroy(mine);
     ST_TRY(st);
     return st_fill(s->arena_g, 0.0);
 }
@@ -265,7 +265,7 @@ static st_status reduce_to_optim(st_shard_state *s, st_tensor *g)
     st_tensor *head = NULL;
     ST_TRY(shard_view(g, 0, part, &head));
     st_status st = shard_all_reduce_level(s->c, head, ST_LEVEL_NODE);
-    st_tensor_free(head);
+    st_tensor_destroy(head);
     ST_TRY(st);
     /* The reduce-scatter left this rank's piece at the start; the all-gather wants it in place. */
     int64_t own = shard_offset(s->c, s->len_o, optim, ST_LEVEL_NODE);
@@ -300,10 +300,10 @@ static st_status adamw_range(st_shard_state *s, st_tensor *g, int64_t lo, int64_
         st = shard_view(g, a - s->off_o, b - a, &gv);
     if (st == ST_OK)
         st = st_adamw(pv, mv, vv, gv, ap);
-    st_tensor_free(pv);
-    st_tensor_free(mv);
-    st_tensor_free(vv);
-    st_tensor_free(gv);
+    st_tensor_destroy(pv);
+    st_tensor_destroy(mv);
+    st_tensor_destroy(vv);
+    st_tensor_destroy(gv);
     return st;
 }
 
@@ -335,7 +335,7 @@ st_status st_shard_step(st_shard_state *s, float lr, float avg, float max_norm, 
         *norm = nrm;
     if (st == ST_OK && isfinite(nrm))
         st = update(s, g, lr, k * st_grad_clip_factor(nrm, max_norm));
-    st_tensor_free(g);
+    st_tensor_destroy(g);
     ST_TRY(st);
     if (s->p.grads)
         ST_TRY(st_fill(s->acc, 0.0));

@@ -49,7 +49,7 @@ static st_status read_range(st_tensor *t, int64_t off, int64_t n, float *dst)
     st_tensor *v = NULL;
     ST_TRY(shard_view(t, off, n, &v));
     st_status st = st_tensor_read(v, dst, (size_t)n * sizeof(float));
-    st_tensor_free(v);
+    st_tensor_destroy(v);
     return st;
 }
 
@@ -182,7 +182,7 @@ static st_status load_file(const char *dir, int k, int count, int64_t P, int64_t
             take(&nds[i], b, n, buf);
     }
     free(buf);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return st;
 }
 
@@ -210,7 +210,7 @@ static st_status load_local(st_shard_state *s, const char *dir, float *hp, float
         st = meta_int(f, path, K_LEN, 1, INT64_MAX / (1 << 24), &len);
     if (st == ST_OK)
         st = meta_int(f, path, K_STEP, 0, INT64_MAX, &step);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     if (st == ST_OK && count * len < P)
         st = ST_ERR(ST_ERR_FORMAT, "sharded checkpoint %s: %lld shards of %lld elements do not cover %lld", path,
                     (long long)count, (long long)len, (long long)P);

@@ -47,7 +47,7 @@ static st_status host_done(st_tensor *t, const float *h, int staged, int64_t off
     st_tensor *v = NULL;
     ST_TRY(shard_view(t, off, len, &v));
     st_status st = st_tensor_write(v, h + off, (size_t)len * sizeof(float));
-    st_tensor_free(v);
+    st_tensor_destroy(v);
     return st;
 }
 

@@ -50,11 +50,11 @@ void shard_layers_free(st_shard_state *s)
         free(l->u[i].run_pos);
     }
     for (int i = 0; i < l->n_params; i++) {
-        st_tensor_free(l->pv ? l->pv[i] : NULL);
-        st_tensor_free(l->gv ? l->gv[i] : NULL);
+        st_tensor_destroy(l->pv ? l->pv[i] : NULL);
+        st_tensor_destroy(l->gv ? l->gv[i] : NULL);
     }
     for (int i = 0; i < l->n_slots; i++)
-        st_tensor_free(l->slot[i].t);
+        st_tensor_destroy(l->slot[i].t);
     if (l->plan)
         st_graph_set_unit_hook(l->plan, NULL, NULL);
     free(l->u), free(l->unit_of), free(l->pos), free(l->pv), free(l->gv), free(l->pv_slot), free(l->gv_slot);
@@ -221,9 +221,9 @@ static st_status unit_views(st_shard_state *s, int k, int slot, st_tensor **view
         ST_TRY(st_params_info(s->ps, i, &info));
         ST_TRY(shard_view(l->slot[slot].t, l->pos[i], info.numel, &piece));
         st_status st = st_tensor_reshape(piece, info.ndim, info.shape, &v);
-        st_tensor_free(piece);
+        st_tensor_destroy(piece);
         ST_TRY(st);
-        st_tensor_free(views[i]);
+        st_tensor_destroy(views[i]);
         views[i] = v;
         at[i] = slot;
     }
@@ -269,7 +269,7 @@ static st_status gather_unit(st_shard_state *s, int k, int backward)
         st_tensor *run = NULL;
         ST_TRY(shard_view(slot, pos, b - a, &run));
         st_status st = shard_all_gather_run(s->c, run, a, s->L, 0, scope);
-        st_tensor_free(run);
+        st_tensor_destroy(run);
         ST_TRY(st);
         lo = a > s->off_s ? a : s->off_s;
         hi = b < s->off_s + s->len_s ? b : s->off_s + s->len_s;
@@ -297,9 +297,9 @@ static st_status reduce_unit(st_shard_state *s, int k)
             st = shard_view(s->acc, start - off_g, kept, &acc);
         if (st == ST_OK && kept > 0)
             st = st_add(acc, acc, mine);
-        st_tensor_free(run);
-        st_tensor_free(mine);
-        st_tensor_free(acc);
+        st_tensor_destroy(run);
+        st_tensor_destroy(mine);
+        st_tensor_destroy(acc);
         ST_TRY(st);
     }
     return ST_OK;
@@ -434,11 +434,11 @@ static st_status release(st_shard_state *s)
     int params = s->p.params != ST_SHARD_NONE, grads = s->p.grads != ST_SHARD_NONE;
     ST_TRY(st_params_release(s->ps, params, grads));
     if (params) {
-        st_tensor_free(s->wp);
+        st_tensor_destroy(s->wp);
         s->wp = NULL;
     }
     if (grads) {
-        st_tensor_free(s->wg);
+        st_tensor_destroy(s->wg);
         s->wg = NULL;
     }
     ST_TRY(st_params_flat(s->ps, &s->arena_p, &s->arena_g, NULL));

@@ -31,7 +31,7 @@ struct st_topo {
 };
 
 /* Loads hwloc's view of this machine (xml_path NULL) or of a saved XML file into t->hw and fills
- * t->gpus and t->shape. On error t->hw may be set: st_topo_free releases it. */
+ * t->gpus and t->shape. On error t->hw may be set: st_topo_destroy releases it. */
 st_status topo_hwloc_load(st_topo *t, const char *xml_path);
 
 /* Finds the GPUs of t->hw, deduplicated by PCI device, sorted by PCI bus id, grouped into packages

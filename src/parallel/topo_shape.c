@@ -65,14 +65,14 @@ st_status st_topo_load(st_topo **out)
             s = topo_hwloc_load(t, t->xml_path);
     }
     if (s != ST_OK) {
-        st_topo_free(t);
+        st_topo_destroy(t);
         return s;
     }
     *out = t;
     return ST_OK;
 }
 
-void st_topo_free(st_topo *t)
+void st_topo_destroy(st_topo *t)
 {
     if (!t)
         return;

@@ -117,7 +117,7 @@ static void grad_case(conf *c, check *k, const st_op_info *info, const st_op_cas
     free(w);
     for (int i = 0; i < ST_MAX_OP_IN; i++) {
         ht_free(&in[i]);
-        st_tensor_free(grads[i]);
+        st_tensor_destroy(grads[i]);
     }
     for (int i = 0; i < ST_MAX_OP_OUT; i++) ht_free(&out[i]);
     ht_free(&wt);

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
     barrier(c);
     test_resume_from_one(c, data, ck1, straight);
     barrier(c);
-    st_comm_free(c);
+    st_comm_destroy(c);
     st_shutdown();
     return h_finish();
 }
