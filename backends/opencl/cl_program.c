@@ -173,16 +173,21 @@ static size_t pow2_floor(size_t n)
     return p;
 }
 
+/* A kernel the program lacks (an op of the table without its kernel in kernels_cl/) stays NULL:
+ * that op's calls fail naming it (st_cl_begin) and every other op still runs. */
 static st_status create_kernels(st_cl_device *d)
 {
     for (int k = 0; k < ST_CL_K_COUNT; k++) {
         cl_int err;
         d->kernel[k] = clCreateKernel(d->prog, st_cl_kernel_names[k], &err);
+        d->kwg[k] = 1;
+        if (err == CL_INVALID_KERNEL_NAME) {
+            d->kernel[k] = NULL;
+            continue;
+        }
         if (err != CL_SUCCESS)
-            return ST_CL_ERR(ST_ERR_BACKEND, "opencl: clCreateKernel(%s): %s%s", st_cl_kernel_names[k],
-                             st_cl_error_name(err),
-                             err == CL_INVALID_KERNEL_NAME ? " (no such kernel in kernels_cl/: an op of the table "
-                                                             "without its OpenCL kernel)" : "");
+            return ST_CL_ERR(ST_ERR_BACKEND, "opencl: clCreateKernel(%s): %s", st_cl_kernel_names[k],
+                             st_cl_error_name(err));
         size_t wg = 1;
         clGetKernelWorkGroupInfo(d->kernel[k], d->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
         d->kwg[k] = pow2_floor(wg < 256 ? (wg ? wg : 1) : 256);
