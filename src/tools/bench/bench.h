@@ -247,6 +247,9 @@ void bench_json_tail(tool_json *j, const bench_report *r, int with_collectives);
  * never link the trainer's GPT-2 code. The module calls back into this program (ENABLE_EXPORTS). */
 int bench_train_main(int argc, char **argv);           /* the module's entry point */
 int bench_train_module(int argc, char **argv);         /* bench_main.c: loads it and calls it */
+/* dlopen of one of strata-bench's modules (libstrata-bench-*.so) from libstrata's directory, else
+ * by name; NULL with dlerror() set when neither loads (bench_main.c). */
+void *bench_module_open(const char *name);
 int bench_compare_main(int argc, char **argv);         /* bench_compare.c */
 int bench_collectives_main(int argc, char **argv);     /* bench_main.c */
 /* Roofline of one document's rows (bench_svg.c): 0 with a message on failure. */

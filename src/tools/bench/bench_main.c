@@ -348,10 +348,27 @@ int bench_collectives_main(int argc, char **argv)
     return rc;
 }
 
-/* `strata-bench train`: the trainer's module, found as the cuBLAS one is (this program's run path). */
+/* strata-bench's modules live beside libstrata (in the build tree and when installed): found
+ * through libstrata's own path as the backend plugins are, since a bare name would depend on the
+ * dlopen caller's run path, which sanitizer builds replace with their runtime's. */
+void *bench_module_open(const char *name)
+{
+    char path[4096];
+    size_t len = strlen(name) + 1;
+    Dl_info info;
+    if (dladdr((void *)&st_last_error, &info) && info.dli_fname && realpath(info.dli_fname, path)) {
+        char *slash = strrchr(path, '/');
+        if (slash && (size_t)(slash - path) + len + 1 < sizeof path) {
+            memcpy(slash + 1, name, len);
+            if (access(path, F_OK) == 0) return dlopen(path, RTLD_NOW | RTLD_LOCAL); /* its error kept */
+        }
+    }
+    return dlopen(name, RTLD_NOW | RTLD_LOCAL);
+}
+
 int bench_train_module(int argc, char **argv)
 {
-    void *dl = dlopen("libstrata-bench-train.so", RTLD_NOW | RTLD_LOCAL);
+    void *dl = bench_module_open("libstrata-bench-train.so");
     int (*entry)(int, char **) = NULL;
     if (dl) *(void **)&entry = dlsym(dl, "bench_train_main");
     if (!entry) {
