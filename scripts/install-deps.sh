@@ -9,7 +9,8 @@ packages=(
   build-essential cmake pkg-config git       # toolchain
   libopenblas-dev libomp-dev                 # CPU backend: BLAS, OpenMP
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev clinfo  # OpenCL on the CPU
-  libhwloc-dev hwloc                         # topology
+  libhwloc-dev hwloc libxml2-dev             # topology (libxml2: saved topologies checked and converted)
+  libpcre2-dev                               # tokenizer: GPT-2's pre-tokenizer pattern
   libopenmpi-dev openmpi-bin                 # multi-rank
   hipcc libamdhip64-dev                      # HIP plugin (compiles here; runs on AMD GPUs)
 )

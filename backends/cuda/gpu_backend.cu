@@ -190,6 +190,7 @@ static st_status gpu_props(void *vctx, int dev, st_device_props *out)
     /* Double data rate: two transfers per memory clock over the bus width. */
     out->peak_gbps = 2.0 * mem_khz * 1e3 * (p.memoryBusWidth / 8.0) * 1e-9;
     out->extra = d->extra;
+    out->pci_bus_id = d->pci[0] ? d->pci : NULL; /* "0000:3B:00.0"; st_topo matches it to hwloc's */
     return ST_OK;
 }
 

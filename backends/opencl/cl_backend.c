@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cl_internal.h"
+#include <CL/cl_ext.h>
+#include <hwloc/opencl.h>
 
 #ifndef STRATA_CLBLAST_VERSION
 #define STRATA_CLBLAST_VERSION "?"
@@ -27,6 +29,23 @@ static int has_ext(const char *exts, const char *name)
     return 0;
 }
 
+/* The device's PCI bus id: cl_khr_pci_bus_info, else NVIDIA's or AMD's attribute queries (hwloc's
+ * helper knows their layouts); "" when the driver tells none (PoCL's CPU device). */
+static void pci_bus_id(st_cl_device *d, const char *exts)
+{
+    unsigned dom = 0, bus = 0, dev = 0, fn = 0;
+    cl_device_pci_bus_info_khr info;
+    d->pci[0] = '\0';
+    if (has_ext(exts, "cl_khr_pci_bus_info") &&
+        clGetDeviceInfo(d->id, CL_DEVICE_PCI_BUS_INFO_KHR, sizeof info, &info, NULL) == CL_SUCCESS) {
+        dom = info.pci_domain, bus = info.pci_bus, dev = info.pci_device, fn = info.pci_function;
+    } else if (!(has_ext(exts, "cl_nv_device_attribute_query") || has_ext(exts, "cl_amd_device_attribute_query")) ||
+               hwloc_opencl_get_device_pci_busid(d->id, &dom, &bus, &dev, &fn) != 0) {
+        return;
+    }
+    snprintf(d->pci, sizeof d->pci, "%04x:%02x:%02x.%x", dom & 0xffff, bus & 0xff, dev & 0x1f, fn & 7);
+}
+
 static void describe_device(st_cl_device *d)
 {
     cl_device_type type = 0;
@@ -47,6 +66,7 @@ static void describe_device(st_cl_device *d)
     clGetDeviceInfo(d->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
     d->type = (type & CL_DEVICE_TYPE_GPU) ? "gpu" : (type & CL_DEVICE_TYPE_CPU) ? "cpu" : "accelerator";
     d->fp64 = has_ext(exts, "cl_khr_fp64");
+    pci_bus_id(d, exts);
     int subgroups = has_ext(exts, "cl_khr_subgroups") || has_ext(exts, "cl_intel_subgroups");
     snprintf(d->extra, sizeof d->extra,
              "platform %s (%s); %s; %s; fp16 %s, fp64 %s, subgroups %s; max alloc %llu MiB, "
@@ -165,6 +185,7 @@ static st_status cl_props(void *ctx, int dev, st_device_props *out)
     out->peak_gflops_f32 = 0;
     out->peak_gbps = 0;
     out->extra = d->extra;
+    out->pci_bus_id = d->pci[0] ? d->pci : NULL;
     return ST_OK;
 }
 

@@ -32,6 +32,7 @@ typedef struct st_cl_device {
     cl_kernel kernel[ST_CL_K_COUNT];
     size_t kwg[ST_CL_K_COUNT];    /* power-of-two work-group size usable with each kernel */
     char name[256], vendor[256], version[256], driver[256], platform_name[256];
+    char pci[32];            /* PCI bus id, "" when the driver tells none */
     char platform_version[256], c_version[128], extra[1024];
     const char *type;
     cl_ulong mem_bytes, max_alloc;

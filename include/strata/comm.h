@@ -65,9 +65,33 @@ typedef struct st_comm_bytes {
  * cannot be used again in the process (a later st_comm_init_world fails). Collective over the world:
  * every rank must call it. *out is owned by the caller (st_comm_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL out; STRATA_TOPOLOGY malformed or not matching the rank count,
- * with both figures), ST_ERR_UNSUPPORTED (nodes with different rank counts; MPI already finalised),
+ * with both figures; STRATA_TOPOLOGY or STRATA_GCDS_PER_GPU differing between ranks, naming both
+ * values), ST_ERR_UNSUPPORTED (nodes with different rank counts; MPI already finalised),
  * ST_ERR_BACKEND (MPI failure, with MPI's message), ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_comm_init_world(st_comm **out);
+
+/* A setting every rank must hold identically (a command-line option, a configuration value):
+ * `value` NULL means unset, which differs from every string. Both strings are borrowed. */
+typedef struct st_comm_check {
+    const char *name, *value;
+} st_comm_check;
+
+/* What st_comm_init_world_ex checks across ranks after MPI starts and before any communicator is
+ * split. local_error, when not NULL, is this rank's failure before MPI (its command line, say). */
+typedef struct st_comm_init_options {
+    const st_comm_check *checks;
+    int n_checks;
+    const char *local_error;
+} st_comm_init_options;
+
+/* st_comm_init_world, with an agreement first: when any rank passes a local_error, every rank
+ * returns ST_ERR_INVALID_ARG with "rank R: <its message>" (R the lowest such rank); otherwise every
+ * rank must pass the same checks (names and values, in the same order) and hold the same
+ * STRATA_TOPOLOGY and STRATA_GCDS_PER_GPU (checked by every st_comm constructor, since they choose
+ * the splits), else every rank returns ST_ERR_INVALID_ARG naming the setting, rank 0's value and
+ * the value of the lowest rank that differs. opt may be NULL. Without MPI (one rank) only
+ * local_error applies. Collective; errors otherwise as st_comm_init_world. */
+ST_API st_status st_comm_init_world_ex(const st_comm_init_options *opt, st_comm **out);
 
 /* A communicator over the ranks of an existing MPI communicator: `mpi_comm` points to an MPI_Comm
  * (so that this header needs no mpi.h). The MPI_Comm is duplicated, not kept: the caller may free

@@ -5,7 +5,8 @@
  *  - bytes: any file; each byte is a token (vocab 256).
  *  - llm.c token file: a header of 256 little-endian int32 (magic 20240520, version 1, token
  *    count, the rest unused) followed by `count` uint16 tokens; the file size must be exactly
- *    1024 + 2 * count.
+ *    1024 + 2 * count. llm.c's wide form (magic 20240801, version 7: uint32 tokens, 1024 +
+ *    4 * count bytes; strata-tokenize writes it for vocabularies over 65536 ids) is read too.
  * ST_DATA_AUTO picks llm.c when the file starts with the magic and bytes otherwise; name
  * ST_DATA_LLMC to insist on a token file (a wrong magic is then an error).
  *
@@ -32,7 +33,7 @@ typedef struct st_dataset st_dataset;
 typedef enum st_data_format {
     ST_DATA_AUTO = 0, /* llm.c if the file starts with its magic, else bytes */
     ST_DATA_BYTES,    /* byte-level tokens, vocab 256 */
-    ST_DATA_LLMC      /* llm.c uint16 token file (magic 20240520, version 1) */
+    ST_DATA_LLMC      /* llm.c token file (uint16: magic 20240520 v1; uint32: 20240801 v7) */
 } st_data_format;
 
 typedef enum st_split {

@@ -52,6 +52,9 @@ typedef struct st_device_props {
     double peak_gflops_f32;  /* theoretical f32 peak if known, else 0 */
     double peak_gbps;        /* theoretical memory bandwidth if known, else 0 */
     const char *extra;       /* backend-specific details (BLAS core, extensions, ...) */
+    const char *pci_bus_id;  /* "0000:3b:00.0" as the vendor runtime reports it (CUDA, HIP, OpenCL
+                                with cl_khr_pci_bus_info, NVIDIA's or AMD's topology query); NULL
+                                when the device has none or the backend cannot tell (cpu) */
 } st_device_props;
 
 /* Number of backends known to this build (built in or plugin, loaded or not). */

@@ -259,6 +259,23 @@ ST_API int st_graph_profile(const st_graph_plan *p, st_graph_op_time *out, int m
 /* Clears the accumulated totals. NULL is a no-op. */
 ST_API void st_graph_profile_reset(st_graph_plan *p);
 
+/* One timed interval of a profiled pass, for a timeline (a Chrome/Perfetto trace): a node's forward
+ * or gradient rule (cat "op", name as in st_graph_op_time, node the node's name), or a unit hook call
+ * (cat "unit", name "unit N forward begin" and the like: the sharded engine's gathers and reductions).
+ * Times are CLOCK_MONOTONIC milliseconds, each interval after a device sync at both ends. The strings
+ * are valid during the call only. */
+typedef struct st_graph_trace_event {
+    const char *name, *cat, *node;
+    double t0_ms, t1_ms;
+} st_graph_trace_event;
+typedef void (*st_graph_trace_fn)(void *ctx, const st_graph_trace_event *ev);
+
+/* Sets (fn non-NULL) or clears the trace callback: while profiling is on (st_graph_set_profile), fn
+ * receives every timed node and every unit hook call, the latter synchronised and timed apart (so a
+ * node's time no longer includes a hook that ran before it). ctx is borrowed.
+ * Errors: ST_ERR_INVALID_ARG (NULL plan). */
+ST_API st_status st_graph_set_trace(st_graph_plan *p, st_graph_trace_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

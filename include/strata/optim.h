@@ -207,7 +207,8 @@ ST_API st_status st_optim_set_step(st_optim *opt, int64_t step);
  *   otherwise:             r = (step - warmup_steps) / (total_steps - warmup_steps)
  *                          min_lr + 0.5 (1 + cos(pi r)) (max_lr - min_lr)
  * (total_steps is nanoGPT's lr_decay_iters.) When total_steps <= warmup_steps every step past the
- * warmup gets min_lr; a negative step counts as 0. */
+ * warmup gets min_lr; a negative step or warmup counts as 0. Computed in double, so that any int64
+ * values give a rate between min_lr and max_lr (never an overflowed one). */
 typedef struct st_lr_schedule {
     double max_lr, min_lr;
     int64_t warmup_steps, total_steps;

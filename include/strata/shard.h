@@ -151,14 +151,17 @@ ST_API st_status st_shard_attach_graph(st_shard_state *s, st_graph_plan *plan, c
 ST_API st_status st_shard_working_memory(const st_shard_state *s, uint64_t *bytes);
 
 /* Sharded checkpoint in directory `dir` (created if missing, one level): each rank holding the
- * first copy of an optim shard writes "shard-<rank>.safetensors" with that range of the
+ * first copy of an optim shard writes "shard-KKKKK-of-NNNNN.safetensors" with that range of the
  * parameters, m and v (tensors "params", "adamw.m", "adamw.v", cut at P), then rank 0 writes
- * "index.safetensors" (metadata only: P, step, ranks, scheme and every shard file's element range)
- * once every shard is on disk. Every file is written atomically (temporary file, fsync, rename),
- * and the index is written last, so a complete index means a complete checkpoint. meta/nmeta
- * (may be NULL/0) are extra string entries stored in the index (e.g. the trainer's data position).
- * Collective. Errors: ST_ERR_INVALID_ARG (NULL, reserved meta key), ST_ERR_IO (on any rank: every
- * rank returns an error), MPI and backend errors. */
+ * "index.safetensors" (metadata only: P, step, ranks, scheme, the shard length) once every shard is
+ * on disk. Every file carries the step and one random id drawn for this save
+ * ("strata.shard.id"), so that a loader refuses a shard of any other save. Every file is written
+ * atomically (temporary file, fsync, rename), but a directory rewritten in place can still mix
+ * saves after a crash: write each save into a fresh directory and commit it as a whole
+ * (ckpt_dir.h), as strata-train does. meta/nmeta (may be NULL/0) are extra string entries stored
+ * in the index (e.g. the trainer's run state). Collective. Errors: ST_ERR_INVALID_ARG (NULL,
+ * reserved meta key), ST_ERR_IO (on any rank: every rank returns an error), MPI and backend
+ * errors. */
 ST_API st_status st_shard_save(st_shard_state *s, const char *dir, const st_ckpt_meta *meta, int nmeta);
 
 /* Loads a checkpoint written by st_shard_save() with any rank count or scheme: each rank reads the
@@ -166,9 +169,12 @@ ST_API st_status st_shard_save(st_shard_state *s, const char *dir, const st_ckpt
  * the step count. Replicated parameters land in the arena; sharded ones in the shard (the next
  * forward gather fills the arena). The extra metadata is not returned here: read the index with
  * st_safetensors_meta(). Collective (errors on any rank are returned on every rank).
+ * Every shard file a rank reads is checked against the index (P, count, step, index, first
+ * element and the save's id; checkpoints written before ids existed are checked without one);
+ * the optim shards tile [0, P), so every file is checked by some rank.
  * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (missing file), ST_ERR_FORMAT (index or shard
- * inconsistent: P differs from this model's, ranges that do not tile [0, P), tensors of the wrong
- * size), MPI and backend errors. */
+ * inconsistent: P differs from this model's, ranges that do not tile [0, P), a shard of another
+ * save, tensors of the wrong size), MPI and backend errors. */
 ST_API st_status st_shard_load(st_shard_state *s, const char *dir);
 
 #ifdef __cplusplus

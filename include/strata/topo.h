@@ -27,11 +27,14 @@ typedef enum st_topo_source {
  * (2 on an MI250X, 1 on NVIDIA); a machine without GPUs reports 0 GPUs and 1 GCD.
  *
  * GPUs are hwloc OS devices from the CUDA, NVML, RSMI, LevelZero and OpenCL backends ("cuda0",
- * "nvml0", "rsmi0", "ze0", "opencl0d0"; OpenCL devices only when their OpenCLDeviceType is GPU).
+ * "nvml0", "rsmi0", "ze0", "opencl0d0"; OpenCL devices only when their OpenCLDeviceType is GPU),
+ * and PCI devices of a GPU's class from a GPU vendor (NVIDIA and AMD: VGA 0x0300, 3D 0x0302,
+ * display 0x0380, AMD also accelerator 0x1200; Intel: 0x0380), so that a GPU is found where hwloc
+ * has no component for its vendor (Debian's hwloc has no CUDA, NVML or RSMI component).
  * The several OS devices hwloc makes for one GPU count once: they share a PCI device. OS devices
  * without a PCI parent are counted from one backend only (the first of RSMI, NVML, CUDA,
- * LevelZero, OpenCL that has any). DRM "card0"/"renderD128" devices are not GPUs here: a BMC's
- * display would count.
+ * LevelZero, OpenCL that has any). DRM "card0"/"renderD128" devices are not GPUs here, nor a
+ * BMC's VGA function (ASPEED, Matrox).
  *
  * Devices are numbered in PCI bus id order, then grouped into packages by the first rule that
  * applies and gives every package the same number of devices:
@@ -58,9 +61,23 @@ typedef struct st_place {
 /* Loads the topology: STRATA_TOPOLOGY when set (a value naming a file, i.e. one that exists,
  * contains '/' or ends in ".xml", = hwloc XML; else a shape such as "2x4x2"), otherwise hwloc's
  * detection of this machine. STRATA_GCDS_PER_GPU=N overrides the GPU grouping (see above).
+ *
+ * A saved XML file is read by Strata first (a regular file of at most 64 MiB, opened without
+ * blocking), parsed with libxml2 and checked: the attributes hwloc turns into bitmaps and indices,
+ * the sets every CPU-side object needs, distance matrices. hwloc's format 3.0 (its master branch)
+ * is converted to 2.0, which the hwloc 2.x Strata links reads: OS device types from 3.0's bitmask
+ * (the device kind taken from its subtype or from its "Backend" info), topology-wide infos moved
+ * back into the root object, and the elements 2.x does not know dropped. Then everything Strata
+ * does with the file runs once in a child process, so that a crash or a hang of hwloc on a file
+ * these checks do not catch is ST_ERR_FORMAT, not the end of the caller (STRATA_TOPO_CHILD=0 skips
+ * the child, for trusted files where fork is unwelcome).
+ *
+ * When the topology has GPUs, the default backend's devices (STRATA_BACKEND) are matched to them
+ * by PCI bus id (st_topo_match_devices).
  * *out is owned by the caller (st_topo_destroy). Errors: ST_ERR_INVALID_ARG (bad STRATA_TOPOLOGY or
- * STRATA_GCDS_PER_GPU), ST_ERR_IO (the XML file does not exist or cannot be read), ST_ERR_FORMAT
- * (XML hwloc rejects: corrupt, truncated, newer format), ST_ERR_BACKEND (hwloc failure). */
+ * STRATA_GCDS_PER_GPU), ST_ERR_IO (the XML file does not exist, cannot be read or is not a regular
+ * file), ST_ERR_FORMAT (malformed XML with the line at fault, XML hwloc rejects, crashes or loops
+ * on), ST_ERR_BACKEND (hwloc failure). */
 ST_API st_status st_topo_load(st_topo **out);
 
 /* Parses a shape "NxGxD" (each >= 1) without touching the environment. */
@@ -76,9 +93,11 @@ ST_API st_status st_topo_get_shape(const st_topo *t, st_topo_shape *out);
 
 /* The place of `rank` among `nranks` for an emulated topology: ranks fill GCDs first, then GPUs,
  * then nodes (node = r/(g*d), gpu = (r/d)%g, gcd = r%d). nranks must equal the shape's product
- * (ST_ERR_INVALID_ARG otherwise, naming both). For detected/XML topologies, `local_rank` among
- * `local_size` ranks of this node is placed on GPU local_rank / gcds_per_gpu (ranks beyond the
- * GPUs, or no GPUs: one rank per "GPU", gcd 0); node is left to the caller (-1). */
+ * (ST_ERR_INVALID_ARG otherwise, naming both). For detected/XML topologies with matched devices
+ * (st_topo_match_devices), `local_rank` is placed on the package and GCD of the GPU its device
+ * is (the device STRATA_DEVICE names, else device local_rank mod the device count); otherwise on
+ * GPU local_rank / gcds_per_gpu in PCI order (ranks beyond the GPUs, or no GPUs: one rank per
+ * "GPU", gcd 0). node is left to the caller (-1). */
 ST_API st_status st_topo_place(const st_topo *t, int rank, int nranks, int local_rank, int local_size,
                                st_place *out);
 
@@ -99,12 +118,30 @@ typedef struct st_topo_device {
     const char *serial;    /* board serial, "" if none */
     int package, gcd;      /* place in the shape: package (GPU) index and GCD within it */
     int numa;              /* OS index of the first NUMA node local to it, -1 if unknown */
+    const char *device;    /* the program's device at its PCI bus id ("cuda:3"), "" if none matched */
 } st_topo_device;
 
 /* Device `index` in [0, counts.devices) of a detected/XML topology, numbered package by package
  * (index = package * gcds_per_gpu + gcd). ST_ERR_INVALID_ARG for an index out of range or an
  * emulated topology. */
 ST_API st_status st_topo_get_device(const st_topo *t, int index, st_topo_device *out);
+
+/* Matches the devices a program will use, in its own numbering (a backend's device i, counted
+ * after CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER or ROCR_VISIBLE_DEVICES), to the topology's GPUs by
+ * PCI bus id: busids[i] is device i's ("0000:3b:00.0"; CUDA's "00000000:3B:00.0" and a missing
+ * domain are accepted; NULL or "" when unknown), `label` names them ("cuda" gives "cuda:0", ...).
+ * Afterwards st_topo_place and st_topo_bind_rank follow the device a rank opens, st_topo_get_device
+ * and st_topo_print show each GPU's device. Replaces an earlier match; n = 0 removes it. A device
+ * whose bus id matches no GPU stays unmatched (its rank falls back to PCI order). st_topo_load
+ * calls this with the default backend's devices (device.h's pci_bus_id: CUDA, HIP, and OpenCL
+ * where the driver has cl_khr_pci_bus_info or a vendor's equivalent).
+ * Errors: ST_ERR_INVALID_ARG (NULL t, n < 0 or > 65536, NULL busids with n > 0, an emulated
+ * topology), ST_ERR_OUT_OF_MEMORY. */
+ST_API st_status st_topo_match_devices(st_topo *t, const char *label, const char *const *busids, int n);
+
+/* The GPU at PCI bus id `busid` (forms as above): its index for st_topo_get_device.
+ * Errors: ST_ERR_INVALID_ARG (NULL, not a bus id, or no GPU of t there: the message says which). */
+ST_API st_status st_topo_find_busid(const st_topo *t, const char *busid, int *index);
 
 /* Binds the calling process to the cores closest to the device of `p` (a place from
  * st_topo_place for this process's local rank): the locality cpuset of the GPU, split fairly

@@ -70,6 +70,8 @@ struct st_graph_plan {
     int profile, n_prof;             /* st_graph_set_profile; entries used in prof */
     double prof_t;                   /* ms: end of the last timed node */
     st_graph_op_time prof[G_PROF_MAX];
+    st_graph_trace_fn trace;         /* st_graph_set_trace: called while profiling */
+    void *trace_ctx;
     /* Parameter units (graph_units.c): unit of each node (-1: none; NULL until one is set) and,
      * per unit, the first and last node of its forward and backward use (-1: unused). */
     int *unit;
@@ -127,5 +129,9 @@ int g_needs_tmp(const st_graph_plan *p, int i, int s);
  * previous start/stop to its op's entry ("<op>" forward, "<op>.bwd" backward). */
 st_status g_prof_start(st_graph_plan *p);
 st_status g_prof_stop(st_graph_plan *p, int i, int backward);
+/* With a trace callback while profiling: a unit hook call, synchronised, timed and reported apart
+ * (graph_profile.c); g_prof_hook_begin returns its start. */
+st_status g_prof_hook_begin(st_graph_plan *p, double *t0);
+st_status g_prof_hook_end(st_graph_plan *p, double t0, int unit, st_graph_unit_event ev);
 
 #endif

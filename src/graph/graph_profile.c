@@ -49,7 +49,39 @@ st_status g_prof_stop(st_graph_plan *p, int i, int backward)
     }
     p->prof[k].ms += t - p->prof_t;
     p->prof[k].calls++;
+    if (p->trace) {
+        st_graph_trace_event ev = {name, "op", p->nodes[i].name, p->prof_t, t};
+        p->trace(p->trace_ctx, &ev);
+    }
     p->prof_t = t;
+    return ST_OK;
+}
+
+st_status st_graph_set_trace(st_graph_plan *p, st_graph_trace_fn fn, void *ctx)
+{
+    if (!p) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_set_trace: NULL plan");
+    p->trace = fn;
+    p->trace_ctx = fn ? ctx : NULL;
+    return ST_OK;
+}
+
+st_status g_prof_hook_begin(st_graph_plan *p, double *t0)
+{
+    ST_TRY(st_device_sync(p->dev));
+    *t0 = now_ms();
+    return ST_OK;
+}
+
+st_status g_prof_hook_end(st_graph_plan *p, double t0, int unit, st_graph_unit_event ev)
+{
+    static const char *const what[4] = {"forward begin", "forward end", "backward begin", "backward end"};
+    ST_TRY(st_device_sync(p->dev));
+    double t = now_ms();
+    char name[48];
+    snprintf(name, sizeof name, "unit %d %s", unit, (unsigned)ev < 4 ? what[ev] : "?");
+    st_graph_trace_event e = {name, "unit", "", t0, t};
+    p->trace(p->trace_ctx, &e);
+    p->prof_t = t; /* the next node's time starts after the hook */
     return ST_OK;
 }
 

@@ -176,9 +176,12 @@ static st_status call(st_graph_plan *p, int u, int backward, int end)
 {
     st_graph_unit_event ev = backward ? (end ? ST_GRAPH_UNIT_BACKWARD_END : ST_GRAPH_UNIT_BACKWARD_BEGIN)
                                       : (end ? ST_GRAPH_UNIT_FORWARD_END : ST_GRAPH_UNIT_FORWARD_BEGIN);
+    double t0 = 0;
+    int timed = p->profile && p->trace;
+    if (timed) ST_TRY(g_prof_hook_begin(p, &t0));
     st_status s = p->hook(p->hook_ctx, p, u, ev);
     if (s != ST_OK) return ST_ERR(s, "unit %d hook: %s", u, st_last_error());
-    return ST_OK;
+    return timed ? g_prof_hook_end(p, t0, u, ev) : ST_OK;
 }
 
 st_status g_units_fire(st_graph_plan *p, int i, int backward, int end)

@@ -9,15 +9,18 @@
 #include "io_file.h"
 #include "strata/data.h"
 
-#define LLMC_TOKENS_MAGIC 20240520
+#define LLMC_TOKENS_MAGIC 20240520   /* uint16 tokens (llm.c's "gpt-2" header) */
 #define LLMC_TOKENS_VERSION 1
+#define LLMC_TOKENS32_MAGIC 20240801 /* uint32 tokens (llm.c's "llama-3" header) */
+#define LLMC_TOKENS32_VERSION 7
 #define LLMC_HEADER_BYTES 1024
 
-/* One mapped file: its tokens are `ntok` uint8 (bytes) or uint16 (llm.c) at `tok`. */
+/* One mapped file: its tokens are `ntok` uint8 (bytes) or uint16/uint32 (llm.c) at `tok`. */
 typedef struct data_file {
     void *map;
     size_t map_bytes;
     st_data_format format;
+    int width;              /* bytes per token: 1, 2 or 4 */
     const void *tok;
     int64_t ntok;
 } data_file;
@@ -35,19 +38,22 @@ static st_status llmc_tokens_check(const char *path, const int32_t *hdr, int64_t
     if (size < LLMC_HEADER_BYTES)
         return ST_ERR(ST_ERR_FORMAT, "'%s': llm.c token file truncated: %lld bytes, header needs %d",
                       path, (long long)size, LLMC_HEADER_BYTES);
-    if (hdr[1] != LLMC_TOKENS_VERSION)
-        return ST_ERR(ST_ERR_FORMAT, "'%s': llm.c token file version %d, expected %d", path, hdr[1],
-                      LLMC_TOKENS_VERSION);
+    int wide = hdr[0] == LLMC_TOKENS32_MAGIC;
+    int version = wide ? LLMC_TOKENS32_VERSION : LLMC_TOKENS_VERSION;
+    if (hdr[1] != version)
+        return ST_ERR(ST_ERR_FORMAT, "'%s': llm.c token file (magic %d) version %d, expected %d",
+                      path, hdr[0], hdr[1], version);
     if (hdr[2] <= 0)
         return ST_ERR(ST_ERR_FORMAT, "'%s': llm.c token count %d in header, must be positive", path,
                       hdr[2]);
-    int64_t want = LLMC_HEADER_BYTES + 2 * (int64_t)hdr[2];
+    int64_t want = LLMC_HEADER_BYTES + (wide ? 4 : 2) * (int64_t)hdr[2];
     if (size != want)
         return ST_ERR(ST_ERR_FORMAT,
                       "'%s': header says %d tokens (%lld bytes) but the file has %lld bytes (%s)",
                       path, hdr[2], (long long)want, (long long)size,
                       size < want ? "truncated" : "trailing bytes");
     f->format = ST_DATA_LLMC;
+    f->width = wide ? 4 : 2;
     f->tok = (const char *)hdr + LLMC_HEADER_BYTES;
     f->ntok = hdr[2];
     return ST_OK;
@@ -71,13 +77,14 @@ static st_status data_file_open(const char *path, st_data_format want, data_file
     int32_t magic = 0;
     if (size >= 4) memcpy(&magic, map, 4);
     st_status s = ST_OK;
-    if (magic == LLMC_TOKENS_MAGIC && want != ST_DATA_BYTES) {
+    if ((magic == LLMC_TOKENS_MAGIC || magic == LLMC_TOKENS32_MAGIC) && want != ST_DATA_BYTES) {
         s = llmc_tokens_check(path, map, size, f);
     } else if (want == ST_DATA_LLMC) {
-        s = ST_ERR(ST_ERR_FORMAT, "'%s' is not an llm.c token file: magic %d, expected %d", path,
-                   magic, LLMC_TOKENS_MAGIC);
+        s = ST_ERR(ST_ERR_FORMAT, "'%s' is not an llm.c token file: magic %d, expected %d or %d",
+                   path, magic, LLMC_TOKENS_MAGIC, LLMC_TOKENS32_MAGIC);
     } else {
         f->format = ST_DATA_BYTES;
+        f->width = 1;
         f->tok = map;
         f->ntok = size;
     }
@@ -94,9 +101,14 @@ static int32_t data_file_max_token(const data_file *f)
     if (f->format == ST_DATA_BYTES) {
         const uint8_t *t = f->tok;
         for (int64_t i = 0; i < f->ntok && m < 255; i++) m = t[i] > m ? t[i] : m;
-    } else {
+    } else if (f->width == 2) {
         const uint16_t *t = f->tok;
         for (int64_t i = 0; i < f->ntok; i++) m = t[i] > m ? t[i] : m;
+    } else {
+        const uint32_t *t = f->tok;
+        uint32_t u = 0;
+        for (int64_t i = 0; i < f->ntok; i++) u = t[i] > u ? t[i] : u;
+        m = u > INT32_MAX ? -1 : (int32_t)u; /* -1: refused by the caller */
     }
     return m;
 }
@@ -105,7 +117,7 @@ static int32_t data_file_max_token(const data_file *f)
 static st_status dataset_layout(st_dataset *ds, const st_dataset_options *o, int has_val)
 {
     data_file *tr = &ds->files[0];
-    size_t esz = ds->format == ST_DATA_BYTES ? 1 : 2;
+    size_t esz = (size_t)tr->width;
     ds->base[0] = tr->tok;
     ds->n[0] = tr->ntok;
     if (has_val) {
@@ -120,8 +132,9 @@ static st_status dataset_layout(st_dataset *ds, const st_dataset_options *o, int
     int32_t mx = data_file_max_token(tr);
     if (has_val) {
         int32_t mv = data_file_max_token(&ds->files[1]);
-        mx = mv > mx ? mv : mx;
+        mx = mv < 0 || mx < 0 ? -1 : mv > mx ? mv : mx;
     }
+    if (mx < 0) return ST_ERR(ST_ERR_FORMAT, "the data holds a token id above 2^31 - 1");
     if (o->vocab_size > 0 && o->vocab_size <= mx)
         return ST_ERR(ST_ERR_INVALID_ARG, "vocab_size %d too small: the data holds token %d",
                       o->vocab_size, mx);
@@ -145,7 +158,10 @@ st_status st_dataset_open(const char *path, const st_dataset_options *opt, st_da
     ds->format = ds->files[0].format;
     if (s == ST_OK && o->val_path) {
         s = data_file_open(o->val_path, o->format, &ds->files[1]);
-        if (s == ST_OK && ds->files[1].format != ds->format)
+        if (s == ST_OK && ds->files[1].format == ds->format && ds->files[1].width != ds->files[0].width)
+            s = ST_ERR(ST_ERR_FORMAT, "validation file '%s' has %d-byte tokens but '%s' %d-byte",
+                       o->val_path, ds->files[1].width, path, ds->files[0].width);
+        else if (s == ST_OK && ds->files[1].format != ds->format)
             s = ST_ERR(ST_ERR_FORMAT, "validation file '%s' is %s but '%s' is %s", o->val_path,
                        ds->files[1].format == ST_DATA_LLMC ? "llm.c tokens" : "bytes", path,
                        ds->format == ST_DATA_LLMC ? "llm.c tokens" : "bytes");
@@ -183,9 +199,12 @@ static void copy_tokens(const st_dataset *ds, st_split split, int64_t p, int64_t
     if (ds->format == ST_DATA_BYTES) {
         const uint8_t *t = (const uint8_t *)ds->base[split] + p;
         for (int64_t i = 0; i < n; i++) out[i] = t[i];
-    } else {
+    } else if (ds->files[0].width == 2) {
         const uint16_t *t = (const uint16_t *)ds->base[split] + p;
         for (int64_t i = 0; i < n; i++) out[i] = t[i];
+    } else {
+        const uint32_t *t = (const uint32_t *)ds->base[split] + p;
+        for (int64_t i = 0; i < n; i++) out[i] = (int32_t)t[i];
     }
 }
 

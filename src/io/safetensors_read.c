@@ -11,12 +11,17 @@
 /* The header-size cap of the reference implementation: larger is a corrupt length field. */
 #define ST_MAX_HEADER (100 * 1000 * 1000)
 
+typedef struct st_meta_ref {
+    const char *key, *value;
+} st_meta_ref;
+
 struct st_safetensors {
     int fd;
     char *path;
     int64_t data_start;
     st_st_header h;     /* tensors sorted by data offset */
     const st_st_entry **by_name; /* into h.t, sorted by name */
+    st_meta_ref *meta_by_key; /* h.meta_key/meta_val, sorted by key */
 };
 
 static int cmp_offset(const void *a, const void *b)
@@ -84,6 +89,26 @@ static st_status check_layout(st_safetensors *f, int64_t data_bytes)
     return ST_OK;
 }
 
+static int cmp_meta(const void *a, const void *b)
+{
+    return strcmp(((const st_meta_ref *)a)->key, ((const st_meta_ref *)b)->key);
+}
+
+/* The metadata keys sorted (for lookups) and checked for duplicates. */
+static st_status index_meta(st_safetensors *f)
+{
+    st_st_header *h = &f->h;
+    f->meta_by_key = malloc((h->nm > 0 ? (size_t)h->nm : 1) * sizeof *f->meta_by_key);
+    if (!f->meta_by_key) return ST_ERR(ST_ERR_OUT_OF_MEMORY, "metadata index of %d keys", h->nm);
+    for (int i = 0; i < h->nm; i++) f->meta_by_key[i] = (st_meta_ref){h->meta_key[i], h->meta_val[i]};
+    if (h->nm > 1) qsort(f->meta_by_key, (size_t)h->nm, sizeof *f->meta_by_key, cmp_meta);
+    for (int i = 1; i < h->nm; i++)
+        if (strcmp(f->meta_by_key[i].key, f->meta_by_key[i - 1].key) == 0)
+            return ST_ERR(ST_ERR_FORMAT, "'%s': __metadata__: duplicate key \"%.200s\"", f->path,
+                          f->meta_by_key[i].key);
+    return ST_OK;
+}
+
 static st_status read_header(st_safetensors *f, int64_t size)
 {
     uint8_t lenb[8];
@@ -105,6 +130,7 @@ static st_status read_header(st_safetensors *f, int64_t size)
     free(json);
     f->data_start = 8 + (int64_t)hlen;
     if (s == ST_OK) s = check_layout(f, size - f->data_start);
+    if (s == ST_OK) s = index_meta(f);
     return s;
 }
 
@@ -134,6 +160,7 @@ void st_safetensors_destroy(st_safetensors *f)
     if (f->fd >= 0) close(f->fd);
     st_st_header_free(&f->h);
     free(f->by_name);
+    free(f->meta_by_key);
     free(f->path);
     free(f);
 }
@@ -194,10 +221,10 @@ st_status st_safetensors_read(const st_safetensors *f, const char *name, void *d
 
 const char *st_safetensors_meta(const st_safetensors *f, const char *key)
 {
-    if (!f || !key) return NULL;
-    for (int i = 0; i < f->h.nm; i++)
-        if (strcmp(f->h.meta_key[i], key) == 0) return f->h.meta_val[i];
-    return NULL;
+    if (!f || !key || !f->meta_by_key) return NULL;
+    st_meta_ref want = {key, NULL};
+    const st_meta_ref *r = bsearch(&want, f->meta_by_key, (size_t)f->h.nm, sizeof want, cmp_meta);
+    return r ? r->value : NULL;
 }
 
 int st_safetensors_meta_count(const st_safetensors *f) { return f ? f->h.nm : 0; }

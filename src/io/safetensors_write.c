@@ -86,25 +86,61 @@ static st_status check_tensor(const st_ckpt_tensor *t, int i, int64_t *bytes)
     return ST_OK;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first name given twice among n (sorted copies: n log n), or NULL. *oom on allocation failure. */
+static const char *duplicate(const char **names, int n, int *oom)
+{
+    *oom = 0;
+    if (n < 2) return NULL;
+    const char **sorted = malloc((size_t)n * sizeof *sorted);
+    if (!sorted) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(sorted, names, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_str);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (strcmp(sorted[i], sorted[i - 1]) == 0) dup = sorted[i];
+    free(sorted);
+    return dup;
+}
+
+static st_status check_unique(const char **names, int n, const char *what)
+{
+    int oom;
+    const char *dup = duplicate(names, n, &oom);
+    if (oom) return ST_ERR(ST_ERR_OUT_OF_MEMORY, "checking %d %s names", n, what);
+    if (dup) return ST_ERR(ST_ERR_INVALID_ARG, "%s name '%.200s' given twice", what, dup);
+    return ST_OK;
+}
+
 static st_status check_args(const st_ckpt_tensor *t, int n, const st_ckpt_meta *meta, int nmeta)
 {
     if (n < 0 || (n > 0 && !t) || nmeta < 0 || (nmeta > 0 && !meta))
         return ST_ERR(ST_ERR_INVALID_ARG, "st_safetensors_write: bad counts or NULL arrays");
-    for (int i = 0; i < n; i++) {
+    int most = n > nmeta ? n : nmeta;
+    const char **names = malloc((most > 0 ? (size_t)most : 1) * sizeof *names);
+    if (!names) return ST_ERR(ST_ERR_OUT_OF_MEMORY, "checking %d names", most);
+    st_status s = ST_OK;
+    for (int i = 0; i < n && s == ST_OK; i++) {
         int64_t bytes;
-        ST_TRY(check_tensor(&t[i], i, &bytes));
-        for (int j = 0; j < i; j++)
-            if (strcmp(t[i].name, t[j].name) == 0)
-                return ST_ERR(ST_ERR_INVALID_ARG, "tensor name '%.200s' given twice", t[i].name);
+        s = check_tensor(&t[i], i, &bytes);
+        names[i] = t[i].name;
     }
-    for (int i = 0; i < nmeta; i++) {
+    if (s == ST_OK) s = check_unique(names, n, "tensor");
+    for (int i = 0; i < nmeta && s == ST_OK; i++) {
         if (!meta[i].key || !meta[i].value)
-            return ST_ERR(ST_ERR_INVALID_ARG, "metadata entry %d: NULL key or value", i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(meta[i].key, meta[j].key) == 0)
-                return ST_ERR(ST_ERR_INVALID_ARG, "metadata key '%.200s' given twice", meta[i].key);
+            s = ST_ERR(ST_ERR_INVALID_ARG, "metadata entry %d: NULL key or value", i);
+        names[i] = meta[i].key;
     }
-    return ST_OK;
+    if (s == ST_OK) s = check_unique(names, nmeta, "metadata key");
+    free(names);
+    return s;
 }
 
 /* The JSON header, padded with spaces so that 8 + its length is a multiple of 8. */

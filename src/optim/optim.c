@@ -188,9 +188,12 @@ st_status st_optim_set_step(st_optim *opt, int64_t step)
 double st_lr_cosine(const st_lr_schedule *s, int64_t step)
 {
     if (!s) return 0.0;
-    if (step < 0) step = 0;
-    if (step < s->warmup_steps) return s->max_lr * (double)(step + 1) / (double)(s->warmup_steps + 1);
-    if (step > s->total_steps || s->total_steps <= s->warmup_steps) return s->min_lr;
-    double r = (double)(step - s->warmup_steps) / (double)(s->total_steps - s->warmup_steps);
+    /* In double throughout: warmup_steps + 1 or total - warmup in int64 overflow at the extremes
+     * (a warmup of INT64_MAX once gave a negative rate). */
+    double st = step < 0 ? 0.0 : (double)step, w = s->warmup_steps < 0 ? 0.0 : (double)s->warmup_steps;
+    double total = (double)s->total_steps;
+    if (st < w) return s->max_lr * (st + 1.0) / (w + 1.0);
+    if (st > total || total <= w) return s->min_lr;
+    double r = (st - w) / (total - w);
     return s->min_lr + 0.5 * (1.0 + cos(3.14159265358979323846 * r)) * (s->max_lr - s->min_lr);
 }

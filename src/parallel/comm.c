@@ -47,17 +47,27 @@ static st_status finish(st_comm *c, st_status s, st_comm **out)
     return ST_OK;
 }
 
-st_status st_comm_init_world(st_comm **out)
+st_status st_comm_init_world_ex(const st_comm_init_options *opt, st_comm **out)
 {
     if (!out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_comm_init_world: NULL out");
+    if (opt && (opt->n_checks < 0 || (opt->n_checks > 0 && !opt->checks)))
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_comm_init_world_ex: %d checks at %p", opt->n_checks,
+                      (const void *)opt->checks);
     st_comm *c = comm_new();
     if (!c)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_comm_init_world: out of host memory");
+    c->init = opt;
     st_status s = comm_mpi_init_world(c);
     if (s == ST_OK && !comm_has_mpi(c))
-        s = single_setup(c);
+        s = opt && opt->local_error ? ST_ERR(ST_ERR_INVALID_ARG, "%s", opt->local_error) : single_setup(c);
+    c->init = NULL;
     return finish(c, s, out);
+}
+
+st_status st_comm_init_world(st_comm **out)
+{
+    return st_comm_init_world_ex(NULL, out);
 }
 
 st_status st_comm_from_mpi(const void *mpi_comm, st_comm **out)

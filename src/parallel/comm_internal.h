@@ -48,6 +48,7 @@ struct st_comm {
     size_t slot_cap[COMM_SLOTS];
     comm_dev dev;
     int finalize_mpi;               /* this communicator holds a reference on the library's MPI init */
+    const st_comm_init_options *init; /* borrowed during creation only: what the ranks must agree on */
     char *hosts;                    /* size * ST_COMM_HOST_LEN: each rank's host name (MPI only) */
     char *ring;                     /* two blocks of ring_cap bytes: reduce-scatter scratch */
     size_t ring_cap;
@@ -65,6 +66,12 @@ double comm_now(void);
  * `parent` (an MPI_Comm *) and fills rank, place and shape from the topology. */
 st_status comm_mpi_init_world(st_comm *c);
 st_status comm_mpi_setup(st_comm *c, const void *parent);
+#ifdef STRATA_HAVE_MPI
+/* comm_agree.c: collective over p, before any split: no rank failed (o->local_error) and every
+ * rank holds the same settings (STRATA_TOPOLOGY, STRATA_GCDS_PER_GPU and o's checks). o may be
+ * NULL. The same ST_ERR_INVALID_ARG on every rank otherwise. */
+st_status comm_agree_settings(MPI_Comm p, const st_comm_init_options *o);
+#endif
 void comm_mpi_free(st_comm *c);
 int comm_has_mpi(const st_comm *c);
 

@@ -136,6 +136,7 @@ st_status comm_mpi_setup(st_comm *c, const void *parent)
     int prank, psize;
     MPI_TRY(MPI_Comm_rank(p, &prank));
     MPI_TRY(MPI_Comm_size(p, &psize));
+    ST_TRY(comm_agree_settings(p, c->init)); /* before the topology chooses any split */
     st_topo *t = NULL;
     st_status s = st_topo_load(&t);
     st_place pl = {0, 0, 0};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "io_file.h"
 #include "strata/plan.h"
 
 /* Frontier: the two GCDs of an MI250X share 200 GB/s of in-package Infinity Fabric; packages are
@@ -197,30 +198,17 @@ st_status st_plan_machine_load(const char *path, st_plan_machine *inout)
 {
     if (!path || !inout)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_machine_load: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ST_ERR(ST_ERR_IO, "machine file '%s': %s", path, strerror(errno));
-    /* A machine file is a handful of lines; 64 KiB is far beyond any real one. */
-    enum { MAX_TEXT = 65536 };
-    char *text = malloc(MAX_TEXT + 1);
-    if (!text) {
-        fclose(f);
-        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "machine file '%s': out of host memory", path);
-    }
-    size_t n = fread(text, 1, MAX_TEXT + 1, f);
-    int err = ferror(f);
-    fclose(f);
-    st_status s;
-    if (err)
-        s = ST_ERR(ST_ERR_IO, "machine file '%s': read error", path);
-    else if (n > MAX_TEXT)
-        s = ST_ERR(ST_ERR_FORMAT, "machine file '%s' is larger than %d bytes", path, MAX_TEXT);
-    else if (memchr(text, '\0', n))
+    /* A machine file is a handful of lines; 64 KiB is far beyond any real one. A FIFO or other
+     * non-regular file is refused without waiting on it. */
+    char *text = NULL;
+    size_t n = 0;
+    st_status s = st_io_read_all(path, 65536, &text, &n);
+    if (s != ST_OK)
+        return ST_ERR(s, "machine file: %s", st_last_error());
+    if (memchr(text, '\0', n))
         s = ST_ERR(ST_ERR_FORMAT, "machine file '%s' contains a NUL byte (not a text file)", path);
-    else {
-        text[n] = '\0';
+    else
         s = st_plan_machine_parse(text, path, inout);
-    }
     free(text);
     return s;
 }

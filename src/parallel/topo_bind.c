@@ -40,30 +40,35 @@ static hwloc_bitmap_t share_of(hwloc_topology_t hw, hwloc_obj_t root, int n, int
     return mine;
 }
 
-/* The device of place p in a detected topology, or -1 when the rank has none of its own. */
+/* The GPU (index) of place p in a detected topology, or -1 when the rank has none of its own. With
+ * devices matched by bus id the place is already its device's GPU (st_topo_place). */
 static int device_of(const st_topo *t, const st_place *p, int local_size)
 {
     int d = t->shape.gcds_per_gpu > 0 ? t->shape.gcds_per_gpu : 1;
-    if (t->source != ST_TOPO_DETECTED || t->n_gpus == 0 || local_size > t->n_gpus)
+    if (t->source != ST_TOPO_DETECTED || t->n_gpus == 0 || (t->n_dev == 0 && local_size > t->n_gpus))
         return -1;
     int i = p->gpu * d + p->gcd;
     return p->gpu >= 0 && p->gcd >= 0 && p->gcd < d && i < t->n_gpus ? i : -1;
 }
 
-/* Splits the locality of device `dev` among the local ranks 0..local_size-1 whose devices share
- * it (local rank r has device r when local_size <= devices, see st_topo_place). */
+/* Splits the locality of GPU `dev` among the local ranks 0..local_size-1 whose GPUs (their places,
+ * st_topo_place) share it. */
 static hwloc_bitmap_t near_gpu(const st_topo *t, int dev, int local_size)
 {
     hwloc_obj_t loc = t->gpus[dev].locality;
-    int k = 0, mine = 0;
+    int d = t->shape.gcds_per_gpu > 0 ? t->shape.gcds_per_gpu : 1, k = 0, mine = 0;
     for (int r = 0; r < local_size; r++) {
-        if (t->gpus[r].locality != loc)
+        st_place p;
+        if (st_topo_place(t, r, local_size, r, local_size, &p) != ST_OK || device_of(t, &p, local_size) < 0)
             continue;
-        if (r == dev)
-            mine = k;
+        int g = p.gpu * d + p.gcd;
+        if (t->gpus[g].locality != loc)
+            continue;
+        if (g == dev && !mine)
+            mine = k + 1;
         k++;
     }
-    return share_of(t->hw, loc, k, mine);
+    return share_of(t->hw, loc, k > 0 ? k : 1, mine > 0 ? mine - 1 : 0);
 }
 
 static st_status bind_set(hwloc_topology_t hw, hwloc_bitmap_t set, const char *what, char *desc, size_t len)
@@ -93,7 +98,7 @@ static st_status fair_share_here(int local_rank, int local_size, const char *why
     } else if (!(set = share_of(hw, hwloc_get_root_obj(hw), local_size, local_rank))) {
         s = ST_ERR(ST_ERR_BACKEND, "binding: hwloc_distrib failed");
     } else {
-        char what[160];
+        char what[256];
         snprintf(what, sizeof what, "= share %d of %d of this machine (%s)", local_rank, local_size, why);
         s = bind_set(hw, set, what, desc, len);
     }
@@ -129,10 +134,11 @@ st_status st_topo_bind_rank(const st_topo *t, const st_place *p, int local_rank,
         describe(desc, desclen, "not bound (hwloc_distrib failed)");
         return ST_ERR(ST_ERR_BACKEND, "binding: hwloc_distrib failed");
     }
-    char what[160];
+    char what[256];
     if (dev >= 0)
-        snprintf(what, sizeof what, "near GPU %d (%s%s%s)", dev, t->gpus[dev].busid,
-                 *t->gpus[dev].busid ? ", " : "", t->gpus[dev].osdevs);
+        snprintf(what, sizeof what, "near GPU %d (%s%s%s%s%s)", dev, t->gpus[dev].busid,
+                 *t->gpus[dev].busid ? ", " : "", t->gpus[dev].osdevs, *t->gpus[dev].device_name ? ", " : "",
+                 t->gpus[dev].device_name);
     else
         snprintf(what, sizeof what, "= share %d of %d of the machine (%s)", local_rank, local_size,
                  t->n_gpus ? "more ranks than GPUs" : "no GPU");

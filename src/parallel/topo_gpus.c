@@ -1,5 +1,6 @@
-/* GPU discovery on an hwloc topology: GPU OS devices deduplicated by PCI device, sorted by PCI bus
- * id, and grouped into packages (boards) by the rules stated in include/strata/topo.h. */
+/* GPU discovery on an hwloc topology: GPU OS devices and GPU-class PCI devices, one entry per PCI
+ * device, sorted by PCI bus id, and grouped into packages (boards) by the rules stated in
+ * include/strata/topo.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +54,10 @@ static void add_osdev(topo_gpu *g, hwloc_obj_t o)
 {
     size_t len = strlen(g->osdevs);
     snprintf(g->osdevs + len, sizeof g->osdevs - len, "%s%s", len ? ", " : "", o->name);
-    if (!*g->model) {
-        const char *m = hwloc_obj_get_info_by_name(o, "GPUModel");
-        g->model = m ? m : "";
+    const char *m = hwloc_obj_get_info_by_name(o, "GPUModel");
+    if (m && (!*g->model || !g->model_from_osdev)) {
+        snprintf(g->model, sizeof g->model, "%s", m);
+        g->model_from_osdev = 1;
     }
     if (!g->serial)
         g->serial = serial_of(o);
@@ -64,12 +66,19 @@ static void add_osdev(topo_gpu *g, hwloc_obj_t o)
 static void init_gpu(hwloc_topology_t hw, topo_gpu *g, hwloc_obj_t osdev, hwloc_obj_t pci)
 {
     memset(g, 0, sizeof *g);
+    g->device = -1;
     g->pci = pci;
     g->osdev = osdev;
-    g->model = "";
     g->locality = hwloc_get_non_io_ancestor_obj(hw, pci ? pci : osdev);
     if (pci) {
         const struct hwloc_pcidev_attr_s *a = &pci->attr->pcidev;
+        const char *name = hwloc_obj_get_info_by_name(pci, "PCIDevice"); /* until an OS device names it */
+        unsigned v = a->vendor_id;
+        if (name)
+            snprintf(g->model, sizeof g->model, "%s", name);
+        else
+            snprintf(g->model, sizeof g->model, "%s %04x:%04x",
+                     v == 0x10de ? "NVIDIA" : v == 0x1002 ? "AMD" : v == 0x8086 ? "Intel" : "PCI", v, a->device_id);
         g->domain = a->domain;
         g->bus = a->bus;
         g->dev = a->dev;
@@ -78,23 +87,47 @@ static void init_gpu(hwloc_topology_t hw, topo_gpu *g, hwloc_obj_t osdev, hwloc_
     }
 }
 
-/* Fills t->gpus: one entry per PCI device; PCI-less OS devices from the first backend having any. */
+/* Whether a PCI device is a GPU by its class and vendor, for machines whose hwloc has no GPU OS
+ * devices (Debian's hwloc has no CUDA, NVML or RSMI component; without a vendor OpenCL ICD it sees
+ * none at all): display (VGA 0x0300, 3D 0x0302, other 0x0380) or processing-accelerator (0x1200,
+ * AMD's MI300) functions of NVIDIA, AMD and Intel. Intel only for 0x0380 (its data-centre GPUs):
+ * its VGA functions are integrated graphics. A BMC's VGA (ASPEED, Matrox) is no GPU here. */
+static int pci_gpu(hwloc_obj_t p)
+{
+    unsigned cls = p->attr->pcidev.class_id, v = p->attr->pcidev.vendor_id;
+    if (v == 0x10de) return cls == 0x0300 || cls == 0x0302 || cls == 0x0380;
+    if (v == 0x1002) return cls == 0x0300 || cls == 0x0302 || cls == 0x0380 || cls == 0x1200;
+    if (v == 0x8086) return cls == 0x0380;
+    return 0;
+}
+
+static topo_gpu *gpu_of_pci(st_topo *t, hwloc_obj_t pci)
+{
+    for (int i = 0; pci && i < t->n_gpus; i++)
+        if (t->gpus[i].pci == pci) return &t->gpus[i];
+    return NULL;
+}
+
+/* Fills t->gpus: one entry per PCI device, from its GPU OS devices and from its class; PCI-less OS
+ * devices from the first backend having any. */
 static st_status collect(st_topo *t)
 {
-    int n_os = 0, first_orphan_backend = N_PREFIXES;
+    int n = 0, first_orphan_backend = N_PREFIXES;
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_osdev(t->hw, o));) {
         int b = gpu_backend(o);
         if (b < 0)
             continue;
-        n_os++;
+        n++;
         if (!pci_parent(o) && b < first_orphan_backend)
             first_orphan_backend = b;
     }
-    if (n_os == 0)
+    for (hwloc_obj_t p = NULL; (p = hwloc_get_next_pcidev(t->hw, p));)
+        n += pci_gpu(p);
+    if (n == 0)
         return ST_OK;
-    t->gpus = calloc((size_t)n_os, sizeof *t->gpus);
+    t->gpus = calloc((size_t)n, sizeof *t->gpus);
     if (!t->gpus)
-        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "topology: out of host memory for %d GPU devices", n_os);
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "topology: out of host memory for %d GPU devices", n);
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_osdev(t->hw, o));) {
         int b = gpu_backend(o);
         if (b < 0)
@@ -102,14 +135,14 @@ static st_status collect(st_topo *t)
         hwloc_obj_t pci = pci_parent(o);
         if (!pci && b != first_orphan_backend)
             continue;
-        topo_gpu *g = NULL;
-        for (int i = 0; pci && i < t->n_gpus && !g; i++)
-            if (t->gpus[i].pci == pci)
-                g = &t->gpus[i];
+        topo_gpu *g = gpu_of_pci(t, pci);
         if (!g)
             init_gpu(t->hw, g = &t->gpus[t->n_gpus++], o, pci);
         add_osdev(g, o);
     }
+    for (hwloc_obj_t p = NULL; (p = hwloc_get_next_pcidev(t->hw, p));)
+        if (pci_gpu(p) && !gpu_of_pci(t, p))
+            init_gpu(t->hw, &t->gpus[t->n_gpus++], NULL, p);
     return ST_OK;
 }
 

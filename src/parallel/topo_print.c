@@ -74,9 +74,12 @@ static void print_gpu(const st_topo *t, int i, int nranks, const char *indent, s
 {
     const topo_gpu *g = &t->gpus[i];
     out(s, "%sGPU %d (package %d, GCD %d) %s%s%s [%s]", indent, i, g->package, g->gcd, g->busid,
-        *g->busid ? " " : "", *g->model ? g->model : "(model unknown)", g->osdevs);
+        *g->busid ? " " : "", *g->model ? g->model : "(model unknown)",
+        *g->osdevs ? g->osdevs : "no OS device: a GPU by its PCI class");
     if (g->serial)
         out(s, " serial %s", g->serial);
+    if (*g->device_name)
+        out(s, " = %s", g->device_name);
     /* With more ranks than devices no rank owns a GPU (st_topo_place): none is listed here. */
     for (int r = 0; nranks <= t->n_gpus && r < nranks; r++) {
         st_place p;
@@ -125,6 +128,28 @@ static void print_numas_in(const st_topo *t, hwloc_const_cpuset_t set, int nrank
     }
 }
 
+/* The program's devices and the GPU each was matched to by PCI bus id (st_topo_match_devices). */
+static void print_devices(const st_topo *t, sink *s)
+{
+    if (t->n_dev == 0) {
+        if (t->n_gpus)
+            out(s, "Devices: none matched by PCI bus id (the default backend reports no bus ids, or none of "
+                   "these); ranks take GPUs in PCI order\n");
+        return;
+    }
+    out(s, "Devices of %s matched by PCI bus id (ranks are placed and bound by their device):\n", t->dev_label);
+    for (int i = 0; i < t->n_dev; i++) {
+        out(s, "  %s:%d ", t->dev_label, i);
+        if (t->dev_gpu[i] >= 0)
+            out(s, "%s = GPU %d (package %d, GCD %d)\n", t->dev_busid[i], t->dev_gpu[i], t->gpus[t->dev_gpu[i]].package,
+                t->gpus[t->dev_gpu[i]].gcd);
+        else if (*t->dev_busid[i])
+            out(s, "%s: no GPU of this topology there\n", t->dev_busid[i]);
+        else
+            out(s, "reports no PCI bus id\n");
+    }
+}
+
 static void print_hwloc(const st_topo *t, int nranks, sink *s)
 {
     hwloc_obj_t root = hwloc_get_root_obj(t->hw);
@@ -134,6 +159,8 @@ static void print_hwloc(const st_topo *t, int nranks, sink *s)
         out(s, "Machine (detected by hwloc %s): ", HWLOC_VERSION);
     print_cpus(t->hw, root->cpuset, s);
     out(s, ", %d GPU device%s\n", t->n_gpus, t->n_gpus == 1 ? "" : "s");
+    if (*t->note)
+        out(s, "  (%s)\n", t->note);
     for (hwloc_obj_t p = NULL; (p = hwloc_get_next_obj_by_type(t->hw, HWLOC_OBJ_PACKAGE, p));) {
         const char *model = hwloc_obj_get_info_by_name(p, "CPUModel");
         out(s, "  Package %u%s%s: ", p->os_index, model ? " " : "", model ? model : "");
@@ -147,6 +174,7 @@ static void print_hwloc(const st_topo *t, int nranks, sink *s)
     out(s, "GPU shape: %d package%s x %d GCD%s (grouping: %s)\n", t->shape.gpus_per_node,
         t->shape.gpus_per_node == 1 ? "" : "s", t->shape.gcds_per_gpu, t->shape.gcds_per_gpu == 1 ? "" : "s",
         t->grouping);
+    print_devices(t, s);
 }
 
 static st_status print_any(const st_topo *t, int nranks, sink *s)

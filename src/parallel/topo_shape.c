@@ -63,6 +63,8 @@ st_status st_topo_load(st_topo **out)
             s = ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_topo_load: out of host memory");
         else
             s = topo_hwloc_load(t, t->xml_path);
+        if (s == ST_OK)
+            topo_match_default(t);
     }
     if (s != ST_OK) {
         st_topo_destroy(t);
@@ -78,6 +80,7 @@ void st_topo_destroy(st_topo *t)
         return;
     if (t->hw)
         hwloc_topology_destroy(t->hw);
+    topo_devices_free(t);
     free(t->gpus);
     free(t->xml_path);
     free(t);
@@ -124,6 +127,11 @@ st_status st_topo_place(const st_topo *t, int rank, int nranks, int local_rank, 
     if (local_size < 1 || local_rank < 0 || local_rank >= local_size)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_topo_place: local rank %d is not in [0, %d)", local_rank,
                       local_size);
+    int g = topo_gpu_of_rank(t, local_rank);
+    if (g >= 0) { /* the GPU of the device this rank opens, matched by bus id */
+        *out = (st_place){-1, t->gpus[g].package, t->gpus[g].gcd};
+        return ST_OK;
+    }
     int d = t->shape.gcds_per_gpu > 0 ? t->shape.gcds_per_gpu : 1;
     int devices = t->shape.gpus_per_node * d;
     if (devices == 0 || local_size > devices)
@@ -174,6 +182,6 @@ st_status st_topo_get_device(const st_topo *t, int index, st_topo_device *out)
                       t->hw ? "" : " (an emulated topology has no hardware devices)");
     const topo_gpu *g = &t->gpus[index];
     *out = (st_topo_device){g->busid, g->model, g->osdevs, g->serial ? g->serial : "", g->package, g->gcd,
-                            first_numa(g)};
+                            first_numa(g), g->device_name};
     return ST_OK;
 }

@@ -178,6 +178,7 @@ static void print_device_text(const info_device *dv)
     else
         printf("        peak figures unknown\n");
     if (p->extra && *p->extra) printf("        extra: %s\n", p->extra);
+    if (p->pci_bus_id && *p->pci_bus_id) printf("        PCI bus id %s\n", p->pci_bus_id);
 }
 
 static void print_text(const info_report *r)
@@ -227,6 +228,7 @@ static void json_device(tool_json *j, const info_device *dv)
         tj_double(j, "peak_gflops_f32", p->peak_gflops_f32);
         tj_double(j, "peak_gbps", p->peak_gbps);
         tj_string(j, "extra", p->extra);
+        tj_string(j, "pci_bus_id", p->pci_bus_id ? p->pci_bus_id : "");
     }
     tj_object_end(j);
 }
@@ -298,7 +300,7 @@ static void print_places(const st_topo *t, int nranks)
         int dev = p.gpu * sh.gcds_per_gpu + p.gcd;
         printf("  rank %d: node %d, GPU %d, GCD %d", r, p.node, p.gpu, p.gcd);
         if (p.node < 0 && nranks <= default_ranks(t) && st_topo_get_device(t, dev, &d) == ST_OK)
-            printf("  -> device %d %s %s", dev, d.pci_busid, d.name);
+            printf("  -> device %d %s %s%s%s", dev, d.pci_busid, d.name, *d.device ? " = " : "", d.device);
         else if (p.node < 0)
             printf("  (no GPU of its own: binds to a fair share of the cores)");
         printf("\n");

@@ -1,6 +1,9 @@
 /* The tools' JSON writer (indented two spaces a level) and reader (a recursive-descent parser
  * into a tree); see tool_json.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -331,13 +334,34 @@ tj_value *tj_parse(const char *text, char *err, size_t errlen)
     return v;
 }
 
-tj_value *tj_parse_file(const char *path, char *err, size_t errlen)
+/* Opens a regular file for reading without waiting on a FIFO (which fopen would, forever). */
+static FILE *open_regular(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return NULL;
     }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+tj_value *tj_parse_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = open_regular(path, err, errlen);
+    if (!f) return NULL;
     char *text = NULL;
     size_t len = 0, cap = 0, got;
     do {

@@ -110,7 +110,7 @@ static void model_figures(bench_train_result *t)
     gpt2_config g;
     st_param_spec *specs;
     int n;
-    if (gpt2_config_named(t->model, &g) != ST_OK || gpt2_param_specs(&g, &specs, &n) != ST_OK) return;
+    if (gpt2_config_named(t->model, &g) != ST_OK || gpt2_param_specs(&g, 1, &specs, &n) != ST_OK) return;
     for (int i = 0; i < n; i++) {
         int64_t e = 1;
         for (int k = 0; k < specs[i].ndim; k++) e *= specs[i].shape[k];

@@ -374,7 +374,7 @@ int bench_train_dist(const train_args *a, st_comm *comm, bench_report *r)
     r->dist = &result;
     st_param_spec *specs = NULL;
     int n = 0;
-    if (gpt2_config_named(a->model, &x.cfg) != ST_OK || gpt2_param_specs(&x.cfg, &specs, &n) != ST_OK) {
+    if (gpt2_config_named(a->model, &x.cfg) != ST_OK || gpt2_param_specs(&x.cfg, 1, &specs, &n) != ST_OK) {
         if (x.rank0) fprintf(stderr, "strata-bench train: unknown model '%s' (tiny, gpt-25m, gpt2-124m)\n", a->model);
         return 2;
     }

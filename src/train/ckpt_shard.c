@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt.h"
+#include "ckpt_hf.h"
 #include "train_dist.h"
 
 #define SK "strata.shard."
 
 static void entry_path(char *buf, size_t n, const char *dir, int kind)
 {
-    snprintf(buf, n, "%s/%s", dir, kind == CKPT_SHARDED ? "index.safetensors" : "model.safetensors");
+    ckpt_entry_file(buf, n, dir, kind);
 }
 
 static void shard_file(char *buf, size_t n, const char *dir, int64_t k, int64_t count)
@@ -28,10 +29,7 @@ static void shard_file(char *buf, size_t n, const char *dir, int64_t k, int64_t 
 /* Integer metadata `key` of f; -1 when absent or not a count. */
 static int64_t meta_i64(const st_safetensors *f, const char *key)
 {
-    const char *v = st_safetensors_meta(f, key);
-    char *end = NULL;
-    long long x = v ? strtoll(v, &end, 10) : -1;
-    return v && *v && !*end && x >= 0 ? x : -1;
+    return ckpt_parse_count(st_safetensors_meta(f, key));
 }
 
 static int64_t entry_step(const char *dir, int kind)
@@ -49,7 +47,11 @@ int ckpt_kind(const char *dir)
 {
     char a[4096], b[4096];
     struct stat sb;
-    entry_path(a, sizeof a, dir, CKPT_PLAIN);
+    snprintf(a, sizeof a, "%s/" CKPT_STATE_FILE, dir);
+    if (stat(a, &sb) == 0) return CKPT_PLAIN;
+    /* else model.safetensors: the older single-process layout, or beside an index the Hugging Face copy
+     * of a sharded checkpoint (which has no step: the index wins) */
+    snprintf(a, sizeof a, "%s/model.safetensors", dir);
     entry_path(b, sizeof b, dir, CKPT_SHARDED);
     int plain = stat(a, &sb) == 0, sharded = stat(b, &sb) == 0;
     if (plain && sharded)
@@ -57,14 +59,10 @@ int ckpt_kind(const char *dir)
     return sharded ? CKPT_SHARDED : plain ? CKPT_PLAIN : CKPT_NONE;
 }
 
-void ckpt_drop_other(const char *dir, int kept)
-{
-    char path[4096];
-    entry_path(path, sizeof path, dir, kept == CKPT_SHARDED ? CKPT_PLAIN : CKPT_SHARDED);
-    unlink(path);
-}
+static int64_t partitioned_len(st_params *ps);
+static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, char *err, size_t errlen);
 
-int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, const gpt2_config *cfg,
+int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, st_params *ps, const gpt2_config *cfg,
                     const train_opts *o, int64_t step, char *err, size_t errlen)
 {
     st_ckpt_meta meta[CKPT_N_META];
@@ -74,8 +72,19 @@ int ckpt_shard_save(const char *dir, st_shard_state *s, st_comm *c, const gpt2_c
         snprintf(err, errlen, "writing the sharded checkpoint in %s: %s", dir, st_last_error());
         return -1;
     }
-    if (st_comm_rank(c) == 0) ckpt_drop_other(dir, CKPT_SHARDED);
-    return 0;
+    if (st_comm_rank(c) != 0) return 0;
+    /* every shard is written (st_shard_save agreed on it): rank 0 assembles the Hugging Face files */
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    ckpt_host h = {.n = st_tensor_numel(flat)};
+    h.p = calloc((size_t)h.n + 1, sizeof(float));
+    h.m = calloc((size_t)h.n + 1, sizeof(float));
+    h.v = calloc((size_t)h.n + 1, sizeof(float));
+    int rc = h.p && h.m && h.v ? read_sharded(dir, partitioned_len(ps), step, &h, err, errlen) : -1;
+    if (!h.p || !h.m || !h.v) snprintf(err, errlen, "checkpoint: out of host memory for the Hugging Face copy");
+    if (!rc) rc = hf_write_dir(dir, ps, cfg, h.p, err, errlen);
+    ckpt_host_free(&h);
+    return rc;
 }
 
 /* The partitioned length: the end of the arena's last parameter (shard.h's P). */
@@ -106,16 +115,18 @@ static int check_entry(const char *dir, int kind, const gpt2_config *cfg, const 
     return rc;
 }
 
-/* h (a single-process checkpoint) as a one-shard engine checkpoint in `out`. */
-static st_status write_one_shard(const char *out, const ckpt_host *h, int64_t P)
+/* h (a single-process checkpoint) as a one-shard engine checkpoint in `out`. Returns 0 or -1 with err. */
+static int write_one_shard(const char *out, const ckpt_host *h, int64_t P, char *err, size_t errlen)
 {
     char path[4096], sp[32], ss[32], scheme[128];
     st_partition ddp = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE};
     st_partition_format(&ddp, scheme, sizeof scheme);
     snprintf(sp, sizeof sp, "%" PRId64, P);
     snprintf(ss, sizeof ss, "%" PRId64, h->step);
-    if (mkdir(out, 0777) != 0 && errno != EEXIST)
-        return ST_ERR_IO;
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "converting a single-process checkpoint: cannot create %s: %s", out, strerror(errno));
+        return -1;
+    }
     st_ckpt_meta fm[] = {{SK "format", "1"}, {SK "P", sp}, {SK "count", "1"}, {SK "step", ss},
                          {SK "index", "0"}, {SK "begin", "0"}};
     st_ckpt_tensor t[3] = {{"params", ST_F32, 1, {P}, h->p}, {"adamw.m", ST_F32, 1, {P}, h->m},
@@ -126,7 +137,8 @@ static st_status write_one_shard(const char *out, const ckpt_host *h, int64_t P)
                          {SK "step", ss}, {SK "ranks", "1"}, {SK "scheme", scheme}};
     entry_path(path, sizeof path, out, CKPT_SHARDED);
     if (!s) s = st_safetensors_write(path, NULL, 0, im, 7);
-    return s;
+    if (s) snprintf(err, errlen, "converting a single-process checkpoint in %s: %s", out, st_last_error());
+    return s ? -1 : 0;
 }
 
 static void remove_one_shard(const char *out)
@@ -139,21 +151,19 @@ static void remove_one_shard(const char *out)
     rmdir(out);
 }
 
-/* Single-process checkpoint into the engine: rank 0 rewrites it as a one-shard engine checkpoint,
- * which every rank then loads (resharding as any engine checkpoint). */
-static int resume_from_plain(const char *dir, st_shard_state *s, st_comm *c, st_params *ps,
+/* Single-process checkpoint into the engine: rank 0 rewrites it as a one-shard engine checkpoint
+ * in ROOT/.partial-from-plain (a staging name: removed as stale if this run dies first), which
+ * every rank then loads (resharding as any engine checkpoint). */
+static int resume_from_plain(const char *root, const char *dir, st_shard_state *s, st_comm *c, st_params *ps,
                              const gpt2_config *cfg, const train_opts *o, char *err, size_t errlen)
 {
     char out[3968]; /* room for the file names under it in 4096 */
-    snprintf(out, sizeof out, "%s/from-plain", dir);
+    snprintf(out, sizeof out, "%.3900s/.partial-from-plain", root);
     int rc = 0;
     if (st_comm_rank(c) == 0) {
         ckpt_host h;
         rc = ckpt_read(dir, ps, cfg, o, &h, err, errlen);
-        if (!rc && write_one_shard(out, &h, partitioned_len(ps)) != ST_OK) {
-            snprintf(err, errlen, "converting %s's single-process checkpoint in %s: %s", dir, out, st_last_error());
-            rc = -1;
-        }
+        if (!rc) rc = write_one_shard(out, &h, partitioned_len(ps), err, errlen);
         ckpt_host_free(&h);
     }
     if (dist_agree(c, rc, err, errlen)) return -1;
@@ -165,44 +175,61 @@ static int resume_from_plain(const char *dir, st_shard_state *s, st_comm *c, st_
     return rc;
 }
 
-int ckpt_shard_resume(const char *dir, st_shard_state *s, st_comm *c, st_params *ps, const gpt2_config *cfg,
-                      const train_opts *o, int64_t *step, char *err, size_t errlen)
+int ckpt_shard_resume(const char *root, const ckpt_source *src, st_shard_state *s, st_comm *c, st_params *ps,
+                      const gpt2_config *cfg, const train_opts *o, int64_t *step, char *err, size_t errlen)
 {
-    int kind = ckpt_kind(dir);
-    int same = 0;
-    if (dist_same(c, kind, &same) != ST_OK || !same) {
-        snprintf(err, errlen, "ranks see different checkpoints in %s: --ckpt must be shared by every rank", dir);
-        return -1;
-    }
-    if (kind == CKPT_NONE) return 1;
-    int rc = check_entry(dir, kind, cfg, o, step, err, errlen);
+    if (src->kind == CKPT_NONE) return 1;
+    int rc = check_entry(src->path, src->kind, cfg, o, step, err, errlen);
     if (dist_agree(c, rc, err, errlen)) return -1;
-    if (kind == CKPT_PLAIN) return resume_from_plain(dir, s, c, ps, cfg, o, err, errlen);
-    if (st_shard_load(s, dir) != ST_OK) {
-        snprintf(err, errlen, "resuming from %s: %s", dir, st_last_error());
+    if (src->kind == CKPT_PLAIN) return resume_from_plain(root, src->path, s, c, ps, cfg, o, err, errlen);
+    if (st_shard_load(s, src->path) != ST_OK) {
+        snprintf(err, errlen, "resuming from %s: %s", src->path, st_last_error());
         return -1;
     }
     return 0;
 }
 
-/* Shard file k of `count` (elements [b, b + n)) into h at b. */
-static st_status read_shard(const char *dir, int64_t k, int64_t count, int64_t b, int64_t n, ckpt_host *h)
+/* What the index of a sharded checkpoint says every shard file must match. */
+typedef struct index_info {
+    int64_t P, count, len, step;
+    char id[64]; /* "" for a checkpoint written before saves had ids */
+} index_info;
+
+/* Shard file k (elements [b, b + n)) into h at b, after checking that it belongs to the save the
+ * index describes: P, count, step, its index and first element, and the save's id. */
+static st_status read_shard(const char *dir, int64_t k, const index_info *x, int64_t b, int64_t n, ckpt_host *h,
+                            char *why, size_t whylen)
 {
     char path[4096];
     st_safetensors *f;
-    shard_file(path, sizeof path, dir, k, count);
+    shard_file(path, sizeof path, dir, k, x->count);
     st_status s = st_safetensors_open(path, &f);
     if (s) return s;
+    static const char *const keys[5] = {SK "P", SK "count", SK "step", SK "index", SK "begin"};
+    const int64_t want[5] = {x->P, x->count, x->step, k, b};
+    for (int i = 0; i < 5 && !s; i++) {
+        int64_t v = meta_i64(f, keys[i]);
+        if (v != want[i]) {
+            snprintf(why, whylen, "%.600s: %s is %lld but the index says %lld (a shard of another save)", path, keys[i],
+                     (long long)v, (long long)want[i]);
+            s = ST_ERR_FORMAT;
+        }
+    }
+    const char *id = st_safetensors_meta(f, SK "id");
+    if (!s && *x->id && (!id || strcmp(id, x->id) != 0)) {
+        snprintf(why, whylen, "%.600s: %sid is '%.40s' but the index says '%s' (a shard of another save)", path, SK,
+                 id ? id : "missing", x->id);
+        s = ST_ERR_FORMAT;
+    }
     static const char *const names[3] = {"params", "adamw.m", "adamw.v"};
     float *dst[3] = {h->p + b, h->m + b, h->v + b};
-    s = meta_i64(f, SK "index") == k && meta_i64(f, SK "count") == count ? ST_OK : ST_ERR_FORMAT;
     for (int i = 0; i < 3 && !s; i++) s = st_safetensors_read(f, names[i], dst[i], (size_t)n * sizeof(float));
     st_safetensors_destroy(f);
     return s;
 }
 
-/* Every shard of DIR's engine checkpoint into h (h->n elements, zero past P). */
-static int read_sharded(const char *dir, int64_t P, ckpt_host *h, char *err, size_t errlen)
+/* DIR's index: format 1, this model's P, a count and shard length covering it, the step, the id. */
+static int read_index(const char *dir, int64_t P, index_info *x, char *err, size_t errlen)
 {
     char path[4096];
     st_safetensors *f;
@@ -211,24 +238,62 @@ static int read_sharded(const char *dir, int64_t P, ckpt_host *h, char *err, siz
         snprintf(err, errlen, "cannot resume: %s", st_last_error());
         return -1;
     }
-    int64_t fP = meta_i64(f, SK "P"), count = meta_i64(f, SK "count"), len = meta_i64(f, SK "shard_len");
     int64_t fmt = meta_i64(f, SK "format");
+    x->P = meta_i64(f, SK "P");
+    x->count = meta_i64(f, SK "count");
+    x->len = meta_i64(f, SK "shard_len");
+    x->step = meta_i64(f, SK "step");
+    const char *id = st_safetensors_meta(f, SK "id");
+    snprintf(x->id, sizeof x->id, "%s", id ? id : "");
     st_safetensors_destroy(f);
-    if (fmt != 1 || fP != P || count < 1 || len < 1 || count * len < P) {
-        snprintf(err, errlen, "cannot resume from %s: format %lld, %lld elements in %lld shards of %lld (this "
-                 "model partitions %lld)", path, (long long)fmt, (long long)fP, (long long)count, (long long)len,
-                 (long long)P);
+    /* count and len bounded before their product (which the index could make overflow) */
+    int64_t cover;
+    if (fmt != 1 || x->P != P || x->count < 1 || x->count > (1 << 24) || x->len < 1 || x->step < 0 ||
+        __builtin_mul_overflow(x->count, x->len, &cover) || cover < P) {
+        snprintf(err, errlen, "cannot resume from %s: format %lld, %lld elements in %lld shards of %lld, step %lld "
+                 "(this model partitions %lld)", path, (long long)fmt, (long long)x->P, (long long)x->count,
+                 (long long)x->len, (long long)x->step, (long long)P);
         return -1;
     }
-    for (int64_t k = 0; k < count && k * len < P; k++) {
-        int64_t b = k * len, n = b + len < P ? len : P - b;
-        if (read_shard(dir, k, count, b, n, h) != ST_OK) {
+    return 0;
+}
+
+/* Every shard of DIR's engine checkpoint into h (h->n elements, zero past P). Every shard file is
+ * read, so each one's step and identity are checked against the index. */
+static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, char *err, size_t errlen)
+{
+    index_info x;
+    if (read_index(dir, P, &x, err, errlen)) return -1;
+    if (x.step != step) {
+        snprintf(err, errlen, "cannot resume from %s: the index's shard step %lld differs from its run step %lld",
+                 dir, (long long)x.step, (long long)step);
+        return -1;
+    }
+    for (int64_t k = 0; k < x.count && k * x.len < P; k++) {
+        int64_t b = k * x.len, n = b + x.len < P ? x.len : P - b;
+        char why[1024] = "";
+        st_status s = read_shard(dir, k, &x, b, n, h, why, sizeof why);
+        if (s != ST_OK) {
             snprintf(err, errlen, "cannot resume from %s: shard %lld of %lld: %s", dir, (long long)k,
-                     (long long)count, st_last_error());
+                     (long long)x.count, *why ? why : st_last_error());
             return -1;
         }
     }
     return 0;
+}
+
+int ckpt_sharded_params(const char *dir, st_params *ps, float *p, char *err, size_t errlen)
+{
+    st_tensor *flat;
+    st_params_flat(ps, &flat, NULL, NULL);
+    ckpt_host h = {.n = st_tensor_numel(flat), .p = p};
+    int64_t step = entry_step(dir, CKPT_SHARDED);
+    h.m = calloc((size_t)h.n + 1, sizeof(float));
+    h.v = calloc((size_t)h.n + 1, sizeof(float));
+    int rc = h.m && h.v ? read_sharded(dir, partitioned_len(ps), step, &h, err, errlen) : -1;
+    if (!h.m || !h.v) snprintf(err, errlen, "reading %s: out of host memory", dir);
+    free(h.m), free(h.v);
+    return rc;
 }
 
 int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_config *cfg,
@@ -241,7 +306,7 @@ int ckpt_load_sharded(const char *dir, st_params *ps, st_optim *opt, const gpt2_
     h.p = calloc((size_t)h.n + 1, sizeof(float));
     h.m = calloc((size_t)h.n + 1, sizeof(float));
     h.v = calloc((size_t)h.n + 1, sizeof(float));
-    int rc = h.p && h.m && h.v ? read_sharded(dir, partitioned_len(ps), &h, err, errlen) : -1;
+    int rc = h.p && h.m && h.v ? read_sharded(dir, partitioned_len(ps), h.step, &h, err, errlen) : -1;
     if (!h.p || !h.m || !h.v) snprintf(err, errlen, "cannot resume: out of memory");
     if (!rc && ckpt_host_apply(&h, ps, opt) != ST_OK) {
         snprintf(err, errlen, "cannot resume from %s: %s", dir, st_last_error());

@@ -29,11 +29,52 @@ st_status gpt2_config_named(const char *name, gpt2_config *out)
     return ST_ERR_INVALID_ARG;
 }
 
-st_status gpt2_config_check(const gpt2_config *c)
+/* a * b + c in int64; 0 on overflow (every operand is non-negative here). */
+static int64_t mul_add(int64_t a, int64_t b, int64_t c)
 {
-    if (c->L < 1 || c->H < 1 || c->C < 1 || c->T < 1 || c->V < 1) return ST_ERR_INVALID_ARG;
-    if (c->C % c->H != 0 || c->Vp < c->V) return ST_ERR_INVALID_ARG;
-    return ST_OK;
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r) || __builtin_add_overflow(r, c, &r)) return 0;
+    return r;
+}
+
+int64_t gpt2_param_count(const gpt2_config *c)
+{
+    int64_t C = c->C;
+    /* per layer: ln_1, ln_2 (4C), c_attn (3C^2 + 3C), attn c_proj (C^2 + C), c_fc (4C^2 + 4C),
+     * mlp c_proj (4C^2 + C): 12 C^2 + 13 C */
+    int64_t layer = mul_add(12 * C, C, 13 * C);
+    int64_t n = mul_add((int64_t)c->Vp + c->T, C, 2 * C); /* wte, wpe, ln_f */
+    return layer && n ? mul_add(layer, c->L, n) : 0;
+}
+
+int gpt2_config_check(const gpt2_config *c, char *err, size_t errlen)
+{
+    static const char *const names[5] = {"layers (n_layer)", "heads (n_head)", "embd (n_embd)",
+                                         "context (n_ctx)", "vocab (vocab_size)"};
+    const int v[5] = {c->L, c->H, c->C, c->T, c->V};
+    const int max[5] = {GPT2_MAX_LAYERS, GPT2_MAX_HEADS, GPT2_MAX_EMBD, GPT2_MAX_CONTEXT, GPT2_MAX_VOCAB};
+    for (int i = 0; i < 5; i++)
+        if (v[i] < 1 || v[i] > max[i]) {
+            snprintf(err, errlen, "model config: %s = %d is outside [1, %d]", names[i], v[i], max[i]);
+            return -1;
+        }
+    if (c->C % c->H != 0) {
+        snprintf(err, errlen, "model config: embd %d is not a multiple of heads %d", c->C, c->H);
+        return -1;
+    }
+    if (c->Vp < c->V || c->Vp > GPT2_MAX_VOCAB) {
+        snprintf(err, errlen, "model config: padded vocabulary %d is outside [vocab %d, %d]", c->Vp, c->V,
+                 GPT2_MAX_VOCAB);
+        return -1;
+    }
+    int64_t n = gpt2_param_count(c);
+    if (n <= 0 || n > GPT2_MAX_PARAMS) {
+        snprintf(err, errlen, "model config L=%d C=%d T=%d V=%d has %s parameters, more than the %lld "
+                 "this trainer takes", c->L, c->C, c->T, c->Vp, n > 0 ? "too many" : "an overflowing count of",
+                 (long long)GPT2_MAX_PARAMS);
+        return -1;
+    }
+    return 0;
 }
 
 /* The per-layer parameters: HF suffix, rows and columns in units (0 rows: a 1-d parameter). */
@@ -61,8 +102,10 @@ static void spec_set(st_param_spec *s, char *name, const char *text, int64_t row
     s->decay = rows != 0; /* matrices and embeddings decay; biases and LayerNorm do not */
 }
 
-st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n)
+st_status gpt2_param_specs(const gpt2_config *cfg, int decay_embeddings, st_param_spec **specs, int *n)
 {
+    /* L <= GPT2_MAX_LAYERS (gpt2_config_check), so the count fits in int with room to spare. */
+    if (cfg->L < 1 || cfg->L > GPT2_MAX_LAYERS) return ST_ERR_INVALID_ARG;
     int count = 4 + 12 * cfg->L;
     st_param_spec *s = calloc((size_t)count, sizeof *s + NAME_LEN);
     if (!s) return ST_ERR_OUT_OF_MEMORY;
@@ -71,6 +114,7 @@ st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n
     int k = 0;
     spec_set(&s[k], names + NAME_LEN * k, "wte.weight", cfg->Vp, C), k++;
     spec_set(&s[k], names + NAME_LEN * k, "wpe.weight", cfg->T, C), k++;
+    s[0].decay = s[1].decay = decay_embeddings != 0;
     for (int l = 0; l < cfg->L; l++) {
         for (int j = 0; j < 12; j++, k++) {
             char text[NAME_LEN];

@@ -4,6 +4,7 @@
 #ifndef STRATA_TRAIN_GPT2_H
 #define STRATA_TRAIN_GPT2_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "strata/strata.h"
 
@@ -13,14 +14,29 @@ typedef struct gpt2_config {
     int L, H, C, T, V, Vp;
 } gpt2_config;
 
+/* Bounds of every size, wherever it comes from (the command line, a checkpoint's metadata, an
+ * llm.c header): far above any real model, low enough that every count and byte size the trainer
+ * computes from them fits in int64 (and the parameter list's length in int). */
+#define GPT2_MAX_LAYERS 65536
+#define GPT2_MAX_HEADS 65536
+#define GPT2_MAX_EMBD (1 << 20)
+#define GPT2_MAX_CONTEXT (1 << 24)
+#define GPT2_MAX_VOCAB (1 << 24)          /* token ids are int32 */
+#define GPT2_MAX_PARAMS (INT64_C(1) << 42) /* 4.4e12 parameters, 70 TB of f32 state (p, g, m, v) */
+
 /* The named configs "tiny" and "gpt2-124m". Errors: ST_ERR_INVALID_ARG for another name. */
 st_status gpt2_config_named(const char *name, gpt2_config *out);
-/* Sizes positive, C divisible by H, Vp >= V. Errors: ST_ERR_INVALID_ARG naming the field. */
-st_status gpt2_config_check(const gpt2_config *cfg);
+/* Sizes in [1, GPT2_MAX_*], C divisible by H, V <= Vp, and the parameter count (checked arithmetic)
+ * at most GPT2_MAX_PARAMS. Returns 0, or -1 with a message naming the field and its bound. */
+int gpt2_config_check(const gpt2_config *cfg, char *err, size_t errlen);
+/* Every parameter of the config (wte's Vp rows included), 0 when a count overflows int64. */
+int64_t gpt2_param_count(const gpt2_config *cfg);
 
 /* Parameter specs in the order of the arena: 2 + 12 L + 2 entries. *specs is malloc'ed (names
- * too, in one block with it): free(*specs). */
-st_status gpt2_param_specs(const gpt2_config *cfg, st_param_spec **specs, int *n);
+ * too, in one block with it): free(*specs). Weight decay applies to the weight matrices and, when
+ * decay_embeddings, to wte and wpe; never to biases and LayerNorm (the decay flag also orders the
+ * arena: decayed parameters first). */
+st_status gpt2_param_specs(const gpt2_config *cfg, int decay_embeddings, st_param_spec **specs, int *n);
 
 /* Initialises every parameter of `ps` (made from gpt2_param_specs) like GPT-2: weights
  * Normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj) Normal(0, 0.02 / sqrt(2 L)),

@@ -1,33 +1,85 @@
 /* strata-train: trains GPT-2 on a text or llm.c token file on the backend STRATA_BACKEND names;
- * under mpirun/srun, data-parallel over the ranks (rank 0 prints, the others only their errors). */
+ * under mpirun/srun, data-parallel over the ranks (rank 0 prints, the others only their errors).
+ * The command line is parsed before MPI starts, and the ranks agree on it (and on the topology
+ * variables) before any communicator is split, so that ranks given different options stop with
+ * a message instead of hanging. SIGTERM, SIGINT and SIGUSR1 (what Slurm sends before a job's end)
+ * stop the run after the current step with a checkpoint; a second signal ends it at once. */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include "strata/strata.h"
 #include "train_dist.h"
 #include "trainer.h"
+
+/* Exit status of a run stopped by a signal after its checkpoint: sysexits.h's EX_TEMPFAIL
+ * ("try again later"), so that a job script can requeue exactly these. */
+#define EXIT_STOPPED 75
+#define MAX_AGREE 48
+
+static volatile sig_atomic_t stop_signal;
+
+/* The first signal asks the run to stop after its current step; the next one takes the default
+ * action (the signal is blocked inside its handler, so the raise lands when the handler returns). */
+static void on_signal(int sig)
+{
+    if (stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
 
 int main(int argc, char **argv)
 {
     train_opts o;
     train_stats stats;
-    char err[1024];
+    char err[1024] = "", text[8192];
+    const char *names[MAX_AGREE], *vals[MAX_AGREE];
+    st_comm_check checks[MAX_AGREE];
     st_comm *comm = NULL;
-    if (st_comm_init_world(&comm) != ST_OK) {
-        fprintf(stderr, "strata-train: error: %s\n", st_last_error());
+    /* a line per step, as it happens, also into a file or mpirun's pipe (a killed rank's buffered
+     * lines would be lost) */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    train_opts_default(&o);
+    int r = train_parse_args(argc, argv, &o, NULL, err, sizeof err);
+    int n = r == 0 ? train_must_agree(&o, names, vals, MAX_AGREE, text, sizeof text) : 0;
+    for (int i = 0; i < n; i++) checks[i] = (st_comm_check){names[i], vals[i]};
+    st_comm_init_options init = {checks, n, r < 0 ? err : NULL};
+    if (st_comm_init_world_ex(&init, &comm) != ST_OK) { /* a rank with its own error prints its own words */
+        fprintf(stderr, "strata-train: error: %s\n", r < 0 ? err : st_last_error());
         st_shutdown();
         return 1;
     }
     int rank = st_comm_rank(comm), ranks = st_comm_size(comm);
-    dist_bind(comm, stderr);
-    train_opts_default(&o);
-    int r = train_parse_args(argc, argv, &o, rank == 0 ? stdout : NULL, err, sizeof err);
-    o.stats = &stats;
-    o.comm = comm;
-    if (!o.partition && ranks > 1) o.partition = "auto"; /* the planner decides under mpirun */
-    if (r == 0) r = train_run(&o, stdout, NULL, err, sizeof err);
-    if (r == 0 && rank == 0) train_print_stats(&stats, o.peak_gflops, stdout);
+    if (r == 1 && rank == 0) train_usage(stdout);
+    if (r == 0) {
+        catch_signals();
+        dist_bind(comm, stderr);
+        o.stats = &stats;
+        o.comm = comm;
+        o.stop = &stop_signal;
+        o.status_line = isatty(fileno(stdout)); /* a terminal: a status line rewritten in place */
+        if (!o.partition && ranks > 1) o.partition = "auto"; /* the planner decides under mpirun */
+        r = train_run(&o, stdout, NULL, err, sizeof err);
+    }
+    if (r == 0 && rank == 0 && !o.dry_run) train_print_stats(&stats, o.peak_gflops, stdout);
     if (r < 0 && ranks > 1) fprintf(stderr, "strata-train: rank %d: error: %s\n", rank, err);
     else if (r < 0) fprintf(stderr, "strata-train: error: %s\n", err);
+    fflush(stdout);
     st_comm_destroy(comm);
     st_shutdown();
-    return r < 0 ? 1 : 0;
+    return r < 0 ? 1 : r == TRAIN_STOPPED ? EXIT_STOPPED : 0;
 }

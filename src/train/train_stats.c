@@ -17,6 +17,32 @@ double train_median(double *v, int64_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+void train_times_init(train_times *t)
+{
+    t->n = 0;
+    t->stride = 1;
+    t->seen = 0;
+}
+
+void train_times_add(train_times *t, double ms)
+{
+    if (t->seen++ % t->stride) return;
+    if (t->n == TRAIN_TIME_SAMPLES) { /* keep entries 0, 2, 4, ...: the samples of stride 2x */
+        for (int i = 0; i < TRAIN_TIME_SAMPLES / 2; i++) t->v[i] = t->v[2 * i];
+        t->n = TRAIN_TIME_SAMPLES / 2;
+        t->stride *= 2;
+        if ((t->seen - 1) % t->stride) return;
+    }
+    t->v[t->n++] = ms;
+}
+
+double train_times_median(const train_times *t)
+{
+    double copy[TRAIN_TIME_SAMPLES];
+    memcpy(copy, t->v, (size_t)t->n * sizeof *copy);
+    return train_median(copy, t->n);
+}
+
 void train_stats_add(train_stats *s, const char *op, double ms, int64_t calls)
 {
     if (s->n_op_times >= TRAIN_MAX_OP_TIMES) return;

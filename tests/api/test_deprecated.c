@@ -1,5 +1,6 @@
 /* The destructors' earlier names (st_tensor_free, st_comm_free, st_topo_free, st_dataset_close,
- * st_safetensors_close, st_llmc_close) still link and release what they are given: callers
+ * st_safetensors_close, st_llmc_close, st_ckpt_dir_close, st_tokenizer_free, st_token_buf_free,
+ * st_tok_trainer_free) still link and release what they are given: callers
  * written before every destructor became st_<object>_destroy keep working. Under the sanitized
  * build a name that stopped releasing shows as a leak. */
 #define _GNU_SOURCE
@@ -8,9 +9,11 @@
 #include <unistd.h>
 #include "../harness.h"
 #include "strata/checkpoint.h"
+#include "strata/ckpt_dir.h"
 #include "strata/comm.h"
 #include "strata/data.h"
 #include "strata/topo.h"
+#include "strata/tokenizer.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* calling them is the point */
 
@@ -56,6 +59,10 @@ int main(void)
     files();
     st_comm_free(NULL); /* NULL is a no-op under both names */
     st_llmc_close(NULL);
+    st_ckpt_dir_close(NULL);
+    st_tokenizer_free(NULL);
+    st_token_buf_free(NULL);
+    st_tok_trainer_free(NULL);
     st_shutdown();
     return h_finish();
 }

@@ -1,6 +1,7 @@
 /* The corrupt-file corpus of the safetensors tests: every file here must be refused by
  * st_safetensors_open with ST_ERR_FORMAT, without crashing (run under the sanitizer build too). */
 #include <stdint.h>
+#include <time.h>
 #include "../harness.h"
 #include "io_test.h"
 
@@ -88,6 +89,7 @@ static void crafted(void)
     expect_bad("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "duplicate metadata key");
     expect_bad("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "metadata twice");
     expect_bad("{\"__metadata__\":[]}", 0, "metadata not an object");
+    expect_bad("{" T4("", "[0,4]") "}", 4, "empty tensor name (the writer refuses one)");
     const char *ok = "{" T4("a", "[0,4]") "}";
     expect_bad_len(strlen(ok) + 1, ok, 0, "header length one past the file");
     expect_bad_len((uint64_t)1 << 40, ok, 4, "header length 2^40");
@@ -143,10 +145,51 @@ static void truncations_and_flips(const char *dir)
     free(raw);
 }
 
+/* A header of n metadata keys "k0".."k{n-1}" (and, with dup, "k0" once more at the end). */
+static char *many_keys(int n, int dup)
+{
+    size_t cap = (size_t)n * 24 + 64, at = 0;
+    char *json = malloc(cap);
+    at += (size_t)snprintf(json + at, cap - at, "{\"__metadata__\":{");
+    for (int i = 0; i < n; i++) at += (size_t)snprintf(json + at, cap - at, "%s\"k%d\":\"%d\"", i ? "," : "", i, i);
+    if (dup) at += (size_t)snprintf(json + at, cap - at, ",\"k0\":\"again\"");
+    snprintf(json + at, cap - at, "}}");
+    return json;
+}
+
+/* 400k metadata keys: duplicates are found by sorting, not by comparing every pair (a check per
+ * insertion took 12 s for 100k keys, and the 100 MB header limit allows ~8M), and lookups are
+ * binary searches. The time bound is loose (a quadratic check takes minutes here). */
+static void many_metadata_keys(void)
+{
+    enum { N = 400000 };
+    char *json = many_keys(N, 1);
+    clock_t t0 = clock();
+    expect_bad(json, 0, "400k keys with one duplicate");
+    CHECK(h_msg_has("duplicate key \"k0\""), "the duplicate is named: %s", st_last_error());
+    free(json);
+    json = many_keys(N, 0);
+    expect_good(json, 0, "400k distinct keys");
+    free(json);
+    st_safetensors *f = NULL;
+    if (CHECK(st_safetensors_open(path, &f) == ST_OK, "reopen: %s", st_last_error())) {
+        const char *v = st_safetensors_meta(f, "k123456");
+        CHECK(v && strcmp(v, "123456") == 0 && st_safetensors_meta(f, "k400000") == NULL &&
+                  st_safetensors_meta_count(f) == N, "lookups among 400k keys: %s", v ? v : "(none)");
+        const char *k = NULL, *val = NULL;
+        CHECK_ST(st_safetensors_meta_at(f, 7, &k, &val), ST_OK);
+        CHECK(k && strcmp(k, "k7") == 0, "entry 7 in file order: %s", k ? k : "(none)");
+        st_safetensors_destroy(f);
+    }
+    double s = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK(s < 20, "400k-key headers took %.1f s", s);
+}
+
 void corrupt_files(const char *dir);
 void corrupt_files(const char *dir)
 {
     snprintf(path, sizeof path, "%s/corrupt.safetensors", dir);
     crafted();
     truncations_and_flips(dir);
+    many_metadata_keys();
 }

@@ -9,6 +9,7 @@ i=0
 while [ $i -lt 40 ]; do echo "a small text for strata-train's bad input tests" >> "$dir/text"; i=$((i + 1)); done
 : > "$dir/empty"
 failed=0
+passed=0
 expect_error() {
   if "$train" "$@" --log "$dir/log.jsonl" > /dev/null 2> "$dir/err"; then
     echo "FAIL: strata-train $* exited 0"; failed=$((failed + 1))
@@ -17,7 +18,7 @@ expect_error() {
   elif [ -e "$dir/log.jsonl" ]; then
     echo "FAIL: strata-train $*: wrote its log"; failed=$((failed + 1))
   else
-    echo "ok: $* -> $(cat "$dir/err")"
+    echo "ok: $* -> $(cat "$dir/err")"; passed=$((passed + 1))
   fi
 }
 expect_error --data "$dir/missing"
@@ -34,20 +35,34 @@ expect_error --data "$dir/text" --dtype f16
 expect_error --data "$dir/text" --peak-gflops 0
 expect_error --steps 3
 expect_error --data "$dir/text" --resume
+# issue 15's reproducers: sizes that overflowed (a heap overflow for --layers) and FIFOs that hung
+expect_error --data "$dir/text" --layers 357913942
+expect_error --data "$dir/text" --warmup 9223372036854775807
+expect_error --data "$dir/text" --batch 9223372036854775807
+expect_error --data "$dir/text" --grad-accum 4611686018427387904
+expect_error --data "$dir/text" --embd 1048576 --heads 1
+mkfifo "$dir/fifo"
+expect_error --data "$dir/fifo"
+expect_error --data "$dir/text" --model "$dir/fifo"
+expect_error --data "$dir/text" --model "llmc:$dir/fifo"
+expect_error --data "$dir/text" --val "$dir/fifo"
 # A good checkpoint, then runs that must refuse it without touching it.
 "$train" --data "$dir/text" --steps 2 --batch 2 --seq 16 --ckpt "$dir/ck" > /dev/null || { echo "FAIL: checkpoint run"; exit 1; }
-cp "$dir/ck/model.safetensors" "$dir/good"
+# the committed checkpoint's file (the step directory DIR/latest names)
+ck_file() { echo "$dir/ck/$(cat "$dir/ck/latest")/model.safetensors"; }
+cp "$(ck_file)" "$dir/good"
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --layers 3
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --seed 7
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume --grad-accum 2
-cmp -s "$dir/good" "$dir/ck/model.safetensors" || { echo "FAIL: a refused resume changed the checkpoint"; failed=$((failed + 1)); }
+cmp -s "$dir/good" "$(ck_file)" || { echo "FAIL: a refused resume changed the checkpoint"; failed=$((failed + 1)); }
 # A checkpoint as --model must hold a strata-train config; a truncated one is refused.
 expect_error --data "$dir/text" --steps 2 --model "$dir/text"
 head -c 3000 "$dir/good" > "$dir/cut.safetensors"
 expect_error --data "$dir/text" --steps 2 --model "$dir/cut.safetensors"
-head -c 3000 "$dir/good" > "$dir/ck/model.safetensors"
+head -c 3000 "$dir/good" > "$(ck_file)"
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume
-printf 'garbage!' | dd of="$dir/ck/model.safetensors" bs=1 seek=0 conv=notrunc 2> /dev/null
+cp "$dir/good" "$(ck_file)"
+printf 'garbage!' | dd of="$(ck_file)" bs=1 seek=0 conv=notrunc 2> /dev/null
 expect_error --data "$dir/text" --steps 4 --batch 2 --seq 16 --ckpt "$dir/ck" --resume
 if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
-echo "22 passed, 0 failed"
+echo "$passed passed, 0 failed"

@@ -1,9 +1,9 @@
 #!/bin/sh
 # strata-train under mpirun: a data-parallel run prints one set of progress lines and logs "ranks";
 # a sharded scheme (frontier3 on 2x2x2) reports its memory per kind; failures on one or every rank
-# (topology not matching the rank count, a data file only one rank cannot read, an invalid
-# --partition) end every rank with an error and a non-zero exit, never
-# a hang (ctest's TIMEOUT catches one).
+# (topology not matching the rank count, a data file only one rank cannot read or that is a FIFO,
+# an invalid --partition, ranks given different options or STRATA_TOPOLOGY) end every rank with an
+# error and a non-zero exit, never a hang (ctest's TIMEOUT catches one).
 # usage: mpi_cli.sh STRATA_TRAIN MPIEXEC NUMPROC_FLAG [MPIEXEC_FLAGS...]
 set -u
 train="$1"; mpiexec="$2"; np="$3"; shift 3
@@ -52,5 +52,25 @@ expect_errors 2 "cannot use data" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/
   "$np" 1 "$train" --data "$dir/missing" $small --log "$dir/log"
 grep -q "rank 0: error: rank 1: cannot use data" "$dir/err" || fail "rank 0 names rank 1's error"
 [ ! -e "$dir/log" ] || fail "a failed setup wrote the log"
+# Ranks given different options or topologies stop before any communicator is split, every rank
+# naming the option and both values (MPMD: each ': ' part is one rank); before, these hung or, for
+# --batch, trained silently on a global batch other than the one reported. mpirun may kill the
+# other rank as soon as the first exits, so at least one line.
+expect_errors 1+ "ranks disagree on --batch: rank 0 has '2', rank 1 has '3'" "$mpiexec" "$@" "$np" 1 "$train" \
+  --data "$dir/text" $small : "$np" 1 "$train" --data "$dir/text" $small --batch 3
+expect_errors 1+ "ranks disagree on --steps: rank 0 has '3', rank 1 has '4'" "$mpiexec" "$@" "$np" 1 "$train" \
+  --data "$dir/text" $small : "$np" 1 "$train" --data "$dir/text" $small --steps 4
+expect_errors 1+ "ranks disagree on --ckpt-every" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/text" $small \
+  --ckpt "$dir/ck" --ckpt-every 1 : "$np" 1 "$train" --data "$dir/text" $small --ckpt "$dir/ck"
+expect_errors 1+ "ranks disagree on STRATA_TOPOLOGY: rank 0 has '1x2x1', rank 1 has (unset)" "$mpiexec" "$@" "$np" 1 \
+  "$train" --data "$dir/text" $small : "$np" 1 env -u STRATA_TOPOLOGY "$train" --data "$dir/text" $small
+expect_errors 1+ "ranks disagree on STRATA_TOPOLOGY: rank 0 has '1x2x1', rank 1 has '2x1x1'" "$mpiexec" "$@" "$np" 1 \
+  "$train" --data "$dir/text" $small : "$np" 1 env STRATA_TOPOLOGY=2x1x1 "$train" --data "$dir/text" $small
+expect_errors 1+ "--batch: 'x' is not an integer" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/text" $small : \
+  "$np" 1 "$train" --data "$dir/text" $small --batch x
+# A FIFO given to one rank is refused at once (it blocked in open() and hung the job).
+mkfifo "$dir/fifo"
+expect_errors 2 "a FIFO" "$mpiexec" "$@" "$np" 1 "$train" --data "$dir/text" $small : "$np" 1 "$train" \
+  --data "$dir/fifo" $small
 if [ $failed -ne 0 ]; then echo "$failed failed"; exit 1; fi
 echo "passed"

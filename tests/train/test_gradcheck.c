@@ -140,7 +140,7 @@ static void run_on(const char *backend)
     int n;
     st_params *ps = NULL;
     gpt2_graph m = {0};
-    st_status s = gpt2_param_specs(&CFG, &specs, &n);
+    st_status s = gpt2_param_specs(&CFG, 1, &specs, &n);
     if (!s) {
         s = st_params_create(dev, specs, n, &ps);
         free(specs);

@@ -36,6 +36,23 @@ static train_opts tiny_opts(const char *data, int64_t steps)
     return o;
 }
 
+/* dir's committed checkpoint file `name` into buf (the step directory `latest` names). */
+static int committed(const char *dir, const char *name, char *buf, size_t len)
+{
+    st_ckpt_found f;
+    int found = 0;
+    if (st_ckpt_dir_find(dir, &f, &found) != ST_OK || !found) return -1;
+    snprintf(buf, len, "%s/%s", f.path, name);
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", path);
+}
+
 static int file_has(const char *path, const char *needle)
 {
     char buf[1 << 14];
@@ -153,16 +170,15 @@ static void test_model_from_ckpt(const char *data, const char *dir, const char *
     o.ckpt = dir2;
     if (!CHECK(train_run(&o, NULL, loss, err, sizeof err) == 0, "--model %s: %s", dir, err)) return;
     CHECK(loss[0] > 0 && loss[0] < 4.0f, "first loss from the checkpoint's weights: %f", loss[0]);
-    char path[160];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir2);
+    char path[4200] = "";
+    CHECK(committed(dir2, "trainer_state.safetensors", path, sizeof path) == 0, "a committed checkpoint in %s", dir2);
     st_safetensors *f;
     if (CHECK(st_safetensors_open(path, &f) == ST_OK, "%s: %s", path, st_last_error())) {
         const char *step = st_safetensors_meta(f, "step");
         CHECK(step && strcmp(step, "2") == 0, "the new run counts from 0: step %s", step ? step : "(none)");
         st_safetensors_destroy(f);
     }
-    remove(path);
-    remove(dir2);
+    rm_rf(dir2);
     o.model = file;
     o.ckpt = NULL;
     float again[2];
@@ -234,8 +250,8 @@ static int write_llmc(const char *ckpt, const char *path)
         char name[64];
         int layered = k >= 2 && k < 14;
         for (int l = 0; !rc && l < (layered ? 2 : 1); l++) {
-            if (layered) snprintf(name, sizeof name, "h.%d.%s", l, LLMC_ORDER[k].name);
-            else snprintf(name, sizeof name, "%s", LLMC_ORDER[k].name);
+            if (layered) snprintf(name, sizeof name, "transformer.h.%d.%s", l, LLMC_ORDER[k].name);
+            else snprintf(name, sizeof name, "transformer.%s", LLMC_ORDER[k].name);
             rc = put_tensor(ck, name, LLMC_ORDER[k].flip, f);
         }
     }
@@ -269,10 +285,10 @@ int main(void)
     snprintf(log, sizeof log, "%s.jsonl", data);
     test_loss_falls(data, log);
     test_opencl_matches_cpu(data);
-    char dir[80], model[120];
+    char dir[80], model[4200] = "";
     snprintf(dir, sizeof dir, "%s.ckpt", data);
-    snprintf(model, sizeof model, "%s/model.safetensors", dir);
     test_resume(data, dir);
+    CHECK(committed(dir, "model.safetensors", model, sizeof model) == 0, "a committed checkpoint in %s", dir);
     test_bf16(data);
     char dir2[80];
     snprintf(dir2, sizeof dir2, "%s.ckpt2", data);
@@ -282,8 +298,7 @@ int main(void)
     snprintf(llmc, sizeof llmc, "%s.bin", data);
     test_llmc_import(data, model, llmc);
     remove(llmc);
-    remove(model);
-    remove(dir);
+    rm_rf(dir);
     remove(data);
     remove(log);
     st_shutdown();

@@ -63,24 +63,29 @@ static int cwd_entries(void)
 
 /* K ranks x B rows against rank 0's single process with K B rows: losses within 1e-5 relative at
  * every step, the same validation losses; files only in rank 0's directory. */
-static void test_equivalence(st_comm *c, const char *data, float *dp)
+static void test_equivalence(st_comm *c, const char *data, const char *ckpt, float *dp)
 {
     int rank = st_comm_rank(c), K = st_comm_size(c);
     char err[1024] = "";
     train_opts o = small_opts(data, B, c);
     o.log = "log.jsonl";
-    o.ckpt = "ck";
+    o.ckpt = ckpt;
     if (!CHECK(train_run(&o, NULL, dp, err, sizeof err) == 0, "rank %d: %s", rank, err)) return;
-    if (rank != 0) { /* ddp: the engine's checkpoint directory, but no shard in it (rank 0 holds the one) */
-        CHECK(rmdir("ck") == 0, "rank %d: an empty checkpoint directory", rank);
+    if (rank != 0) { /* only rank 0 writes the log; the checkpoint is in the shared directory */
         CHECK(cwd_entries() == 0, "rank %d created %d files", rank, cwd_entries());
         return;
     }
     char want[32];
     snprintf(want, sizeof want, "\"ranks\": %d, \"bytes_gcd\"", K);
     CHECK(count_lines_with("log.jsonl", want) == STEPS, "log has %d step lines with %s", STEPS, want);
+    st_ckpt_found found;
+    int have = 0;
     struct stat sb;
-    CHECK(stat("ck/index.safetensors", &sb) == 0, "rank 0 wrote the checkpoint's index");
+    char index[4200] = "";
+    if (st_ckpt_dir_find(ckpt, &found, &have) == ST_OK && have)
+        snprintf(index, sizeof index, "%s/index.safetensors", found.path);
+    CHECK(have && found.step == STEPS && stat(index, &sb) == 0, "a committed checkpoint of step %d with its index in %s",
+          STEPS, ckpt);
     float ref[STEPS];
     train_opts r = small_opts(data, (int64_t)K * B, NULL);
     r.log = "ref.jsonl";
@@ -102,6 +107,31 @@ static void test_equivalence(st_comm *c, const char *data, float *dp)
     CHECK(n1 == 2 && n2 == 2, "two evaluations each: %d, %d", n1, n2);
     for (int i = 0; i < n1 && i < n2; i++)
         CHECK(fabs(v1[i] - v2[i]) <= 1e-5 * fabs(v2[i]), "val loss %d: %.6f vs %.6f", i, v1[i], v2[i]);
+}
+
+/* --data-order sequential over K ranks (llm.c's DataLoader: rank r reads B T + 1 tokens from r B T into
+ * each sample of K B T) against one process with K B rows: the same losses, and other ones than the
+ * random order's. */
+static void test_sequential(st_comm *c, const char *data, const float *random_order)
+{
+    int rank = st_comm_rank(c), K = st_comm_size(c);
+    char err[1024] = "";
+    float dp[STEPS], ref[STEPS];
+    train_opts o = small_opts(data, B, c);
+    o.data_order = TRAIN_DATA_SEQUENTIAL;
+    if (!CHECK(train_run(&o, NULL, dp, err, sizeof err) == 0, "rank %d: sequential: %s", rank, err) || rank != 0) return;
+    train_opts r = small_opts(data, (int64_t)K * B, NULL);
+    r.data_order = TRAIN_DATA_SEQUENTIAL;
+    if (!CHECK(train_run(&r, NULL, ref, err, sizeof err) == 0, "sequential reference: %s", err)) return;
+    double worst = 0;
+    for (int i = 0; i < STEPS; i++) {
+        CHECK(fabsf(dp[i] - ref[i]) <= 1e-5f * fabsf(ref[i]), "sequential step %d: %d ranks x %d %.8f, 1 x %d %.8f",
+              i + 1, K, B, dp[i], K * B, ref[i]);
+        worst = fmax(worst, fabs((double)dp[i] - ref[i]) / fabs((double)ref[i]));
+    }
+    CHECK(dp[0] != random_order[0], "the sequential order reads other rows than the random one");
+    printf("sequential order: %d ranks x %d rows against 1 x %d: largest relative loss difference %.2e\n", K, B, K * B,
+           worst);
 }
 
 /* 5 steps with a checkpoint in the shared directory, resumed by every rank for 5 more: the
@@ -153,11 +183,12 @@ int main(int argc, char **argv)
     }
     setenv("STRATA_BACKEND", "cpu", 1);
     int rank = st_comm_rank(c);
-    char data[512], own[512], ck[512], ck1[512], cmd[1200];
+    char data[512], own[512], ck[512], ck0[512], ck1[512], cmd[1200];
     snprintf(data, sizeof data, "%s/text", argv[1]);
     snprintf(own, sizeof own, "%s/rank%d", argv[1], rank);
     snprintf(ck, sizeof ck, "%s/ck", argv[1]);
     snprintf(ck1, sizeof ck1, "%s/ck1", argv[1]);
+    snprintf(ck0, sizeof ck0, "%s/ck0", argv[1]);
     if (rank == 0) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", argv[1], argv[1]);
         FILE *f = system(cmd) == 0 ? fopen(data, "w") : NULL;
@@ -167,11 +198,13 @@ int main(int argc, char **argv)
     barrier(c);
     CHECK(mkdir(own, 0777) == 0 && chdir(own) == 0, "rank %d: own directory %s", rank, own);
     float straight[STEPS];
-    test_equivalence(c, data, straight);
+    test_equivalence(c, data, ck0, straight);
     barrier(c);
     test_resume(c, data, ck, straight);
     barrier(c);
     test_resume_from_one(c, data, ck1, straight);
+    barrier(c);
+    test_sequential(c, data, straight);
     barrier(c);
     st_comm_destroy(c);
     st_shutdown();
