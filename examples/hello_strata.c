@@ -47,9 +47,9 @@ int main(void)
         }
 
 fail:
-    st_tensor_free(out);
-    st_tensor_free(b);
-    st_tensor_free(a);
+    st_tensor_destroy(out);
+    st_tensor_destroy(b);
+    st_tensor_destroy(a);
     st_shutdown();
     return rc;
 }

@@ -96,8 +96,8 @@ int main(void)
     st_optim_destroy(opt);
     st_graph_plan_destroy(plan);
     st_graph_destroy(gr);
-    st_tensor_free(tx);
-    st_tensor_free(ty);
+    st_tensor_destroy(tx);
+    st_tensor_destroy(ty);
     st_params_destroy(ps);
     st_shutdown();
     return isfinite(last) && last < first / 10.0f ? 0 : 1;

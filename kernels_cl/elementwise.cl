@@ -50,3 +50,13 @@ ST_UNARY(log, log(x))
 ST_UNARY(tanh, tanh(x))
 ST_UNARY(sqrt, sqrt(x))
 ST_UNARY(rsqrt, 1.0f / sqrt(x))
+
+/* silu = x sigmoid(x); its derivative s (1 + x (1 - s)) with 1 - s = e s, x clamped to +-80. */
+inline float st_silu_grad(float x)
+{
+    x = clamp(x, -80.0f, 80.0f);
+    float e = exp(-x), s = 1.0f / (1.0f + e);
+    return s * (1.0f + x * (e * s));
+}
+ST_UNARY(silu, x / (1.0f + exp(-x)))
+ST_BINARY(silu_backward, a * st_silu_grad(b))

@@ -51,7 +51,7 @@ static st_status gpu_elementwise(void *ctx, int dev, const st_op_call *c, F f)
     };                                                                       \
     st_status ST_GPU(name)(void *ctx, int dev, const st_op_call *c)          \
     {                                                                        \
-        gpu_##name##_fn f = {c->p.alpha, c->p.beta};                         \
+        gpu_##name##_fn f = {c->p.scale.alpha, c->p.scale.beta};                         \
         return gpu_elementwise(ctx, dev, c, f);                              \
     }
 

@@ -83,7 +83,7 @@ st_status ST_GPU(layernorm)(void *ctx, int dev, const st_op_call *c)
     GPU_DISPATCH_F(x->dtype, T, layernorm_kernel<T><<<gpu_rows_grid(rows), GPU_THREADS, 0, d->stream>>>(
                                     (T *)gpu_ptr(&c->out[0]), (float *)gpu_ptr(&c->out[1]), (float *)gpu_ptr(&c->out[2]),
                                     (const T *)gpu_ptr(x), (const T *)gpu_ptr(&c->in[1]), (const T *)gpu_ptr(&c->in[2]),
-                                    rows, C, c->p.eps));
+                                    rows, C, c->p.layernorm.eps));
     GPU_LAUNCHED("layernorm_kernel");
     return ST_OK;
 }

@@ -46,9 +46,9 @@ static st_status reduce_axis(void *ctx, int dev, const st_op_call *c, int kind)
     st_status s = ST_GPU(enter)(ctx, dev, &d);
     if (s != ST_OK) return s;
     const st_view *x = &c->in[0];
-    int64_t outer = 1, inner = 1, n = x->shape[c->p.axis];
-    for (int i = 0; i < c->p.axis; i++) outer *= x->shape[i];
-    for (int i = c->p.axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    int64_t outer = 1, inner = 1, n = x->shape[c->p.sum.axis];
+    for (int i = 0; i < c->p.sum.axis; i++) outer *= x->shape[i];
+    for (int i = c->p.sum.axis + 1; i < x->ndim; i++) inner *= x->shape[i];
     if (inner == 1)
         GPU_DISPATCH_F(x->dtype, T, reduce_rows_kernel<T><<<gpu_rows_grid(outer), GPU_THREADS, 0, d->stream>>>(
                                         (T *)gpu_ptr(&c->out[0]), (const T *)gpu_ptr(x), outer, n, kind));

@@ -45,7 +45,7 @@ st_status ST_GPU(softmax)(void *ctx, int dev, const st_op_call *c)
     int64_t S = x->shape[x->ndim - 1], rows = gpu_numel(x) / S;
     int64_t T_ = x->ndim >= 2 ? x->shape[x->ndim - 2] : 1;
     GPU_DISPATCH_F(x->dtype, T, softmax_kernel<T><<<gpu_rows_grid(rows), GPU_THREADS, 0, d->stream>>>(
-                                    (T *)gpu_ptr(&c->out[0]), (const T *)gpu_ptr(x), rows, S, T_, c->p.causal));
+                                    (T *)gpu_ptr(&c->out[0]), (const T *)gpu_ptr(x), rows, S, T_, c->p.softmax.causal));
     GPU_LAUNCHED("softmax_kernel");
     return ST_OK;
 }

@@ -73,16 +73,16 @@ st_status ST_GPU(matmul)(void *ctx, int dev, const st_op_call *c)
     gemm_args g;
     g.M = o->shape[nd - 2];
     g.N = o->shape[nd - 1];
-    g.K = a->shape[nd - (c->p.trans_a ? 2 : 1)];
+    g.K = a->shape[nd - (c->p.matmul.trans_a ? 2 : 1)];
     g.batch = 1;
     for (int i = 0; i < nd - 2; i++) g.batch *= o->shape[i];
     g.stride_a = g.M * g.K;
     g.stride_b = b->ndim == nd ? g.K * g.N : 0;
     g.stride_c = g.M * g.N;
-    g.trans_a = c->p.trans_a;
-    g.trans_b = c->p.trans_b;
-    g.alpha = c->p.alpha;
-    g.beta = c->p.beta;
+    g.trans_a = c->p.matmul.trans_a;
+    g.trans_b = c->p.matmul.trans_b;
+    g.alpha = c->p.matmul.alpha;
+    g.beta = c->p.matmul.beta;
     if ((g.M + TILE_M - 1) / TILE_M > 65535)
         return ST_GPU(host)->set_error(ST_ERR_UNSUPPORTED, __FILE__, __LINE__, "hip: matmul with M = %lld rows",
                                        (long long)g.M);

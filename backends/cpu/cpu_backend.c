@@ -121,7 +121,7 @@ static const st_backend_iface cpu_iface = {
     .read = cpu_read,
     .sync = cpu_sync,
     .op = {
-#define ST_CPU_SLOT_(ID, name, ni, no, dt, strided, bwd) [ST_OP_##ID] = st_cpu_##name,
+#define ST_CPU_SLOT_(F, ID, name, ...) [ST_OP_##ID] = st_cpu_##name,
         ST_OP_TABLE(ST_CPU_SLOT_)
 #undef ST_CPU_SLOT_
     },

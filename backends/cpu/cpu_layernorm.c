@@ -56,7 +56,7 @@ st_status st_cpu_layernorm(void *ctx, int dev, const st_op_call *c)
     if (s == ST_OK) s = cpu_out_f32(&c->out[0], &y, &ty, 0);
     if (s == ST_OK) {
         const float *x = in.p[0], *w = in.p[1], *b = in.p[2];
-        float eps = c->p.eps;
+        float eps = c->p.layernorm.eps;
 #pragma omp parallel for schedule(static) if (rows * C > LN_PAR_MIN)
         for (int64_t r = 0; r < rows; r++)
             layernorm_row(y + r * C, mean + r, rstd + r, x + r * C, w, b, C, eps);

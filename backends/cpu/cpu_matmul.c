@@ -18,8 +18,8 @@ static st_status plan_gemm(const st_op_call *c, gemm_plan *g)
 {
     const st_view *a = &c->in[0], *b = &c->in[1], *o = &c->out[0];
     int nd = o->ndim;
-    g->trans_a = c->p.trans_a;
-    g->trans_b = c->p.trans_b;
+    g->trans_a = c->p.matmul.trans_a;
+    g->trans_b = c->p.matmul.trans_b;
     g->m = o->shape[nd - 2];
     g->n = o->shape[nd - 1];
     g->k = a->shape[nd - (g->trans_a ? 2 : 1)];
@@ -120,10 +120,10 @@ st_status st_cpu_matmul(void *ctx, int dev, const st_op_call *c)
     st_status s = cpu_as_f32(&c->in[0], &a, &ta);
     if (s == ST_OK) s = cpu_as_f32(&c->in[1], &b, &tb);
     /* beta == 0 must ignore out's old contents (NaN included): neither SGEMM reads C then. */
-    if (s == ST_OK) s = cpu_out_f32(&c->out[0], &out, &tout, c->p.beta != 0.0f);
+    if (s == ST_OK) s = cpu_out_f32(&c->out[0], &out, &tout, c->p.matmul.beta != 0.0f);
     if (s == ST_OK) {
-        if (strata) s = run_strata(&g, a, b, out, c->p.alpha, c->p.beta);
-        else run_gemm(sgemm, &g, a, b, out, c->p.alpha, c->p.beta);
+        if (strata) s = run_strata(&g, a, b, out, c->p.matmul.alpha, c->p.matmul.beta);
+        else run_gemm(sgemm, &g, a, b, out, c->p.matmul.alpha, c->p.matmul.beta);
         cpu_finish_f32(&c->out[0], tout);
     }
     free(ta);

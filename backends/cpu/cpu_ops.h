@@ -8,7 +8,7 @@
 #include "internal.h"
 
 /* st_status st_cpu_<name>(void *ctx, int dev, const st_op_call *c) for every op of the table. */
-#define ST_CPU_DECL_(ID, name, ni, no, dt, strided, bwd) \
+#define ST_CPU_DECL_(F, ID, name, ...) \
     st_status st_cpu_##name(void *ctx, int dev, const st_op_call *c);
 ST_OP_TABLE(ST_CPU_DECL_)
 #undef ST_CPU_DECL_

@@ -7,7 +7,7 @@
 
 #define TWO_POW_M24 5.9604644775390625e-08f
 
-static void rand_tile(float *o, uint64_t first, int64_t m, const st_op_params *p, int normal)
+static void rand_tile(float *o, uint64_t first, int64_t m, const st_rand_params *p, int normal)
 {
     uint32_t k0 = (uint32_t)p->seed, k1 = (uint32_t)(p->seed >> 32);
     for (int64_t i = 0; i < m; i++) {
@@ -32,6 +32,7 @@ static st_status rand_fill(const st_op_call *c, int normal)
     const st_view *y = &c->out[0];
     if (y->dtype != ST_F32 && y->dtype != ST_BF16)
         return ST_ERR(ST_ERR_DTYPE, "cpu: %s into %s", st_op_name(c->op), st_dtype_name(y->dtype));
+    const st_rand_params *p = &c->p.rand_uniform; /* rand_uniform and rand_normal share st_rand_params */
     int64_t n = cpu_numel(y), tiles = (n + CPU_TILE - 1) / CPU_TILE;
     /* Philox costs ~100 instructions per element, so threads pay off far below CPU_PAR_MIN. */
 #pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN / 16)
@@ -39,9 +40,9 @@ static st_status rand_fill(const st_op_call *c, int normal)
         int64_t i = t * CPU_TILE, len = n - i < CPU_TILE ? n - i : CPU_TILE;
         float tile[CPU_TILE];
         if (y->dtype == ST_F32) {
-            rand_tile((float *)cpu_ptr(y) + i, c->p.offset + (uint64_t)i, len, &c->p, normal);
+            rand_tile((float *)cpu_ptr(y) + i, p->offset + (uint64_t)i, len, p, normal);
         } else {
-            rand_tile(tile, c->p.offset + (uint64_t)i, len, &c->p, normal);
+            rand_tile(tile, p->offset + (uint64_t)i, len, p, normal);
             cpu_f32_to_bf16_n((uint16_t *)cpu_ptr(y) + i, tile, len);
         }
     }

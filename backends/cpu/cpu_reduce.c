@@ -140,7 +140,7 @@ static void reduce_cols(const st_view *x, const st_view *y, int64_t outer, int64
 static st_status reduce(const st_op_call *c, int kind)
 {
     const st_view *x = &c->in[0], *y = &c->out[0];
-    int axis = c->p.axis;
+    int axis = c->p.sum.axis;
     if (axis < 0 || axis >= x->ndim)
         return ST_ERR(ST_ERR_INVALID_ARG, "cpu: %s axis %d of %d dims", st_op_name(c->op), axis, x->ndim);
     if ((x->dtype != ST_F32 && x->dtype != ST_BF16) || y->dtype != x->dtype)

@@ -24,7 +24,7 @@ st_status st_cpu_softmax(void *ctx, int dev, const st_op_call *c)
     int64_t S = xv->shape[xv->ndim - 1];
     int64_t T = xv->ndim >= 2 ? xv->shape[xv->ndim - 2] : 1;
     int64_t rows = cpu_numel(xv) / S;
-    int causal = c->p.causal;
+    int causal = c->p.softmax.causal;
     const float *x;
     float *y, *tx, *ty;
     ST_TRY(cpu_as_f32(xv, &x, &tx));

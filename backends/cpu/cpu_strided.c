@@ -1,5 +1,6 @@
 /* The strided elementwise loop nest of the CPU backend (see cpu_strided.h): dimension ordering
- * and collapsing, the parallel split, and the bf16 conversion loops shared by the kernels. */
+ * and collapsing, the parallel split, the bf16 conversion loops, and cpu_ew_run, the f32 driver
+ * of the elementwise and copy families' arithmetic. */
 #include <omp.h>
 #include <stdlib.h>
 #include "cpu_strided.h"
@@ -147,4 +148,71 @@ CPU_CLONES void cpu_bf16_to_f32_n(float *restrict dst, const uint16_t *restrict 
 CPU_CLONES void cpu_f32_to_bf16_n(uint16_t *restrict dst, const float *restrict src, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) dst[i] = cpu_f32_to_bf16(src[i]);
+}
+
+/* ---- f32 arithmetic over strided operands (cpu_ew_run) ---- */
+
+/* Operand k's `m` elements from `i` as contiguous f32: the data itself or a staged tile. */
+static const float *ew_gather(const cpu_iter *it, int k, char *p, int64_t i, int64_t m, float *tile)
+{
+    int64_t s = it->stride[k][it->nd - 1];
+    if (it->dt[k] == ST_F32) {
+        const float *x = (const float *)p + i * s;
+        if (s == 1) return x;
+        for (int64_t j = 0; j < m; j++) tile[j] = x[j * s];
+    } else {
+        const uint16_t *x = (const uint16_t *)p + i * s;
+        if (s == 1) cpu_bf16_to_f32_n(tile, x, m);
+        else
+            for (int64_t j = 0; j < m; j++) tile[j] = cpu_bf16_to_f32(x[j * s]);
+    }
+    return tile;
+}
+
+static void ew_scatter(const cpu_iter *it, char *p, int64_t i, int64_t m, const float *tile)
+{
+    int64_t s = it->stride[0][it->nd - 1];
+    if (it->dt[0] == ST_F32) {
+        float *y = (float *)p + i * s;
+        for (int64_t j = 0; j < m; j++) y[j * s] = tile[j];
+    } else {
+        uint16_t *y = (uint16_t *)p + i * s;
+        if (s == 1) cpu_f32_to_bf16_n(y, tile, m);
+        else
+            for (int64_t j = 0; j < m; j++) y[j * s] = cpu_f32_to_bf16(tile[j]);
+    }
+}
+
+typedef struct ew_math_arg {
+    cpu_ew_kernel kernel;
+    const st_op_params *p;
+} ew_math_arg;
+
+static void ew_math_seg(const cpu_iter *it, char *const *ptr, int64_t len, const void *argp)
+{
+    const ew_math_arg *arg = argp;
+    float tile[CPU_MAX_OPS][CPU_TILE];
+    int direct = it->dt[0] == ST_F32 && it->stride[0][it->nd - 1] == 1;
+    for (int64_t i = 0; i < len; i += CPU_TILE) {
+        int64_t m = len - i < CPU_TILE ? len - i : CPU_TILE;
+        const float *in[2] = {tile[1], tile[2]};
+        for (int k = 1; k < it->nops; k++) in[k - 1] = ew_gather(it, k, ptr[k], i, m, tile[k]);
+        float *o = direct ? (float *)ptr[0] + i : tile[0];
+        arg->kernel(o, in[0], in[1], m, arg->p);
+        if (!direct) ew_scatter(it, ptr[0], i, m, tile[0]);
+    }
+}
+
+st_status cpu_ew_run(const st_op_call *c, cpu_ew_kernel kernel)
+{
+    for (int k = 0; k <= c->n_in; k++) {
+        const st_view *v = k == 0 ? &c->out[0] : &c->in[k - 1];
+        if (v->dtype != ST_F32 && v->dtype != ST_BF16)
+            return ST_ERR(ST_ERR_DTYPE, "cpu: %s on %s data", st_op_name(c->op), st_dtype_name(v->dtype));
+    }
+    cpu_iter it;
+    cpu_iter_init(&it, c);
+    ew_math_arg arg = {kernel, &c->p};
+    cpu_iter_run(&it, ew_math_seg, &arg);
+    return ST_OK;
 }

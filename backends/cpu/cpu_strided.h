@@ -43,6 +43,15 @@ void cpu_iter_init(cpu_iter *it, const st_op_call *c);
 /* Runs fn over every element, in parallel when the operands are large enough. */
 void cpu_iter_run(const cpu_iter *it, cpu_seg_fn fn, const void *arg);
 
+/* o[i] = f(a[i], b[i]) over a contiguous tile of f32. The output may be exactly one of the
+ * inputs (an in-place op): every element is read before it is written at the same index only, so
+ * the restrict promise the vectoriser relies on still holds for these loops. */
+typedef void (*cpu_ew_kernel)(float *restrict o, const float *restrict a, const float *restrict b, int64_t n,
+                              const st_op_params *p);
+/* Runs kernel over call c (one output, one or two inputs, f32 or bf16, any strides): f32 operands
+ * with unit inner stride are used in place, the others staged through f32 tiles. */
+st_status cpu_ew_run(const st_op_call *c, cpu_ew_kernel kernel);
+
 /* Contiguous bf16 <-> f32 conversion (round to nearest even on the way to bf16). */
 void cpu_bf16_to_f32_n(float *restrict dst, const uint16_t *restrict src, int64_t n);
 void cpu_f32_to_bf16_n(uint16_t *restrict dst, const float *restrict src, int64_t n);

@@ -209,7 +209,7 @@ static const st_backend_iface gpu_iface = {
     ST_GPU(mem_sync),
     /* Positional: the table's order is the st_op enum's order (both come from ST_OP_TABLE). */
     {
-#define ST_GPU_SLOT_(ID, name, ni, no, dt, strided, bwd) ST_GPU(name),
+#define ST_GPU_SLOT_(F, ID, name, ...) ST_GPU(name),
         ST_OP_TABLE(ST_GPU_SLOT_)
 #undef ST_GPU_SLOT_
     },

@@ -112,7 +112,7 @@ void ST_GPU(coll_describe)(char *out, size_t size);
 #endif
 
 /* One function per op of the table: st_cuda_fill, st_hip_attention_backward, ... */
-#define ST_GPU_DECL_(ID, name, ni, no, dt, strided, bwd) \
+#define ST_GPU_DECL_(F, ID, name, ...) \
     st_status ST_GPU(name)(void *ctx, int dev, const st_op_call *c);
 ST_OP_TABLE(ST_GPU_DECL_)
 #undef ST_GPU_DECL_

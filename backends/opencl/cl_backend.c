@@ -248,7 +248,7 @@ static const st_backend_iface cl_iface = {
     .read = cl_read,
     .sync = cl_sync,
     .op = {
-#define ST_CL_SLOT_(ID, name, ni, no, dt, strided, bwd) [ST_OP_##ID] = st_cl_##name,
+#define ST_CL_SLOT_(F, ID, name, ...) [ST_OP_##ID] = st_cl_##name,
         ST_OP_TABLE(ST_CL_SLOT_)
 #undef ST_CL_SLOT_
     },

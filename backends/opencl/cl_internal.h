@@ -10,7 +10,7 @@
 
 /* Every op has a kernel st_<name> in kernels_cl/; a few ops need a second kernel. */
 typedef enum st_cl_kernel_id {
-#define ST_CL_KID_(ID, name, ni, no, dt, strided, bwd) ST_CL_K_##ID,
+#define ST_CL_KID_(F, ID, name, ...) ST_CL_K_##ID,
     ST_OP_TABLE(ST_CL_KID_)
 #undef ST_CL_KID_
     ST_CL_K_LAYERNORM_BACKWARD_WB,
@@ -104,6 +104,17 @@ st_status st_cl_run(st_cl_launch *l, size_t groups, size_t local, size_t total);
 /* Work-group size for a reduction over n items with kernel k: a power of two <= the kernel's. */
 size_t st_cl_group_size(st_cl_device *d, st_cl_kernel_id k, int64_t n);
 
+/* A strided op's views collapsed (cl_strided.c): views[0] is the output, all share its shape.
+ * items: the work-items a strided kernel needs (ST_CHUNK elements each on the contiguous path). */
+typedef struct st_cl_strided {
+    cl_long4 n;
+    cl_long8 v[ST_MAX_OP_IN + 1];
+    cl_int flat;
+    cl_long total;
+} st_cl_strided;
+void st_cl_collapse(const st_view *const *views, int nv, st_cl_strided *s);
+size_t st_cl_strided_items(const st_cl_strided *s);
+
 /* Elementwise helpers used by other ops: out = value on a contiguous range, and f32<->bf16. */
 st_status st_cl_fill_range(st_cl_device *d, cl_mem buf, int64_t off, int64_t count, st_dtype dt,
                            float value);
@@ -113,11 +124,13 @@ st_status st_cl_cast_range(st_cl_device *d, cl_mem out, int64_t ooff, st_dtype o
 st_status st_cl_temp(st_cl_device *d, size_t bytes, cl_mem *out);
 
 int64_t st_cl_numel(const st_view *v);
+/* Size of a view's last dim (1 for a scalar): the row length of the row-wise ops. */
+static inline int64_t st_cl_last_dim(const st_view *v) { return v->ndim ? v->shape[v->ndim - 1] : 1; }
 
 void st_cl_matmul_release(st_cl_device *d);
 
 /* st_status st_cl_<name>(void *ctx, int dev, const st_op_call *c) for every op. */
-#define ST_CL_DECL_(ID, name, ni, no, dt, strided, bwd) \
+#define ST_CL_DECL_(F, ID, name, ...) \
     st_status st_cl_##name(void *ctx, int dev, const st_op_call *c);
 ST_OP_TABLE(ST_CL_DECL_)
 #undef ST_CL_DECL_

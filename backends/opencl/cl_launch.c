@@ -6,6 +6,9 @@
 st_status st_cl_begin(st_cl_device *d, st_cl_kernel_id k, st_cl_launch *l)
 {
     ST_CL_TRY(st_cl_program_ready(d));
+    if (!d->kernel[k])
+        return ST_CL_ERR(ST_ERR_BACKEND, "opencl: no kernel %s in kernels_cl/ (an op of the table without its "
+                         "OpenCL kernel)", st_cl_kernel_names[k]);
     pthread_mutex_lock(&d->launch_lock);
     *l = (st_cl_launch){.d = d, .k = k};
     return ST_OK;

@@ -14,7 +14,7 @@ typedef struct gemm_shape {
 static gemm_shape shape_of(const st_op_call *c)
 {
     const st_view *o = &c->out[0], *b = &c->in[1];
-    gemm_shape g = {.ta = c->p.trans_a, .tb = c->p.trans_b};
+    gemm_shape g = {.ta = c->p.matmul.trans_a, .tb = c->p.matmul.trans_b};
     int nd = o->ndim;
     g.M = o->shape[nd - 2];
     g.N = o->shape[nd - 1];
@@ -56,18 +56,18 @@ static st_status clblast_gemm(st_cl_device *d, const st_op_call *c, gemm_shape g
         g.M *= g.batch;
         g.batch = 1;
     }
-    float beta = c->p.beta;
+    float beta = c->p.matmul.beta;
     /* beta == 0 must ignore NaN in out, which CLBlast's beta * C would propagate. */
     if (beta == 0.0f) ST_CL_TRY(st_cl_fill_range(d, st_cl_mem(o), o->offset, g.batch * g.M * g.N, ST_F32, 0.0f));
     CLBlastStatusCode s;
     pthread_mutex_lock(&d->launch_lock);
     if (g.batch == 1)
-        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)g.M, (size_t)g.N, (size_t)g.K, c->p.alpha,
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)g.M, (size_t)g.N, (size_t)g.K, c->p.matmul.alpha,
                          st_cl_mem(a), (size_t)a->offset, lda, st_cl_mem(b), (size_t)b->offset, ldb, beta,
                          st_cl_mem(o), (size_t)o->offset, ldc, &d->queue, NULL);
     else
         s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)g.M, (size_t)g.N, (size_t)g.K,
-                                       c->p.alpha, st_cl_mem(a), (size_t)a->offset, lda, (size_t)(g.M * g.K),
+                                       c->p.matmul.alpha, st_cl_mem(a), (size_t)a->offset, lda, (size_t)(g.M * g.K),
                                        st_cl_mem(b), (size_t)b->offset, ldb,
                                        g.shared_b ? 0 : (size_t)(g.K * g.N), beta, st_cl_mem(o),
                                        (size_t)o->offset, ldc, (size_t)(g.M * g.N), (size_t)g.batch,
@@ -102,8 +102,8 @@ static st_status general_gemm(st_cl_device *d, const st_op_call *c, gemm_shape g
     ST_CL_ARG(&l, sbk);
     ST_CL_ARG(&l, sbn);
     ST_CL_ARG(&l, sbb);
-    ST_CL_ARG(&l, c->p.alpha);
-    ST_CL_ARG(&l, c->p.beta);
+    ST_CL_ARG(&l, c->p.matmul.alpha);
+    ST_CL_ARG(&l, c->p.matmul.beta);
     ST_CL_ARG(&l, dt);
     ST_CL_ARG(&l, skip_m);
     ST_CL_ARG(&l, skip_n);
@@ -127,8 +127,8 @@ static st_status tiled_gemm(st_cl_device *d, const st_op_call *c, gemm_shape g)
     ST_CL_ARG(&l, batch);
     ST_CL_ARG(&l, sab);
     ST_CL_ARG(&l, sbb);
-    ST_CL_ARG(&l, c->p.alpha);
-    ST_CL_ARG(&l, c->p.beta);
+    ST_CL_ARG(&l, c->p.matmul.alpha);
+    ST_CL_ARG(&l, c->p.matmul.beta);
     size_t tiles = (size_t)(batch * (M8 / 8) * (N32 / 32));
     ST_CL_TRY(st_cl_run(&l, 0, st_cl_group_size(d, ST_CL_K_MATMUL_F32_NN, (int64_t)tiles), tiles));
     if (M8 == M && N32 == N) return ST_OK;

@@ -16,7 +16,7 @@
 #define ST_CL_CACHE_FORMAT 1u
 
 const char *const st_cl_kernel_names[ST_CL_K_COUNT] = {
-#define ST_CL_KNAME_(ID, name, ni, no, dt, strided, bwd) [ST_CL_K_##ID] = "st_" #name,
+#define ST_CL_KNAME_(F, ID, name, ...) [ST_CL_K_##ID] = "st_" #name,
     ST_OP_TABLE(ST_CL_KNAME_)
 #undef ST_CL_KNAME_
     [ST_CL_K_LAYERNORM_BACKWARD_WB] = "st_layernorm_backward_wb",
@@ -173,11 +173,18 @@ static size_t pow2_floor(size_t n)
     return p;
 }
 
+/* A kernel the program lacks (an op of the table without its kernel in kernels_cl/) stays NULL:
+ * that op's calls fail naming it (st_cl_begin) and every other op still runs. */
 static st_status create_kernels(st_cl_device *d)
 {
     for (int k = 0; k < ST_CL_K_COUNT; k++) {
         cl_int err;
         d->kernel[k] = clCreateKernel(d->prog, st_cl_kernel_names[k], &err);
+        d->kwg[k] = 1;
+        if (err == CL_INVALID_KERNEL_NAME) {
+            d->kernel[k] = NULL;
+            continue;
+        }
         if (err != CL_SUCCESS)
             return ST_CL_ERR(ST_ERR_BACKEND, "opencl: clCreateKernel(%s): %s", st_cl_kernel_names[k],
                              st_cl_error_name(err));

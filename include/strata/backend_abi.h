@@ -26,12 +26,10 @@ extern "C" {
 
 /* Bumped on any layout change; the op count is folded in so that adding an op to the table
  * (which grows the vtable) is a different ABI automatically. */
-#define ST_BACKEND_ABI_BASE 4u /* 4: st_device_props.pci_bus_id */
+#define ST_BACKEND_ABI_BASE 5u /* 4: the params union; 5: st_device_props.pci_bus_id */
 #define ST_BACKEND_ABI_VERSION ((ST_BACKEND_ABI_BASE << 16) | (uint32_t)ST_OP_COUNT)
 
 #define ST_PLUGIN_ENTRY_SYMBOL "strata_backend_entry"
-#define ST_MAX_OP_IN 6
-#define ST_MAX_OP_OUT 3
 /* The largest bootstrap id a device-collective library may use (NCCL's and RCCL's are 128 bytes). */
 #define ST_COLL_ID_MAX 1024
 
@@ -46,23 +44,12 @@ typedef struct st_view {
     int64_t stride[ST_MAX_DIMS];
 } st_view;
 
-/* Scalar parameters of an op; each op reads the fields its documentation in ops.h names. */
-typedef struct st_op_params {
-    double value;          /* fill */
-    float alpha, beta;     /* scale (alpha*x+beta), matmul */
-    float eps;             /* layernorm */
-    float a, b;            /* rand_uniform [a, b), rand_normal mean a, std b */
-    uint64_t seed, offset; /* rand */
-    int axis;              /* reductions, >= 0 */
-    int trans_a, trans_b;  /* matmul */
-    int causal;            /* softmax */
-    st_adamw_params adamw; /* adamw */
-} st_op_params;
-
 /* One op call. For strided ops (op_table.h) every operand has the output's ndim and shape
  * (broadcasts already expanded to stride 0). For the others, operands are contiguous, shapes are
  * as the user gave them and have been checked by the core. Output views never overlap inputs
- * except an elementwise op's exact in-place use. */
+ * except an elementwise op's exact in-place use. `p` holds the op's params struct as the member
+ * named after the op (c->p.matmul.alpha); ops sharing a params type read it through any of
+ * their members. */
 typedef struct st_op_call {
     st_op op;
     int n_in, n_out;

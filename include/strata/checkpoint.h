@@ -78,14 +78,16 @@ typedef struct st_safetensors st_safetensors;
  * non-negative integers, data_offsets of two integers), shape * dtype size == offsets span,
  * offsets inside the data area, tensors neither overlapping nor leaving gaps and covering the
  * data area exactly, no duplicate tensor or metadata names, metadata values strings.
- * Tensor data is not read until asked for. *out is owned by the caller (st_safetensors_close).
+ * Tensor data is not read until asked for. *out is owned by the caller (st_safetensors_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (open/read failed: path and strerror),
  * ST_ERR_FORMAT (anything inconsistent; the message names the tensor and field),
  * ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_safetensors_open(const char *path, st_safetensors **out);
 
 /* Closes the file and frees the handle (and every name it handed out). NULL is a no-op. */
-ST_API void st_safetensors_close(st_safetensors *f);
+ST_API void st_safetensors_destroy(st_safetensors *f);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_safetensors_destroy") void st_safetensors_close(st_safetensors *f);
 
 /* Number of tensors; 0 for NULL. */
 ST_API int st_safetensors_count(const st_safetensors *f);
@@ -148,13 +150,15 @@ typedef struct st_llmc_config {
 
 /* Opens an llm.c model file and validates its header: magic, version 3, positive sizes,
  * C % NH == 0, Vp >= V, and file size == 1024 + 4 * (parameter count computed from the sizes).
- * *out is owned by the caller (st_llmc_close).
+ * *out is owned by the caller (st_llmc_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (path and strerror), ST_ERR_FORMAT (the field
  * and its value, or expected and actual sizes), ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_llmc_open(const char *path, st_llmc_model **out);
 
 /* Closes the file and frees the handle. NULL is a no-op. */
-ST_API void st_llmc_close(st_llmc_model *m);
+ST_API void st_llmc_destroy(st_llmc_model *m);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_llmc_destroy") void st_llmc_close(st_llmc_model *m);
 
 /* The model's sizes. Errors: ST_ERR_INVALID_ARG (NULL). */
 ST_API st_status st_llmc_config_get(const st_llmc_model *m, st_llmc_config *out);

@@ -55,7 +55,9 @@ typedef struct st_ckpt_dir st_ckpt_dir;
 ST_API st_status st_ckpt_dir_open(const char *dir, int keep, st_ckpt_dir **out);
 
 /* Releases the lock and frees d; NULL is a no-op. */
-ST_API void st_ckpt_dir_close(st_ckpt_dir *d);
+ST_API void st_ckpt_dir_destroy(st_ckpt_dir *d);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_ckpt_dir_destroy") void st_ckpt_dir_close(st_ckpt_dir *d);
 
 /* The staging directory of `step` under DIR (".partial-step-%08lld"), written into `buf`.
  * Pure; for the processes of a job that write files without holding the handle.

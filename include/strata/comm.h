@@ -61,9 +61,9 @@ typedef struct st_comm_bytes {
 /* A communicator over every rank of the job: MPI_COMM_WORLD when the program runs under a launcher
  * (Open MPI, PMI, PMIx or Slurm variables set) or MPI is already initialised; one rank otherwise
  * and in builds without MPI. Initialises MPI (MPI_Init_thread, MPI_THREAD_FUNNELED) when the
- * program has not; then the last st_comm_free of such a communicator finalises it, after which MPI
+ * program has not; then the last st_comm_destroy of such a communicator finalises it, after which MPI
  * cannot be used again in the process (a later st_comm_init_world fails). Collective over the world:
- * every rank must call it. *out is owned by the caller (st_comm_free).
+ * every rank must call it. *out is owned by the caller (st_comm_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL out; STRATA_TOPOLOGY malformed or not matching the rank count,
  * with both figures; STRATA_TOPOLOGY or STRATA_GCDS_PER_GPU differing between ranks, naming both
  * values), ST_ERR_UNSUPPORTED (nodes with different rank counts; MPI already finalised),
@@ -95,14 +95,16 @@ ST_API st_status st_comm_init_world_ex(const st_comm_init_options *opt, st_comm 
 
 /* A communicator over the ranks of an existing MPI communicator: `mpi_comm` points to an MPI_Comm
  * (so that this header needs no mpi.h). The MPI_Comm is duplicated, not kept: the caller may free
- * its own. MPI must be initialised by the caller and stays so after st_comm_free. Collective over
+ * its own. MPI must be initialised by the caller and stays so after st_comm_destroy. Collective over
  * `*mpi_comm`. Errors: as st_comm_init_world; ST_ERR_UNSUPPORTED in builds without MPI. */
 ST_API st_status st_comm_from_mpi(const void *mpi_comm, st_comm **out);
 
 /* Frees the communicator, its sub-communicators, device communicators and device workspaces
  * (collective over its ranks when it has MPI communicators); call it before st_shutdown. NULL is
  * a no-op. */
-ST_API void st_comm_free(st_comm *c);
+ST_API void st_comm_destroy(st_comm *c);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_comm_destroy") void st_comm_free(st_comm *c);
 
 /* Rank in hierarchy order (see above) and number of ranks. 0 and 1 for NULL. */
 ST_API int st_comm_rank(const st_comm *c);
@@ -112,7 +114,7 @@ ST_API int st_comm_size(const st_comm *c);
 ST_API st_status st_comm_place(const st_comm *c, st_place *out);
 ST_API st_status st_comm_shape(const st_comm *c, st_topo_shape *out);
 /* The host name of comm rank `rank` (what gethostname said there when the communicator was
- * made), owned by c and valid until st_comm_free; for a one-rank communicator, this host's.
+ * made), owned by c and valid until st_comm_destroy; for a one-rank communicator, this host's.
  * NULL for a NULL c or a rank out of range. */
 ST_API const char *st_comm_host_name(const st_comm *c, int rank);
 /* Number of ranks a scope spans (d, g*d or n*g*d) and this rank's index in it; 0 for bad input. */

@@ -57,7 +57,7 @@ typedef struct st_dataset_options {
 
 /* Opens `path` (and opt->val_path) read-only and memory-maps it. `opt` may be NULL. Opening
  * reads every token once, to find the largest (the vocabulary check).
- * On success *out is a new dataset owned by the caller, freed with st_dataset_close().
+ * On success *out is a new dataset owned by the caller, freed with st_dataset_destroy().
  * Errors: ST_ERR_INVALID_ARG (NULL path/out, val_fraction outside [0, 1), a vocab_size that a
  * token exceeds), ST_ERR_IO (file missing or unreadable: the message names the path and gives
  * strerror), ST_ERR_FORMAT (empty file; llm.c header with a wrong magic or version, a count that
@@ -66,7 +66,9 @@ typedef struct st_dataset_options {
 ST_API st_status st_dataset_open(const char *path, const st_dataset_options *opt, st_dataset **out);
 
 /* Unmaps and frees the dataset. NULL is a no-op. */
-ST_API void st_dataset_close(st_dataset *ds);
+ST_API void st_dataset_destroy(st_dataset *ds);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_dataset_destroy") void st_dataset_close(st_dataset *ds);
 
 /* Format of the opened data (never ST_DATA_AUTO); ST_DATA_AUTO for NULL. */
 ST_API st_data_format st_dataset_format(const st_dataset *ds);

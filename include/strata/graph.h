@@ -29,8 +29,8 @@
  * and checked at build time (ST_ERR_SHAPE, ST_ERR_DTYPE).
  *
  * Gradients. st_graph_backward() seeds the loss node's gradient with ones (so a non-scalar loss
- * means its sum) and runs each op's gradient rule in reverse order: ops with a backward op in
- * the op table call it, the others use the VJPs of grad.h. Gradients of a node used several
+ * means its sum) and runs each op's gradient in reverse order, as the op table's GRAD column says:
+ * a backward op of the table, or a gradient rule composed of eager ops (the VJPs of grad.h). Gradients of a node used several
  * times are summed. Parameter gradients ACCUMULATE into the caller's gradient tensors (+=), so
  * several micro-batches can be summed before an optimizer step; the caller zeroes them.
  *
@@ -99,7 +99,7 @@ ST_API st_node st_graph_mul(st_graph *g, st_node a, st_node b);
 ST_API st_node st_graph_div(st_graph *g, st_node a, st_node b);
 /* alpha * x + beta. */
 ST_API st_node st_graph_scale(st_graph *g, st_node x, float alpha, float beta);
-/* op in {gelu, relu, exp, log, tanh, sqrt, rsqrt}. */
+/* Any unary elementwise op of the table (rule "unary": gelu, relu, exp, log, tanh, sqrt, rsqrt, ...). */
 ST_API st_node st_graph_unary(st_graph *g, st_op op, st_node x);
 ST_API st_node st_graph_gelu(st_graph *g, st_node x);
 ST_API st_node st_graph_relu(st_graph *g, st_node x);
@@ -119,6 +119,15 @@ ST_API st_node st_graph_embedding(st_graph *g, st_node table, st_node idx);
 ST_API st_node st_graph_cross_entropy(st_graph *g, st_node logits, st_node targets);
 /* Causal attention; q, k, v (B, H, T, D) -> (B, H, T, D). */
 ST_API st_node st_graph_attention(st_graph *g, st_node q, st_node k, st_node v);
+/* Any op of the table on n_in input nodes, in the order of its signature, with its params struct
+ * (as st_op_run; NULL for st_no_params ops). The node's value is the op's first output; the other
+ * outputs are saved for its gradient. Integer operands (indices, targets) must be input nodes.
+ * Ops that update their operands in place (adamw) are refused, and so are ops whose outputs do
+ * not follow from their inputs (fill, rand_*). Backward passes through the op use its gradient
+ * from the table; compiling a graph in which an op without one lies between a parameter and the
+ * loss fails. A node's buffer holds nothing defined before its op writes it, so a matmul node's
+ * beta must be 0. */
+ST_API st_node st_graph_op(st_graph *g, st_op op, const st_node *in, int n_in, const void *params);
 
 /* ---- views and copies ---- */
 
@@ -227,8 +236,9 @@ ST_API st_node st_graph_param_node(const st_graph_plan *p, const st_tensor *t, s
 
 /* ---- profiling ---- */
 
-/* Accumulated time of one op name: node kinds as in messages ("matmul", "layernorm", "gelu",
- * "cast", ...), with ".bwd" appended for gradient rules ("matmul.bwd"). `ms` is wall time in
+/* Accumulated time of one op name: the op's name as in messages ("matmul", "layernorm", "gelu",
+ * "cast", "copy" for st_graph_contiguous, ...), with ".bwd" appended for gradient rules
+ * ("matmul.bwd"). `ms` is wall time in
  * milliseconds summed over `calls` executions. */
 typedef struct st_graph_op_time {
     char op[32];

@@ -1,56 +1,183 @@
-/* The op table: the one list of every op Strata has.
+/* The op table: the one description of every op Strata has, and everything a client needs to
+ * know about it. Nothing else lists the ops: the st_op enum and names, the params union, the
+ * eager checks, the graph's nodes and gradients, the memory planner's lifetimes, the backend
+ * vtable slots, the benchmark's cases and rates, the conformance and gradient test lists and
+ * docs/OPS.md's table are all generated from it or look it up (st_op_info_get, ops.h).
+ * docs/ARCHITECTURE.md ("Adding an op") walks through adding a row.
  *
- * Everything else is generated from it with X-macros: the st_op enum and names (ops.h), the
- * backend vtable slots (backend_abi.h), the OpenCL kernel file names, and the conformance test
- * list (tests/). Add an op here and the build tells you every place that still lacks it.
+ * Rows are grouped by family: the file every backend keeps the family's ops in
+ * (backends/cpu/cpu_<family>.c, backends/opencl/cl_<family>.c + kernels_cl/<family>.cl,
+ * kernels_cuda/<family>.cu, which the HIP plugin compiles too). The order of the rows is the
+ * order of the st_op enum.
  *
- * ST_OP(ID, name, n_in, n_out, dtypes, strided, backward)
- *   ID, name  enum suffix (ST_OP_<ID>) and lower-case name (the public function is st_<name>)
- *   n_in      tensor inputs, n_out tensor outputs (in-place operands count as outputs)
- *   dtypes    float dtypes of the main operand: F = f32|bf16, F32 = f32 only, ALL = f32|bf16|i32
- *   strided   1: backends receive operands as arbitrary strided views (broadcast = stride 0)
- *             0: the core hands backends contiguous operands (copying when needed)
- *   backward  the op computing this op's input gradients, or NONE (gradient composed from other
- *             ops by the autograd rules, or not differentiable)
+ * X(FAMILY, ID, name, SIGNATURE, RULE, FLAGS, PARAMS, GRAD, FLOPS, BYTES, CASES, DOC)
+ *   FAMILY, ID, name  family token, enum suffix (ST_OP_<ID>) and lower-case name
+ *   SIGNATURE  operands and their dtypes, outputs first: "out:f <- a:out b:out". Each operand
+ *              is NAME:DTYPES where DTYPES is a dtype's name (f32, bf16, i32, ...), f (f32|bf16),
+ *              any (f32|bf16|i32), or the name of another operand whose dtype it must have.
+ *   RULE       the shape rule (src/core/op_rules*.c, st_rule_<RULE>): checks shapes and parameters
+ *              and infers the outputs from the inputs. Ops of one rule share a signature shape.
+ *   FLAGS      ST_OPF_STRIDED: backends receive arbitrary strided views (broadcast = stride 0);
+ *              otherwise contiguous operands. ST_OPF_INPLACE: the outputs are read and written.
+ *              ST_OPF_FLOP_RATE: the benchmark rates it in GFLOP/s (else GB/s).
+ *   PARAMS     its parameters struct (ops.h); st_no_params for none
+ *   GRAD       NOGRAD; BWD(OP, "reads"): the backward op OP, whose inputs are "reads" (dout and
+ *              this op's operands by name, in OP's order) and whose outputs are the gradients of
+ *              this op's float inputs, in order; VJP("reads"): a gradient rule st_grad_<name>
+ *              (src/core/grad_rules.c) reading the operands named; VJP_ACC("reads"): the same,
+ *              and the rule can add into an input's gradient itself (no temporary)
+ *   FLOPS      flops of one call as an expression of the operands: N(x) elements of x,
+ *              DIM(x, i) its dim i (negative from the end)
+ *   BYTES      bytes one call moves: ALL (every operand once, in-place outputs twice) or an
+ *              expression with BYTES(x)
+ *   CASES      representative calls at a GPT model's sizes, for the benchmark and the gradient
+ *              checks: CASES(CASE(label, params, shapes...), ...) with params NOP or P(fields)
+ *              and the inputs' shapes S(...) (the outputs' for an op without inputs) over
+ *              B, T, ROWS = B T, C, C4 = 4 C, H, HD = C / H, V, VP (V padded); LOWP is the
+ *              low-precision dtype. DERIVED: a backward op, measured on its forward's cases.
+ *   DOC        what one call computes, for docs/OPS.md
  */
 #ifndef STRATA_OP_TABLE_H
 #define STRATA_OP_TABLE_H
 
-#define ST_OP_TABLE(ST_OP) \
-    ST_OP(FILL,                   fill,                   0, 1, ALL, 1, NONE) \
-    ST_OP(COPY,                   copy,                   1, 1, ALL, 1, NONE) \
-    ST_OP(CAST,                   cast,                   1, 1, F,   1, NONE) \
-    ST_OP(RAND_UNIFORM,           rand_uniform,           0, 1, F,   0, NONE) \
-    ST_OP(RAND_NORMAL,            rand_normal,            0, 1, F,   0, NONE) \
-    ST_OP(ADD,                    add,                    2, 1, F,   1, NONE) \
-    ST_OP(SUB,                    sub,                    2, 1, F,   1, NONE) \
-    ST_OP(MUL,                    mul,                    2, 1, F,   1, NONE) \
-    ST_OP(DIV,                    div,                    2, 1, F,   1, NONE) \
-    ST_OP(SCALE,                  scale,                  1, 1, F,   1, NONE) \
-    ST_OP(GELU,                   gelu,                   1, 1, F,   1, GELU_BACKWARD) \
-    ST_OP(GELU_BACKWARD,          gelu_backward,          2, 1, F,   1, NONE) \
-    ST_OP(RELU,                   relu,                   1, 1, F,   1, RELU_BACKWARD) \
-    ST_OP(RELU_BACKWARD,          relu_backward,          2, 1, F,   1, NONE) \
-    ST_OP(EXP,                    exp,                    1, 1, F,   1, NONE) \
-    ST_OP(LOG,                    log,                    1, 1, F,   1, NONE) \
-    ST_OP(TANH,                   tanh,                   1, 1, F,   1, NONE) \
-    ST_OP(SQRT,                   sqrt,                   1, 1, F,   1, NONE) \
-    ST_OP(RSQRT,                  rsqrt,                  1, 1, F,   1, NONE) \
-    ST_OP(MATMUL,                 matmul,                 2, 1, F,   0, NONE) \
-    ST_OP(SUM,                    sum,                    1, 1, F,   0, NONE) \
-    ST_OP(MEAN,                   mean,                   1, 1, F,   0, NONE) \
-    ST_OP(MAX,                    max,                    1, 1, F,   0, NONE) \
-    ST_OP(SUMSQ,                  sumsq,                  1, 1, F,   0, NONE) \
-    ST_OP(SOFTMAX,                softmax,                1, 1, F,   0, SOFTMAX_BACKWARD) \
-    ST_OP(SOFTMAX_BACKWARD,       softmax_backward,       2, 1, F,   0, NONE) \
-    ST_OP(LAYERNORM,              layernorm,              3, 3, F,   0, LAYERNORM_BACKWARD) \
-    ST_OP(LAYERNORM_BACKWARD,     layernorm_backward,     5, 3, F,   0, NONE) \
-    ST_OP(EMBEDDING,              embedding,              2, 1, F,   0, EMBEDDING_BACKWARD) \
-    ST_OP(EMBEDDING_BACKWARD,     embedding_backward,     2, 1, F,   0, NONE) \
-    ST_OP(CROSS_ENTROPY,          cross_entropy,          2, 2, F,   0, CROSS_ENTROPY_BACKWARD) \
-    ST_OP(CROSS_ENTROPY_BACKWARD, cross_entropy_backward, 3, 1, F,   0, NONE) \
-    ST_OP(ATTENTION,              attention,              3, 2, F,   0, ATTENTION_BACKWARD) \
-    ST_OP(ATTENTION_BACKWARD,     attention_backward,     6, 3, F,   0, NONE) \
-    ST_OP(ADAMW,                  adamw,                  1, 3, F32, 0, NONE)
+#define ST_OP_TABLE(X)                                                                         \
+    ST_OPS_COPY(X, copy) ST_OPS_RANDOM(X, random) ST_OPS_ELEMENTWISE(X, elementwise)            \
+    ST_OPS_MATMUL(X, matmul) ST_OPS_REDUCE(X, reduce) ST_OPS_SOFTMAX(X, softmax)                \
+    ST_OPS_LAYERNORM(X, layernorm) ST_OPS_EMBEDDING(X, embedding)                               \
+    ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)
+
+/* Raw element moves: i32 and NaN payloads pass unchanged. */
+#define ST_OPS_COPY(X, F)                                                                      \
+    X(F, FILL, fill, "out:any <-", fill, ST_OPF_STRIDED, st_fill_params, NOGRAD, 0, ALL,         \
+      CASES(CASE("", P(.value = 0.5), S(ROWS, C))),                                             \
+      "p.value converted to out's dtype; i32 saturates, NaN gives 0")                          \
+    X(F, COPY, copy, "out:any <- in:out", copy, ST_OPF_STRIDED, st_no_params, VJP(""), 0, ALL,   \
+      CASES(CASE("", NOP, S(ROWS, C))), "in")                                                   \
+    X(F, CAST, cast, "out:f <- in:f", cast, ST_OPF_STRIDED, st_cast_params, VJP(""), 0, ALL,     \
+      CASES(CASE("", P(.dtype = LOWP), S(ROWS, C))),                                            \
+      "in converted to p.dtype (out's), rounding to nearest even")
+
+/* Counter-based Philox4x32-10: element i depends only on (p.seed, p.offset + i). */
+#define ST_OPS_RANDOM(X, F)                                                                    \
+    X(F, RAND_UNIFORM, rand_uniform, "out:f <-", rand, 0, st_rand_params, NOGRAD, 0, ALL,       \
+      CASES(CASE("", P(.seed = 7, .a = -1.0f, .b = 1.0f), S(ROWS, C))), "uniform in [p.a, p.b)") \
+    X(F, RAND_NORMAL, rand_normal, "out:f <-", rand, 0, st_rand_params, NOGRAD, 0, ALL,         \
+      CASES(CASE("", P(.seed = 7, .a = 0.0f, .b = 0.02f), S(ROWS, C))),                         \
+      "normal(mean p.a, std p.b) by Box-Muller")
+
+/* f32 arithmetic on f32 or bf16 storage. Unary ops: out = f(in); their backward ops take
+ * (dout, in) and give dout * f'(in). */
+#define ST_OPS_ELEMENTWISE(X, F)                                                               \
+    X(F, ADD, add, "out:f <- a:out b:out", binary, ST_OPF_STRIDED, st_no_params, VJP(""),       \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C), S(ROWS, C))), "a + b")                       \
+    X(F, SUB, sub, "out:f <- a:out b:out", binary, ST_OPF_STRIDED, st_no_params, VJP(""),       \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C), S(ROWS, C))), "a - b")                       \
+    X(F, MUL, mul, "out:f <- a:out b:out", binary, ST_OPF_STRIDED, st_no_params, VJP("a b"),    \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C), S(ROWS, C))), "a * b")                       \
+    X(F, DIV, div, "out:f <- a:out b:out", binary, ST_OPF_STRIDED, st_no_params, VJP("a b"),    \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C), S(ROWS, C))), "a / b")                       \
+    X(F, SCALE, scale, "out:f <- in:out", scale, ST_OPF_STRIDED, st_scale_params, VJP(""),      \
+      2 * N(out), ALL, CASES(CASE("", P(.alpha = 2.0f, .beta = 1.0f), S(ROWS, C))),             \
+      "p.alpha * in + p.beta")                                                                  \
+    X(F, GELU, gelu, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params,                    \
+      BWD(GELU_BACKWARD, "dout in"), 8 * N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))),        \
+      "0.5 in (1 + tanh(sqrt(2/pi) (in + 0.044715 in^3)))")                                     \
+    X(F, GELU_BACKWARD, gelu_backward, "din:f <- dout:din in:din", unary_bwd, ST_OPF_STRIDED,   \
+      st_no_params, NOGRAD, 16 * N(din), ALL, DERIVED, "dout * gelu'(in)")                      \
+    X(F, RELU, relu, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params,                    \
+      BWD(RELU_BACKWARD, "dout in"), N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))),            \
+      "max(in, 0); NaN stays NaN")                                                              \
+    X(F, RELU_BACKWARD, relu_backward, "din:f <- dout:din in:din", unary_bwd, ST_OPF_STRIDED,   \
+      st_no_params, NOGRAD, N(din), ALL, DERIVED, "in > 0 ? dout : 0")                          \
+    X(F, EXP, exp, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"), N(out),  \
+      ALL, CASES(CASE("", NOP, S(ROWS, C4))), "e^in")                                           \
+    X(F, LOG, log, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("in"), N(out),   \
+      ALL, CASES(CASE("", NOP, S(ROWS, C4))), "natural logarithm")                              \
+    X(F, TANH, tanh, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"),        \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "tanh(in)")                               \
+    X(F, SQRT, sqrt, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"),        \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "sqrt(in)")                               \
+    X(F, RSQRT, rsqrt, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params, VJP("out"),      \
+      N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))), "1 / sqrt(in)")                           \
+    X(F, SILU, silu, "out:f <- in:out", unary, ST_OPF_STRIDED, st_no_params,                    \
+      BWD(SILU_BACKWARD, "dout in"), 4 * N(out), ALL, CASES(CASE("", NOP, S(ROWS, C4))),        \
+      "in sigmoid(in) = in / (1 + e^-in)")                                                      \
+    X(F, SILU_BACKWARD, silu_backward, "din:f <- dout:din in:din", unary_bwd, ST_OPF_STRIDED,   \
+      st_no_params, NOGRAD, 8 * N(din), ALL, DERIVED, "dout * silu'(in)")
+
+#define ST_OPS_MATMUL(X, F)                                                                    \
+    X(F, MATMUL, matmul, "out:f <- a:out b:out", matmul, ST_OPF_FLOP_RATE, st_matmul_params,    \
+      VJP_ACC("a b"), 2 * N(a) * DIM(out, -1), ALL,                                             \
+      CASES(CASE("c_fc", P(.alpha = 1.0f), S(ROWS, C), S(C, C4)),                               \
+            CASE("lm_head", P(.trans_b = 1, .alpha = 1.0f), S(ROWS, C), S(VP, C))),             \
+      "p.alpha op(a) @ op(b) + p.beta out; op transposes the last two dims per p.trans_a/b")
+
+/* Along p.axis, accumulating in f32. */
+#define ST_OPS_REDUCE(X, F)                                                                    \
+    X(F, SUM, sum, "out:in <- in:f", reduce, 0, st_axis_params, VJP(""), N(in), ALL,            \
+      CASES(CASE("", P(.axis = 0), S(ROWS, C4))), "sum along p.axis (0 when empty)")            \
+    X(F, MEAN, mean, "out:in <- in:f", reduce, 0, st_axis_params, VJP(""), N(in), ALL,          \
+      CASES(CASE("", P(.axis = 0), S(ROWS, C4))), "mean along p.axis (NaN when empty)")         \
+    X(F, MAX, max, "out:in <- in:f", reduce, 0, st_axis_params, VJP("in out"), N(in), ALL,      \
+      CASES(CASE("", P(.axis = 0), S(ROWS, C4))), "max along p.axis (-inf when empty; NaN wins)") \
+    X(F, SUMSQ, sumsq, "out:f32 <- in:f", sumsq, 0, st_no_params, VJP("in"), 2 * N(in), ALL,    \
+      CASES(CASE("", NOP, S(ROWS, C4))), "sum of in^2 over every element (out: one element)")
+
+/* Over the last dim. */
+#define ST_OPS_SOFTMAX(X, F)                                                                   \
+    X(F, SOFTMAX, softmax, "out:in <- in:f", softmax, 0, st_softmax_params,                     \
+      BWD(SOFTMAX_BACKWARD, "dout out"), 5 * N(out), ALL,                                       \
+      CASES(CASE("", P(.causal = 1), S(B, H, T, T))),                                           \
+      "row-wise softmax; p.causal: in (..., T, S) keeps columns j <= t + S - T")               \
+    X(F, SOFTMAX_BACKWARD, softmax_backward, "din:f <- dout:din out:din", softmax_bwd, 0,       \
+      st_no_params, NOGRAD, 4 * N(din), ALL, DERIVED, "out * (dout - sum_row(dout * out))")
+
+#define ST_OPS_LAYERNORM(X, F)                                                                 \
+    X(F, LAYERNORM, layernorm, "out:in mean:f32 rstd:f32 <- in:f weight:in bias:in",            \
+      layernorm, 0, st_layernorm_params, BWD(LAYERNORM_BACKWARD, "dout in weight mean rstd"),   \
+      8 * N(out), ALL, CASES(CASE("", P(.eps = 1e-5f), S(ROWS, C), S(C), S(C))),                \
+      "(in - mean) rstd weight + bias over the last dim; mean, rstd per row")                  \
+    X(F, LAYERNORM_BACKWARD, layernorm_backward,                                                \
+      "din:in dweight:in dbias:in <- dout:in in:f weight:in mean:f32 rstd:f32", layernorm_bwd,  \
+      0, st_no_params, NOGRAD, 12 * N(din), ALL, DERIVED,                                       \
+      "din, and dweight, dbias summed over rows (overwritten)")
+
+#define ST_OPS_EMBEDDING(X, F)                                                                 \
+    X(F, EMBEDDING, embedding, "out:table <- table:f idx:i32", embedding, 0, st_no_params,      \
+      BWD(EMBEDDING_BACKWARD, "dout idx"), 0, 2 * BYTES(out) + BYTES(idx),                      \
+      CASES(CASE("", NOP, S(VP, C), S(B, T))), "out[n] = table[idx[n]]")                        \
+    X(F, EMBEDDING_BACKWARD, embedding_backward, "dtable:f <- dout:dtable idx:i32",             \
+      embedding_bwd, 0, st_no_params, NOGRAD, N(dout), ALL, DERIVED,                            \
+      "dtable = 0, then dtable[idx[n]] += dout[n]")
+
+#define ST_OPS_CROSS_ENTROPY(X, F)                                                             \
+    X(F, CROSS_ENTROPY, cross_entropy, "loss:f32 probs:f32 <- logits:f targets:i32", xent, 0,   \
+      st_no_params, BWD(CROSS_ENTROPY_BACKWARD, "dout probs targets"), 5 * N(logits), ALL,      \
+      CASES(CASE("", NOP, S(ROWS, V), S(ROWS))),                                                \
+      "probs = softmax(logits), loss = -log probs[target]; target < 0: loss 0")                \
+    X(F, CROSS_ENTROPY_BACKWARD, cross_entropy_backward,                                        \
+      "dlogits:f <- dloss:f32 probs:f32 targets:i32", xent_bwd, 0, st_no_params, NOGRAD,        \
+      2 * N(dlogits), ALL, DERIVED, "(probs - onehot(target)) * dloss")
+
+#define ST_OPS_ATTENTION(X, F)                                                                 \
+    X(F, ATTENTION, attention, "out:q lse:f32 <- q:f k:q v:q", attention, ST_OPF_FLOP_RATE,     \
+      st_no_params, BWD(ATTENTION_BACKWARD, "dout q k v out lse"), 2 * N(q) * DIM(q, 2), ALL,   \
+      CASES(CASE("", NOP, S(B, H, T, HD), S(B, H, T, HD), S(B, H, T, HD))),                     \
+      "causal softmax(q k^T / sqrt(D)) v over (B, H, T, D); lse per row")                      \
+    X(F, ATTENTION_BACKWARD, attention_backward,                                                \
+      "dq:q dk:q dv:q <- dout:q q:f k:q v:q out:q lse:f32", attention_bwd, ST_OPF_FLOP_RATE,    \
+      st_no_params, NOGRAD, 4 * N(q) * DIM(q, 2), ALL, DERIVED, "dq, dk, dv (overwritten)")
+
+#define ST_OPS_ADAMW(X, F)                                                                     \
+    X(F, ADAMW, adamw, "param:f32 m:f32 v:f32 <- grad:f", adamw, ST_OPF_INPLACE,                \
+      st_adamw_params, NOGRAD, 15 * N(param), ALL,                                              \
+      CASES(CASE("", P(.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,                \
+                       .weight_decay = 0.1f, .grad_scale = 1.0f, .step = 1), S(C, C4))),         \
+      "AdamW step with bias correction and decoupled weight decay, in place")
+
+/* Flags (the FLAGS column). */
+#define ST_OPF_STRIDED 1u
+#define ST_OPF_INPLACE 2u
+#define ST_OPF_FLOP_RATE 4u
 
 #endif

@@ -22,7 +22,7 @@
  *     st_optim_step(opt, st_lr_cosine(&sched, step), scale);
  *
  * Every handle here is created and destroyed by the caller; tensors handed out by a set or an
- * optimizer are borrowed (owned by it, valid until it is destroyed; do not st_tensor_free them).
+ * optimizer are borrowed (owned by it, valid until it is destroyed; do not st_tensor_destroy them).
  * A set and the optimizers built on it are used from one thread at a time.
  */
 #ifndef STRATA_OPTIM_H

@@ -22,6 +22,14 @@ extern "C" {
 #define ST_API
 #endif
 
+/* Marks a name kept for existing callers: the compiler warns and names the replacement. Every
+ * destructor is st_<object>_destroy; the earlier _free and _close names still work (docs/ARCHITECTURE.md, "Public API"). */
+#if defined(__GNUC__)
+#define ST_DEPRECATED(replacement) __attribute__((deprecated("use " replacement)))
+#else
+#define ST_DEPRECATED(replacement)
+#endif
+
 /* API version of this header set. Separate from the plugin ABI version (backend_abi.h). */
 #define ST_VERSION_MAJOR 0
 #define ST_VERSION_MINOR 1

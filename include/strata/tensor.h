@@ -3,7 +3,7 @@
  * A tensor is a view (dtype, shape, strides in elements, offset) onto a reference-counted storage
  * buffer on a device. Views (slice, transpose, reshape, expand) share the storage and never copy;
  * the storage is freed when its last view is freed. Every st_tensor returned by this API is owned
- * by the caller and released with st_tensor_free().
+ * by the caller and released with st_tensor_destroy().
  *
  * Dimensions: 0 <= ndim <= ST_MAX_DIMS; a 0-dim tensor is a scalar holding one element.
  * Sizes of 0 are allowed (an empty tensor); ops on empty tensors do nothing and succeed.
@@ -43,7 +43,9 @@ ST_API st_status st_tensor_create(st_device *dev, st_dtype dt, int ndim, const i
                            st_tensor **out);
 
 /* Frees a tensor handle (and the storage when it was the last view). NULL is a no-op. */
-ST_API void st_tensor_free(st_tensor *t);
+ST_API void st_tensor_destroy(st_tensor *t);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_tensor_destroy") void st_tensor_free(st_tensor *t);
 
 /* Accessors. They accept NULL and then return 0 / NULL. */
 ST_API int st_tensor_ndim(const st_tensor *t);

@@ -69,7 +69,7 @@ typedef enum st_bpe_rule {
  *    (tokenizer.json is written by st_tokenizer_save_hf but not read);
  *  - any other file: a tiktoken rank file, with "<|endoftext|>" added as a special token right
  *    after the largest rank (as tiktoken's own gpt2 encoding does: id 50256 for GPT-2).
- * *out is owned by the caller (st_tokenizer_free).
+ * *out is owned by the caller (st_tokenizer_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL), ST_ERR_IO (missing or unreadable file: path and strerror),
  * ST_ERR_FORMAT (corrupt content: file, line and what is wrong; a vocabulary without all 256
  * single bytes; duplicate tokens or ids; a merge whose parts or result are not tokens; a
@@ -104,7 +104,9 @@ ST_API st_status st_tokenizer_save_tiktoken(const st_tokenizer *tok, const char 
 ST_API st_status st_tokenizer_save_hf(st_tokenizer *tok, const char *dir);
 
 /* NULL is a no-op. */
-ST_API void st_tokenizer_free(st_tokenizer *tok);
+ST_API void st_tokenizer_destroy(st_tokenizer *tok);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_tokenizer_destroy") void st_tokenizer_free(st_tokenizer *tok);
 
 /* ---- Properties ---------------------------------------------------------------------------- */
 
@@ -123,7 +125,7 @@ ST_API int32_t st_tokenizer_special(const st_tokenizer *tok, const char *name);
 /* Id of "<|endoftext|>", or -1 when the vocabulary has none. */
 ST_API int32_t st_tokenizer_eot(const st_tokenizer *tok);
 
-/* The bytes of token `id` (borrowed, valid until st_tokenizer_free; not NUL-terminated) and
+/* The bytes of token `id` (borrowed, valid until st_tokenizer_destroy; not NUL-terminated) and
  * whether it is special. Errors: ST_ERR_INVALID_ARG (NULL, id outside the vocabulary or unused:
  * the message names it). */
 ST_API st_status st_tokenizer_token(const st_tokenizer *tok, int32_t id, const uint8_t **bytes,
@@ -132,14 +134,16 @@ ST_API st_status st_tokenizer_token(const st_tokenizer *tok, int32_t id, const u
 /* ---- Encoding and decoding ---------------------------------------------------------------- */
 
 /* A growing array of token ids. Start from a zeroed struct; the library reallocates `ids`;
- * release with st_token_buf_free. */
+ * release with st_token_buf_destroy. */
 typedef struct st_token_buf {
     int32_t *ids;
     int64_t n, cap;
 } st_token_buf;
 
 /* Frees b->ids and zeroes *b. NULL is a no-op. */
-ST_API void st_token_buf_free(st_token_buf *b);
+ST_API void st_token_buf_destroy(st_token_buf *b);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_token_buf_destroy") void st_token_buf_free(st_token_buf *b);
 
 /* Flags of st_tokenizer_encode. */
 #define ST_TOK_SPECIAL 1u      /* special tokens' text becomes their id (tiktoken's
@@ -213,7 +217,7 @@ typedef struct st_tok_train_options {
  * st_tok_trainer_finish learns the merges: most frequent pair first, ties to the smaller
  * (left id, right id), so the result depends only on the text and the options. Ids: bytes are
  * 0..255 (id = byte value), then one id per new token in merge order, then the specials.
- * *out is owned by the caller (st_tok_trainer_free).
+ * *out is owned by the caller (st_tok_trainer_destroy).
  * Errors: ST_ERR_INVALID_ARG (NULL, vocab_size outside [256 + specials, ST_TOK_MAX_VOCAB],
  * duplicate or empty specials), ST_ERR_OUT_OF_MEMORY. */
 ST_API st_status st_tok_trainer_create(const st_tok_train_options *opt, st_tok_trainer **out);
@@ -233,7 +237,9 @@ ST_API st_status st_tok_trainer_feed_file(st_tok_trainer *t, const char *path);
 ST_API st_status st_tok_trainer_finish(st_tok_trainer *t, st_tokenizer **out);
 
 /* NULL is a no-op. */
-ST_API void st_tok_trainer_free(st_tok_trainer *t);
+ST_API void st_tok_trainer_destroy(st_tok_trainer *t);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_tok_trainer_destroy") void st_tok_trainer_free(st_tok_trainer *t);
 
 #ifdef __cplusplus
 }

@@ -74,7 +74,7 @@ typedef struct st_place {
  *
  * When the topology has GPUs, the default backend's devices (STRATA_BACKEND) are matched to them
  * by PCI bus id (st_topo_match_devices).
- * *out is owned by the caller (st_topo_free). Errors: ST_ERR_INVALID_ARG (bad STRATA_TOPOLOGY or
+ * *out is owned by the caller (st_topo_destroy). Errors: ST_ERR_INVALID_ARG (bad STRATA_TOPOLOGY or
  * STRATA_GCDS_PER_GPU), ST_ERR_IO (the XML file does not exist, cannot be read or is not a regular
  * file), ST_ERR_FORMAT (malformed XML with the line at fault, XML hwloc rejects, crashes or loops
  * on), ST_ERR_BACKEND (hwloc failure). */
@@ -84,7 +84,9 @@ ST_API st_status st_topo_load(st_topo **out);
 ST_API st_status st_topo_parse_shape(const char *text, st_topo_shape *out);
 
 /* Releases t and its hwloc topology; NULL is a no-op. */
-ST_API void st_topo_free(st_topo *t);
+ST_API void st_topo_destroy(st_topo *t);
+/* Deprecated: the same function under its earlier name. */
+ST_API ST_DEPRECATED("st_topo_destroy") void st_topo_free(st_topo *t);
 
 ST_API st_topo_source st_topo_get_source(const st_topo *t);
 ST_API st_status st_topo_get_shape(const st_topo *t, st_topo_shape *out);
@@ -108,7 +110,7 @@ typedef struct st_topo_counts {
 ST_API st_status st_topo_get_counts(const st_topo *t, st_topo_counts *out);
 
 /* One GPU device of a detected/XML topology. Strings are owned by `t` and valid until
- * st_topo_free. */
+ * st_topo_destroy. */
 typedef struct st_topo_device {
     const char *pci_busid; /* "0000:c1:00.0", "" when hwloc gave no PCI device */
     const char *name;      /* model ("AMD Instinct MI250X"), "" if unknown */

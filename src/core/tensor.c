@@ -105,7 +105,7 @@ void st_device_memory_reset_peak(st_device *dev)
                          __ATOMIC_RELAXED);
 }
 
-void st_tensor_free(st_tensor *t)
+void st_tensor_destroy(st_tensor *t)
 {
     if (!t) return;
     st_storage *s = t->storage;

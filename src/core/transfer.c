@@ -50,7 +50,7 @@ st_status st_tensor_write(st_tensor *t, const void *src, size_t bytes)
     st_status s = st_tensor_empty_like(t, -1, &tmp);
     if (s == ST_OK) s = st_tensor_write(tmp, src, bytes);
     if (s == ST_OK) s = st_copy(t, tmp);
-    st_tensor_free(tmp);
+    st_tensor_destroy(tmp);
     return s;
 }
 
@@ -66,7 +66,7 @@ st_status st_tensor_read(const st_tensor *t, void *dst, size_t bytes)
     st_tensor *tmp = NULL;
     st_status s = st_tensor_to(t, NULL, &tmp);
     if (s == ST_OK) s = st_tensor_read(tmp, dst, bytes);
-    st_tensor_free(tmp);
+    st_tensor_destroy(tmp);
     return s;
 }
 
@@ -98,7 +98,7 @@ st_status st_tensor_copy(st_tensor *dst, const st_tensor *src)
         if (s == ST_OK) s = st_tensor_write(dst, stage, bytes);
         free(stage);
     }
-    st_tensor_free(csrc);
+    st_tensor_destroy(csrc);
     return s;
 }
 
@@ -109,7 +109,7 @@ st_status st_tensor_to(const st_tensor *t, st_device *dev, st_tensor **out)
     ST_TRY(st_tensor_create(dev ? dev : t->storage->dev, t->dtype, t->ndim, t->shape, &r));
     st_status s = st_tensor_copy(r, t);
     if (s != ST_OK) {
-        st_tensor_free(r);
+        st_tensor_destroy(r);
         return s;
     }
     *out = r;

@@ -1,24 +1,30 @@
-/* Graph construction (graph.h): leaves, op nodes and their shape/dtype inference. Errors are
- * recorded in the graph (first one kept) so a model is built in straight-line code and checked
- * once; see graph.h. Running the graph is graph_exec.c / graph_backward.c. */
+/* Graph construction (graph.h): leaves and op nodes, whose shapes and dtypes come from the op's
+ * rule in the table, the same check the eager call makes. Errors are recorded in the graph
+ * (first one kept) so a model is built in straight-line code and checked once; see graph.h. The
+ * per-op builders and views are in graph_build_ops.c; running the graph is graph_exec.c and
+ * graph_backward.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "graph_internal.h"
 
-static const char *const kind_names[G_KIND_COUNT] = {
-    "input", "param", "add", "sub", "mul", "div", "scale", "unary", "matmul", "sum", "mean",
-    "softmax", "layernorm", "embedding", "cross_entropy", "attention", "reshape", "transpose",
-    "slice", "contiguous"};
+const char *g_view_name(g_view v)
+{
+    static const char *const names[] = {[G_RESHAPE] = "reshape", [G_TRANSPOSE] = "transpose", [G_SLICE] = "slice"};
+    return names[v];
+}
 
 const char *g_kind_name(const g_node *nd)
 {
-    if (nd->kind == G_UNARY) return st_op_name(nd->attr.op);
-    if (nd->kind == G_COPY && nd->attr.op == ST_OP_CAST) return "cast";
-    return kind_names[nd->kind];
+    switch (nd->kind) {
+    case G_INPUT: return "input";
+    case G_PARAM: return "param";
+    case G_VIEW: return g_view_name(nd->view.kind);
+    case G_OP: return st_op_name(nd->op);
+    }
+    return "?";
 }
 
-int g_is_view(g_kind k) { return k == G_RESHAPE || k == G_TRANSPOSE || k == G_SLICE; }
 int g_is_float(st_dtype dt) { return dt == ST_F32 || dt == ST_BF16; }
 
 st_status g_fail(st_graph *g, st_status s, const char *what, const char *fmt, ...)
@@ -46,8 +52,8 @@ void st_graph_destroy(st_graph *g)
 {
     if (!g) return;
     for (int i = 0; i < g->n; i++) {
-        st_tensor_free(g->nodes[i].value);
-        st_tensor_free(g->nodes[i].grad);
+        st_tensor_destroy(g->nodes[i].value);
+        st_tensor_destroy(g->nodes[i].grad);
     }
     free(g->nodes);
     free(g);
@@ -83,21 +89,21 @@ st_node st_graph_name(st_graph *g, st_node n, const char *name)
 
 /* A new node of `kind` on inputs `in`, with the first input's dtype and shape. NULL when an
  * input is bad (an earlier error: quietly; an out-of-range index: recorded). */
-g_node *g_new_node(st_graph *g, g_kind kind, const st_node *in, int n_in)
+g_node *g_new_node(st_graph *g, g_kind kind, const char *what, const st_node *in, int n_in)
 {
     if (!g) return NULL;
     for (int i = 0; i < n_in; i++) {
-        if (in[i] >= 0 && in[i] < g->n) continue;
-        if (in[i] != ST_NODE_NONE || g->status == ST_OK)
-            g_fail(g, ST_ERR_INVALID_ARG, kind_names[kind], "input %d is node %d, not a node of this graph",
-                   i, (int)in[i]);
+        if (in && in[i] >= 0 && in[i] < g->n) continue;
+        if (!in || in[i] != ST_NODE_NONE || g->status == ST_OK)
+            g_fail(g, ST_ERR_INVALID_ARG, what, "input %d is node %d, not a node of this graph", i,
+                   in ? (int)in[i] : -1);
         return NULL;
     }
     if (g->n == g->cap) {
         int cap = g->cap ? 2 * g->cap : 64;
         g_node *nodes = realloc(g->nodes, sizeof *nodes * (size_t)cap);
         if (!nodes) {
-            g_fail(g, ST_ERR_OUT_OF_MEMORY, kind_names[kind], "host allocation failed");
+            g_fail(g, ST_ERR_OUT_OF_MEMORY, what, "host allocation failed");
             return NULL;
         }
         g->nodes = nodes;
@@ -131,16 +137,6 @@ static st_node reject(st_graph *g, g_node *nd, st_status s, const char *fmt, ...
     return ST_NODE_NONE;
 }
 
-static const char *shape_str(const g_node *nd, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s[", nd->name[0] ? nd->name : g_kind_name(nd));
-    for (int i = 0; i < nd->ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? "," : "", (long long)nd->shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-    return buf;
-}
-#define SHAPE(nd) shape_str((nd), (char[96]){0}, 96)
-
 static int shape_ok(int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > ST_MAX_DIMS || (ndim && !shape)) return 0;
@@ -151,7 +147,7 @@ static int shape_ok(int ndim, const int64_t *shape)
 
 st_node st_graph_input(st_graph *g, const char *name, st_dtype dt, int ndim, const int64_t *shape)
 {
-    g_node *nd = g_new_node(g, G_INPUT, NULL, 0);
+    g_node *nd = g_new_node(g, G_INPUT, "input", NULL, 0);
     if (!nd) return ST_NODE_NONE;
     if (name) snprintf(nd->name, sizeof nd->name, "%s", name);
     if (!shape_ok(ndim, shape) || st_dtype_size(dt) == 0)
@@ -164,7 +160,7 @@ st_node st_graph_input(st_graph *g, const char *name, st_dtype dt, int ndim, con
 
 st_node st_graph_param(st_graph *g, const char *name, st_tensor *value, st_tensor *grad)
 {
-    g_node *nd = g_new_node(g, G_PARAM, NULL, 0);
+    g_node *nd = g_new_node(g, G_PARAM, "param", NULL, 0);
     if (!nd) return ST_NODE_NONE;
     if (name) snprintf(nd->name, sizeof nd->name, "%s", name);
     if (!value) return reject(g, nd, ST_ERR_INVALID_ARG, "NULL value tensor");
@@ -177,98 +173,64 @@ st_node st_graph_param(st_graph *g, const char *name, st_tensor *value, st_tenso
     if (grad && grad->storage->dev != value->storage->dev)
         return reject(g, nd, ST_ERR_DEVICE, "gradient and value on different devices");
     if (st_tensor_ref(value, &nd->value) != ST_OK || (grad && st_tensor_ref(grad, &nd->grad) != ST_OK)) {
-        st_tensor_free(nd->value);
+        st_tensor_destroy(nd->value);
         return reject(g, nd, ST_ERR_OUT_OF_MEMORY, "host allocation failed");
     }
     return g->n++;
 }
 
-/* ---- elementwise ---- */
+/* ---- op nodes ---- */
 
-static st_node binary(st_graph *g, g_kind kind, st_node a, st_node b)
+/* The rule's message without its "<op>: " prefix, which g_fail's "graph: <op> #n:" repeats. */
+static const char *rule_message(const st_op_info *info)
 {
-    g_node *nd = g_new_node(g, kind, (st_node[]){a, b}, 2);
-    if (!nd) return ST_NODE_NONE;
-    const g_node *na = &g->nodes[a], *nb = &g->nodes[b];
-    if (!g_is_float(na->dtype) || na->dtype != nb->dtype)
-        return reject(g, nd, ST_ERR_DTYPE, "operands %s %s and %s %s: need one float dtype", SHAPE(na),
-                      st_dtype_name(na->dtype), SHAPE(nb), st_dtype_name(nb->dtype));
-    int nd_out = na->ndim > nb->ndim ? na->ndim : nb->ndim;
-    nd->ndim = nd_out;
-    for (int i = 0; i < nd_out; i++) {
-        int ia = i - (nd_out - na->ndim), ib = i - (nd_out - nb->ndim);
-        int64_t sa = ia >= 0 ? na->shape[ia] : 1, sb = ib >= 0 ? nb->shape[ib] : 1;
-        if (sa != sb && sa != 1 && sb != 1)
-            return reject(g, nd, ST_ERR_SHAPE, "%s and %s do not broadcast (dim %d: %lld vs %lld)",
-                          SHAPE(na), SHAPE(nb), i, (long long)sa, (long long)sb);
-        nd->shape[i] = sa == 1 ? sb : sa;
+    const char *m = st_last_error();
+    size_t n = strlen(info->name);
+    return strncmp(m, info->name, n) == 0 && m[n] == ':' && m[n + 1] == ' ' ? m + n + 2 : m;
+}
+
+st_node g_op(st_graph *g, st_op op, const st_node *in, int n_in, const void *params)
+{
+    const st_op_info *info = st_op_info_get(op);
+    if (!info) {
+        if (g) g_fail(g, ST_ERR_INVALID_ARG, "op", "op %d is not an op of the table", (int)op);
+        return ST_NODE_NONE;
     }
+    if (n_in < 0 || n_in > ST_MAX_OP_IN) {
+        if (g) g_fail(g, ST_ERR_INVALID_ARG, info->name, "takes %d inputs, not %d", info->n_in, n_in);
+        return ST_NODE_NONE;
+    }
+    g_node *nd = g_new_node(g, G_OP, info->name, in, n_in);
+    if (!nd) return ST_NODE_NONE;
+    nd->op = op;
+    if (n_in != info->n_in)
+        return reject(g, nd, ST_ERR_INVALID_ARG, "takes %d inputs (\"%s\"), not %d", info->n_in, info->signature, n_in);
+    if (info->flags & ST_OPF_INPLACE)
+        return reject(g, nd, ST_ERR_INVALID_ARG, "updates its operands in place, which a graph node cannot");
+    if (info->params_size && !params) return reject(g, nd, ST_ERR_INVALID_ARG, "NULL parameters");
+    st_op_params_load(info, params, &nd->params);
+    st_rule_ctx c = {.info = info, .p = &nd->params};
+    for (int i = 0; i < n_in; i++) {
+        const g_node *x = &g->nodes[in[i]];
+        /* index data is bound, never computed, so that no gradient path runs through it */
+        if (!g_is_float(x->dtype) && x->kind != G_INPUT)
+            return reject(g, nd, ST_ERR_INVALID_ARG, "%s must be an input node", info->operand[info->n_out + i].name);
+        c.in[i] = (st_tensor_desc){x->dtype, x->ndim, {0}};
+        memcpy(c.in[i].shape, x->shape, sizeof x->shape);
+    }
+    st_status s = st_op_check(&c);
+    if (s != ST_OK) return reject(g, nd, s, "%s", rule_message(info));
+    nd->dtype = c.out[0].dtype;
+    nd->ndim = c.out[0].ndim;
+    memcpy(nd->shape, c.out[0].shape, sizeof nd->shape);
+    nd->n_saved = info->n_out - 1;
+    memcpy(nd->saved, c.out + 1, sizeof nd->saved[0] * (size_t)nd->n_saved);
     return g->n++;
 }
 
-st_node st_graph_add(st_graph *g, st_node a, st_node b) { return binary(g, G_ADD, a, b); }
-st_node st_graph_sub(st_graph *g, st_node a, st_node b) { return binary(g, G_SUB, a, b); }
-st_node st_graph_mul(st_graph *g, st_node a, st_node b) { return binary(g, G_MUL, a, b); }
-st_node st_graph_div(st_graph *g, st_node a, st_node b) { return binary(g, G_DIV, a, b); }
-
-static st_node float_check(st_graph *g, g_node *nd)
+st_node st_graph_op(st_graph *g, st_op op, const st_node *in, int n_in, const void *params)
 {
-    const g_node *x = &g->nodes[nd->in[0]];
-    if (!g_is_float(x->dtype))
-        return reject(g, nd, ST_ERR_DTYPE, "%s is %s, need f32 or bf16", SHAPE(x), st_dtype_name(x->dtype));
-    return g->n++;
-}
-
-st_node st_graph_scale(st_graph *g, st_node x, float alpha, float beta)
-{
-    g_node *nd = g_new_node(g, G_SCALE, &x, 1);
-    if (!nd) return ST_NODE_NONE;
-    nd->attr.alpha = alpha;
-    nd->attr.beta = beta;
-    return float_check(g, nd);
-}
-
-st_node st_graph_unary(st_graph *g, st_op op, st_node x)
-{
-    g_node *nd = g_new_node(g, G_UNARY, &x, 1);
-    if (!nd) return ST_NODE_NONE;
-    nd->attr.op = op;
-    if (op != ST_OP_GELU && op != ST_OP_RELU && op != ST_OP_EXP && op != ST_OP_LOG &&
-        op != ST_OP_TANH && op != ST_OP_SQRT && op != ST_OP_RSQRT) {
-        nd->attr.op = ST_OP_EXP; /* a printable name for the message */
-        return reject(g, nd, ST_ERR_INVALID_ARG, "op %d is not gelu, relu, exp, log, tanh, sqrt or rsqrt",
-                      (int)op);
-    }
-    return float_check(g, nd);
-}
-
-st_node st_graph_gelu(st_graph *g, st_node x) { return st_graph_unary(g, ST_OP_GELU, x); }
-st_node st_graph_relu(st_graph *g, st_node x) { return st_graph_unary(g, ST_OP_RELU, x); }
-
-st_node st_graph_softmax(st_graph *g, st_node x, int causal)
-{
-    g_node *nd = g_new_node(g, G_SOFTMAX, &x, 1);
-    if (!nd) return ST_NODE_NONE;
-    nd->attr.causal = causal;
-    if (nd->ndim < 1) return reject(g, nd, ST_ERR_SHAPE, "softmax of a 0-dim tensor");
-    return float_check(g, nd);
-}
-
-st_node st_graph_contiguous(st_graph *g, st_node x)
-{
-    g_node *nd = g_new_node(g, G_COPY, &x, 1);
-    return nd ? g->n++ : ST_NODE_NONE;
-}
-
-st_node st_graph_cast(st_graph *g, st_node x, st_dtype dt)
-{
-    g_node *nd = g_new_node(g, G_COPY, &x, 1);
-    if (!nd) return ST_NODE_NONE;
-    nd->attr.op = ST_OP_CAST;
-    if (!g_is_float(dt))
-        return reject(g, nd, ST_ERR_DTYPE, "cast to %s, need f32 or bf16", st_dtype_name(dt));
-    nd->dtype = dt;
-    return float_check(g, nd);
+    return g_op(g, op, in, n_in, params);
 }
 
 st_status st_graph_set_loss(st_graph *g, st_node loss)

@@ -28,7 +28,7 @@ st_status st_graph_bind(st_graph_plan *p, st_node n, st_tensor *t)
     }
     st_tensor *ref = NULL;
     ST_TRY(st_tensor_ref(t, &ref));
-    st_tensor_free(p->ex[n].value);
+    st_tensor_destroy(p->ex[n].value);
     p->ex[n].value = ref;
     p->views_dirty = 1;
     return ST_OK;
@@ -39,14 +39,11 @@ st_status g_refresh_view(st_graph_plan *p, int i)
     const g_node *nd = &p->nodes[i];
     const st_tensor *x = p->ex[nd->in[0]].value;
     st_tensor *v = NULL;
-    st_status s = ST_OK;
-    if (nd->kind == G_RESHAPE) s = st_tensor_reshape(x, nd->ndim, nd->shape, &v);
-    else if (nd->kind == G_TRANSPOSE) s = st_tensor_transpose(x, nd->attr.axis, nd->attr.axis1, &v);
-    else s = st_tensor_slice(x, nd->attr.axis, nd->attr.start, nd->attr.len, 1, &v);
+    st_status s = g_view_of(nd, x, &v);
     if (s != ST_OK)
         return ST_ERR(s, "graph: %s #%d '%s' cannot be a view of its input (%s); put st_graph_contiguous "
                       "before it", g_kind_name(nd), i, nd->name, st_last_error());
-    st_tensor_free(p->ex[i].value);
+    st_tensor_destroy(p->ex[i].value);
     p->ex[i].value = v;
     return ST_OK;
 }
@@ -54,53 +51,29 @@ st_status g_refresh_view(st_graph_plan *p, int i)
 st_status g_refresh_views(st_graph_plan *p)
 {
     for (int i = 0; i < p->n; i++)
-        if (g_is_view(p->nodes[i].kind)) ST_TRY(g_refresh_view(p, i));
+        if (p->nodes[i].kind == G_VIEW) ST_TRY(g_refresh_view(p, i));
     p->views_dirty = 0;
     return ST_OK;
 }
 
-static st_status run_unary(st_op op, st_tensor *out, const st_tensor *x)
-{
-    switch (op) {
-    case ST_OP_GELU: return st_gelu(out, x);
-    case ST_OP_RELU: return st_relu(out, x);
-    case ST_OP_EXP: return st_exp(out, x);
-    case ST_OP_LOG: return st_log(out, x);
-    case ST_OP_TANH: return st_tanh(out, x);
-    case ST_OP_SQRT: return st_sqrt(out, x);
-    default: return st_rsqrt(out, x);
-    }
-}
-
+/* An op node runs its op eagerly: value and saved tensors are its outputs. */
 static st_status forward_node(st_graph_plan *p, int i)
 {
     const g_node *nd = &p->nodes[i];
     g_exec *ex = &p->ex[i];
-    const st_tensor *a = nd->n_in > 0 ? p->ex[nd->in[0]].value : NULL;
-    const st_tensor *b = nd->n_in > 1 ? p->ex[nd->in[1]].value : NULL;
-    const st_tensor *c = nd->n_in > 2 ? p->ex[nd->in[2]].value : NULL;
-    st_tensor *out = ex->value;
+    st_tensor *outs[ST_MAX_OP_OUT] = {ex->value, ex->saved[0], ex->saved[1]};
+    const st_tensor *ins[ST_MAX_OP_IN];
     switch (nd->kind) {
     case G_INPUT:
-        if (!out) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound", i, nd->name);
+        if (!ex->value) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_forward: input #%d '%s' is not bound", i, nd->name);
         return ST_OK;
-    case G_ADD: return st_add(out, a, b);
-    case G_SUB: return st_sub(out, a, b);
-    case G_MUL: return st_mul(out, a, b);
-    case G_DIV: return st_div(out, a, b);
-    case G_SCALE: return st_scale(out, a, nd->attr.alpha, nd->attr.beta);
-    case G_UNARY: return run_unary(nd->attr.op, out, a);
-    case G_MATMUL: return st_matmul(out, a, b, nd->attr.ta, nd->attr.tb, 1.0f, 0.0f);
-    case G_SUM: return st_sum(out, a, nd->attr.axis);
-    case G_MEAN: return st_mean(out, a, nd->attr.axis);
-    case G_SOFTMAX: return st_softmax(out, a, nd->attr.causal);
-    case G_LAYERNORM: return st_layernorm(out, ex->saved[0], ex->saved[1], a, b, c, nd->attr.eps);
-    case G_EMBEDDING: return st_embedding(out, a, b);
-    case G_CROSS_ENTROPY: return st_cross_entropy(out, ex->saved[0], a, b);
-    case G_ATTENTION: return st_attention(out, ex->saved[0], a, b, c);
-    case G_COPY: return st_tensor_dtype(out) == st_tensor_dtype(a) ? st_copy(out, a) : st_cast(out, a);
-    default: return ST_OK; /* params and views: nothing to compute */
+    case G_PARAM:
+    case G_VIEW: return ST_OK; /* nothing to compute */
+    case G_OP:
+        for (int s = 0; s < nd->n_in; s++) ins[s] = p->ex[nd->in[s]].value;
+        return st_op_run(nd->op, outs, 1 + nd->n_saved, ins, nd->n_in, &nd->params);
     }
+    return ST_ERR(ST_ERR_INTERNAL, "graph: unknown node kind %d", (int)nd->kind);
 }
 
 st_status st_graph_forward(st_graph_plan *p)
@@ -117,8 +90,7 @@ st_status st_graph_forward(st_graph_plan *p)
     for (int i = 0; i < p->n; i++) {
         st_status s = g_units_fire(p, i, 0, 0);
         if (s == ST_OK) s = forward_node(p, i);
-        g_kind k = p->nodes[i].kind;
-        if (s == ST_OK && p->profile && !g_is_view(k) && k != G_PARAM && k != G_INPUT) s = g_prof_stop(p, i, 0);
+        if (s == ST_OK && p->profile && p->nodes[i].kind == G_OP) s = g_prof_stop(p, i, 0);
         if (s == ST_OK) s = g_units_fire(p, i, 0, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph forward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,

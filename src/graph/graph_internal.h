@@ -4,40 +4,35 @@
 #ifndef STRATA_GRAPH_INTERNAL_H
 #define STRATA_GRAPH_INTERNAL_H
 
-#include "internal.h"
+#include "op_impl.h"
 #include "strata/graph.h"
 
-typedef enum g_kind {
-    G_INPUT, G_PARAM,
-    G_ADD, G_SUB, G_MUL, G_DIV, G_SCALE,
-    G_UNARY,                 /* attr.op names the eager op */
-    G_MATMUL, G_SUM, G_MEAN, G_SOFTMAX, G_LAYERNORM, G_EMBEDDING, G_CROSS_ENTROPY, G_ATTENTION,
-    G_RESHAPE, G_TRANSPOSE, G_SLICE, /* views: alias their input, no buffer */
-    G_COPY,
-    G_KIND_COUNT
-} g_kind;
+/* Four kinds of node: leaves (inputs, parameters), views of another node, and ops, each an op of
+ * the table (op_table.h) with its params. An op's first output is the node's value; its other
+ * outputs are saved for its gradient (layernorm's mean and rstd). */
+typedef enum g_kind { G_INPUT, G_PARAM, G_VIEW, G_OP } g_kind;
+typedef enum g_view { G_RESHAPE, G_TRANSPOSE, G_SLICE } g_view;
 
-#define G_MAX_IN 3
-#define G_MAX_SAVED 2
-#define G_PROF_MAX 64 /* distinct profile names: node kinds and unary ops, forward and backward */
+#define G_MAX_SAVED (ST_MAX_OP_OUT - 1)
+#define G_PROF_MAX 64 /* distinct profile names: op names, forward and backward */
 
 typedef struct g_node {
     g_kind kind;
     char name[48];
     int n_in;
-    st_node in[G_MAX_IN];
+    st_node in[ST_MAX_OP_IN];
     st_dtype dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
+    st_op op;                              /* G_OP */
+    st_op_params params;                   /* G_OP: as st_op_run takes them */
+    int n_saved;                           /* G_OP: outputs after the first */
+    st_tensor_desc saved[G_MAX_SAVED];
     struct {
-        st_op op;
-        int ta, tb, axis, axis1, causal;
-        float alpha, beta, eps;
+        g_view kind;
+        int axis, axis1;
         int64_t start, len;
-    } attr;
-    int n_saved;                           /* saved tensors, always f32 */
-    int saved_ndim[G_MAX_SAVED];
-    int64_t saved_shape[G_MAX_SAVED][ST_MAX_DIMS];
+    } view;                                /* G_VIEW */
     st_tensor *value, *grad;               /* params: caller's tensors (own refs) */
     int keep;
 } g_node;
@@ -58,8 +53,8 @@ typedef struct g_exec {
     st_tensor *value;                /* forward value: arena view, view node, input or param */
     st_tensor *grad;                 /* gradient: arena view, or a param's caller tensor */
     st_tensor *saved[G_MAX_SAVED];
-    st_tensor *tmp[G_MAX_IN];        /* per-input scratch for accumulating contributions */
-    g_mode mode[G_MAX_IN];
+    st_tensor *tmp[ST_MAX_OP_IN];    /* per-input scratch for accumulating contributions */
+    g_mode mode[ST_MAX_OP_IN];
     int needs_grad;                  /* on a path from a parameter with a gradient to the loss */
 } g_exec;
 
@@ -90,10 +85,16 @@ struct st_graph_plan {
 st_status g_fail(st_graph *g, st_status s, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A node of `kind` on inputs `in` being built at index g->n, with the first input's dtype and
- * shape; committed by g->n++. NULL when an input is bad (an earlier error: quietly). */
-g_node *g_new_node(st_graph *g, g_kind kind, const st_node *in, int n_in);
-int g_is_view(g_kind k);
+ * shape; committed by g->n++. NULL when an input is bad (an earlier error: quietly). `what`
+ * names the node in messages. */
+g_node *g_new_node(st_graph *g, g_kind kind, const char *what, const st_node *in, int n_in);
+/* A view node of x (shape to be set by the caller), or NULL. */
+g_node *g_new_view(st_graph *g, g_view kind, st_node x);
+/* Op node: checks and infers through the op's rule, as the eager call will check it. */
+st_node g_op(st_graph *g, st_op op, const st_node *in, int n_in, const void *params);
 int g_is_float(st_dtype dt);
+const char *g_view_name(g_view v);
+/* "input", "param", "reshape", ..., or the op's name: how messages and profiles name a node. */
 const char *g_kind_name(const g_node *nd);
 
 /* A contiguous view of `dt`/shape at byte offset `off` of the arena (new handle). */
@@ -101,11 +102,13 @@ st_status g_arena_view(st_tensor *arena, st_dtype dt, int ndim, const int64_t *s
                        st_tensor **out);
 /* (Re)creates the view handles of view nodes from their inputs' current values. */
 st_status g_refresh_views(st_graph_plan *p);
+/* View node nd applied to x (a new handle). */
+st_status g_view_of(const g_node *nd, const st_tensor *x, st_tensor **out);
 /* Recreates the view handle of view node i from its input's current value. */
 st_status g_refresh_view(st_graph_plan *p, int i);
-/* What node nd's gradient rule reads of the forward pass (graph_plan.c): R_* bits. */
-enum { G_R_IN0 = 1, G_R_OUT = 8, G_R_SAVED = 16 };
-unsigned g_bwd_reads(const g_node *nd);
+/* Whether op node nd's gradient reads the value of its input s (graph_plan.c), from the table's
+ * reads; views and leaves read nothing. */
+int g_grad_reads_input(const g_node *nd, int s);
 /* Unit events (graph_units.c), no-ops without a hook. g_units_prepare computes the schedule
  * when the units changed; g_units_fire calls the BEGIN (end = 0) or END events due at node i of
  * the forward (backward = 0) or backward pass; g_units_fire_unused the pairs of units the pass
@@ -116,9 +119,10 @@ st_status g_units_fire_unused(st_graph_plan *p, int backward);
 void g_units_free(st_graph_plan *p);
 /* Runs node i's gradient rule (graph_backward.c). */
 st_status g_backward_node(st_graph_plan *p, int i);
-/* Whether matmul node i's rule writes b's gradient straight into it (accumulating with beta = 1)
- * rather than through a temporary; the planner then gives it no temporary. */
-int g_matmul_db_direct(const st_graph_plan *p, int i);
+/* Whether node i's gradient goes to input s through a planned temporary: an accumulating input
+ * (unless the op's rule adds into gradients itself), or one the backward op writes though it is
+ * not needed. */
+int g_needs_tmp(const st_graph_plan *p, int i, int s);
 
 /* Profiling (graph_profile.c), called only when p->profile is set. g_prof_start waits for the
  * device and starts the clock; g_prof_stop waits for node i's work and adds the time since the

@@ -11,20 +11,27 @@
 
 #define G_ALIGN 256u
 
-enum { R_IN0 = G_R_IN0, R_IN1 = 2, R_IN2 = 4, R_OUT = G_R_OUT, R_SAVED = G_R_SAVED };
-
-unsigned g_bwd_reads(const g_node *nd)
+/* From the op table's reads: does op node nd's gradient read operand k (outputs first)? */
+static int grad_reads(const g_node *nd, int k)
 {
-    switch (nd->kind) {
-    case G_MUL: case G_DIV: case G_MATMUL: return R_IN0 | R_IN1;
-    case G_UNARY:
-        return nd->attr.op == ST_OP_GELU || nd->attr.op == ST_OP_RELU || nd->attr.op == ST_OP_LOG ? R_IN0 : R_OUT;
-    case G_SOFTMAX: return R_OUT;
-    case G_LAYERNORM: return R_IN0 | R_IN1 | R_SAVED;
-    case G_EMBEDDING: case G_CROSS_ENTROPY: return R_IN1 | R_SAVED;
-    case G_ATTENTION: return R_IN0 | R_IN1 | R_IN2 | R_OUT | R_SAVED;
-    default: return 0; /* add, sub, scale, sum, mean, copy, views: shapes only */
-    }
+    const st_op_info *info = st_op_info_get(nd->op);
+    for (int r = 0; r < info->n_reads; r++)
+        if (info->reads[r] == k) return 1;
+    return 0;
+}
+
+int g_grad_reads_input(const g_node *nd, int s)
+{
+    return nd->kind == G_OP && grad_reads(nd, 1 + nd->n_saved + s);
+}
+
+int g_needs_tmp(const st_graph_plan *p, int i, int s)
+{
+    const g_node *nd = &p->nodes[i];
+    const st_op_info *info = st_op_info_get(nd->op);
+    if (p->ex[i].mode[s] == G_ACCUMULATE) return !info->grad_accumulates;
+    /* a backward op writes the gradient of every float input */
+    return p->ex[i].mode[s] == G_NONE && info->grad == ST_GRAD_OP && g_is_float(p->nodes[nd->in[s]].dtype);
 }
 
 typedef struct buf {
@@ -81,7 +88,13 @@ static st_status mark_needs_grad(st_graph_plan *p)
     for (int i = n - 1; i >= 0; i--)
         if (to_loss[i])
             for (int s = 0; s < p->nodes[i].n_in; s++) to_loss[p->nodes[i].in[s]] = 1;
-    for (int i = 0; i < n; i++) p->ex[i].needs_grad = from_param[i] && to_loss[i];
+    for (int i = 0; i < n && s == ST_OK; i++) {
+        const g_node *nd = &p->nodes[i];
+        p->ex[i].needs_grad = from_param[i] && to_loss[i];
+        if (p->ex[i].needs_grad && nd->kind == G_OP && st_op_info_get(nd->op)->grad == ST_GRAD_NONE)
+            s = ST_ERR(ST_ERR_INVALID_ARG, "st_graph_compile: %s #%d '%s' has no gradient, but lies between a "
+                       "parameter and the loss", g_kind_name(nd), i, nd->name);
+    }
 out:
     free(from_param);
     free(to_loss);
@@ -116,15 +129,14 @@ static void value_ends(planner *pl)
     int n = p->n;
     for (int i = 0; i < n; i++) {
         const g_node *nd = &p->nodes[i];
-        pl->root[i] = g_is_view(nd->kind) ? pl->root[nd->in[0]] : i;
+        pl->root[i] = nd->kind == G_VIEW ? pl->root[nd->in[0]] : i;
         pl->end[i] = i;
         for (int s = 0; s < nd->n_in; s++) use(pl, nd->in[s], i);
         if (nd->keep || i == p->loss) use(pl, i, 2 * n);
-        if (!p->ex[i].needs_grad) continue;
-        unsigned r = g_bwd_reads(nd);
+        if (!p->ex[i].needs_grad || nd->kind != G_OP) continue;
         for (int s = 0; s < nd->n_in; s++)
-            if (r & (R_IN0 << s)) use(pl, nd->in[s], 2 * n - 1 - i);
-        if (r & R_OUT) use(pl, i, 2 * n - 1 - i);
+            if (g_grad_reads_input(nd, s)) use(pl, nd->in[s], 2 * n - 1 - i);
+        if (grad_reads(nd, 0)) use(pl, i, 2 * n - 1 - i);
     }
 }
 
@@ -136,22 +148,19 @@ static void collect(planner *pl)
         g_node *nd = &p->nodes[i];
         g_exec *ex = &p->ex[i];
         int bwd = 2 * n - 1 - i, leaf = nd->kind == G_INPUT || nd->kind == G_PARAM;
-        if (!leaf && !g_is_view(nd->kind)) add_buf(pl, &ex->value, nd->dtype, nd->ndim, nd->shape, i, pl->end[i]);
+        if (nd->kind == G_OP) add_buf(pl, &ex->value, nd->dtype, nd->ndim, nd->shape, i, pl->end[i]);
         for (int k = 0; k < nd->n_saved; k++)
-            add_buf(pl, &ex->saved[k], ST_F32, nd->saved_ndim[k], nd->saved_shape[k], i, ex->needs_grad ? bwd : i);
+            add_buf(pl, &ex->saved[k], nd->saved[k].dtype, nd->saved[k].ndim, nd->saved[k].shape, i,
+                    ex->needs_grad ? bwd : i);
         if (!ex->needs_grad) continue;
         if (!leaf) {
             int start = i == p->loss ? bwd : pl->grad_start[i];
             add_buf(pl, &ex->grad, nd->dtype, nd->ndim, nd->shape, start < 0 ? bwd : start, bwd);
         }
-        if (g_is_view(nd->kind)) continue; /* views accumulate in place through a view */
+        if (nd->kind != G_OP) continue; /* views accumulate in place through a view */
         for (int s = 0; s < nd->n_in; s++) {
             const g_node *in = &p->nodes[nd->in[s]];
-            /* the multi-output backward ops write every gradient: unneeded ones go to scratch */
-            int multi = nd->kind == G_LAYERNORM || nd->kind == G_ATTENTION;
-            if (s == 1 && g_matmul_db_direct(p, i)) continue;
-            if (ex->mode[s] == G_ACCUMULATE || (multi && ex->mode[s] == G_NONE))
-                add_buf(pl, &ex->tmp[s], in->dtype, in->ndim, in->shape, bwd, bwd);
+            if (g_needs_tmp(p, i, s)) add_buf(pl, &ex->tmp[s], in->dtype, in->ndim, in->shape, bwd, bwd);
         }
     }
 }
@@ -246,7 +255,7 @@ static st_status plan_memory(st_graph_plan *p)
     pl.end = malloc(sizeof(int) * (size_t)n);
     pl.root = malloc(sizeof(int) * (size_t)n);
     pl.grad_start = malloc(sizeof(int) * (size_t)n);
-    pl.bufs = malloc(sizeof(buf) * (size_t)n * (2 + G_MAX_SAVED + G_MAX_IN));
+    pl.bufs = malloc(sizeof(buf) * (size_t)n * (2 + G_MAX_SAVED + ST_MAX_OP_IN));
     st_status s = ST_OK;
     if (!pl.end || !pl.root || !pl.grad_start || !pl.bufs) {
         s = ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_graph_compile: host allocation failed");
@@ -322,12 +331,12 @@ void st_graph_plan_destroy(st_graph_plan *p)
     if (!p) return;
     for (int i = 0; p->ex && i < p->n; i++) {
         g_exec *ex = &p->ex[i];
-        st_tensor_free(ex->value);
-        st_tensor_free(ex->grad);
-        for (int k = 0; k < G_MAX_SAVED; k++) st_tensor_free(ex->saved[k]);
-        for (int k = 0; k < G_MAX_IN; k++) st_tensor_free(ex->tmp[k]);
+        st_tensor_destroy(ex->value);
+        st_tensor_destroy(ex->grad);
+        for (int k = 0; k < G_MAX_SAVED; k++) st_tensor_destroy(ex->saved[k]);
+        for (int k = 0; k < ST_MAX_OP_IN; k++) st_tensor_destroy(ex->tmp[k]);
     }
-    st_tensor_free(p->arena);
+    st_tensor_destroy(p->arena);
     g_units_free(p);
     free(p->nodes);
     free(p->ex);

@@ -1,7 +1,7 @@
 /* Parameter units of a compiled graph (graph.h): grouping parameter nodes, the schedule of when
  * each unit is first and last used in forward and backward, the hook calls the executors make
  * at those nodes, and rebinding a parameter node to other tensors. Not the engine that decides
- * what a unit's BEGIN/END does: that is the caller's hook (the sharded engine's, src/dist). */
+ * what a unit's BEGIN/END does: that is the caller's hook (the sharded engine's, src/parallel). */
 #include <stdlib.h>
 #include <string.h>
 #include "graph_internal.h"
@@ -16,7 +16,7 @@ static int is_param(const st_graph_plan *p, st_node n)
 /* The parameter node a node's value aliases (itself, or through views), or -1. */
 static int root_param(const st_graph_plan *p, int i)
 {
-    while (g_is_view(p->nodes[i].kind)) i = p->nodes[i].in[0];
+    while (p->nodes[i].kind == G_VIEW) i = p->nodes[i].in[0];
     return p->nodes[i].kind == G_PARAM ? i : -1;
 }
 
@@ -70,7 +70,7 @@ static st_status swap_ref(st_tensor **slot, st_tensor *t)
 {
     st_tensor *ref = NULL;
     ST_TRY(st_tensor_ref(t, &ref));
-    st_tensor_free(*slot);
+    st_tensor_destroy(*slot);
     *slot = ref;
     return ST_OK;
 }
@@ -88,7 +88,7 @@ st_status st_graph_rebind_param(st_graph_plan *p, st_node n, st_tensor *value, s
     if (has_grad) ST_TRY(swap_ref(&p->ex[n].grad, grad));
     /* views of views come later in node order, so one pass refreshes whole chains */
     for (int i = n + 1; i < p->n; i++)
-        if (g_is_view(p->nodes[i].kind) && root_param(p, i) == n) ST_TRY(g_refresh_view(p, i));
+        if (p->nodes[i].kind == G_VIEW && root_param(p, i) == n) ST_TRY(g_refresh_view(p, i));
     return ST_OK;
 }
 
@@ -110,9 +110,8 @@ st_node st_graph_param_node(const st_graph_plan *p, const st_tensor *t, st_node 
 static int bwd_touches(const st_graph_plan *p, int i, int u)
 {
     const g_node *nd = &p->nodes[i];
-    unsigned r = g_is_view(nd->kind) ? 0 : g_bwd_reads(nd);
     for (int s = 0; s < nd->n_in; s++)
-        if (unit_of(p, nd->in[s]) == u && ((r & (G_R_IN0 << s)) || p->ex[i].mode[s] != G_NONE)) return 1;
+        if (unit_of(p, nd->in[s]) == u && (g_grad_reads_input(nd, s) || p->ex[i].mode[s] != G_NONE)) return 1;
     return 0;
 }
 
@@ -131,7 +130,7 @@ static void schedule(st_graph_plan *p)
     if (!p->n_units) return;
     for (int i = 0; i < p->n; i++) {
         const g_node *nd = &p->nodes[i];
-        if (nd->kind == G_PARAM || nd->kind == G_INPUT || g_is_view(nd->kind)) continue;
+        if (nd->kind != G_OP) continue;
         for (int s = 0; s < nd->n_in; s++) {
             int u = unit_of(p, nd->in[s]);
             if (u >= 0) widen(&p->fwd_first[u], &p->fwd_last[u], i);

@@ -129,7 +129,7 @@ st_status st_ckpt_dir_open(const char *dir, int keep, st_ckpt_dir **out)
     return ST_OK;
 }
 
-void st_ckpt_dir_close(st_ckpt_dir *d)
+void st_ckpt_dir_destroy(st_ckpt_dir *d)
 {
     if (!d) return;
     if (d->lock_fd >= 0) close(d->lock_fd); /* closing the descriptor releases the flock */

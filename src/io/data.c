@@ -168,14 +168,14 @@ st_status st_dataset_open(const char *path, const st_dataset_options *opt, st_da
     }
     if (s == ST_OK) s = dataset_layout(ds, o, o->val_path != NULL);
     if (s != ST_OK) {
-        st_dataset_close(ds);
+        st_dataset_destroy(ds);
         return s;
     }
     *out = ds;
     return ST_OK;
 }
 
-void st_dataset_close(st_dataset *ds)
+void st_dataset_destroy(st_dataset *ds)
 {
     if (!ds) return;
     for (int i = 0; i < 2; i++)

@@ -151,14 +151,14 @@ st_status st_llmc_open(const char *path, st_llmc_model **out)
     if (s == ST_OK) s = check_header(m, h, size);
     if (s == ST_OK) s = list_params(m);
     if (s != ST_OK) {
-        st_llmc_close(m);
+        st_llmc_destroy(m);
         return s;
     }
     *out = m;
     return ST_OK;
 }
 
-void st_llmc_close(st_llmc_model *m)
+void st_llmc_destroy(st_llmc_model *m)
 {
     if (!m) return;
     if (m->fd >= 0) close(m->fd);

@@ -147,14 +147,14 @@ st_status st_safetensors_open(const char *path, st_safetensors **out)
     st_status s = st_io_open_read(path, &f->fd, &size);
     if (s == ST_OK) s = read_header(f, size);
     if (s != ST_OK) {
-        st_safetensors_close(f);
+        st_safetensors_destroy(f);
         return s;
     }
     *out = f;
     return ST_OK;
 }
 
-void st_safetensors_close(st_safetensors *f)
+void st_safetensors_destroy(st_safetensors *f)
 {
     if (!f) return;
     if (f->fd >= 0) close(f->fd);

@@ -29,13 +29,13 @@ void st_optim_destroy(st_optim *opt)
 {
     if (!opt) return;
     for (int i = 0; i < 2; i++) {
-        st_tensor_free(opt->r[i].p);
-        st_tensor_free(opt->r[i].g);
-        st_tensor_free(opt->r[i].m);
-        st_tensor_free(opt->r[i].v);
+        st_tensor_destroy(opt->r[i].p);
+        st_tensor_destroy(opt->r[i].g);
+        st_tensor_destroy(opt->r[i].m);
+        st_tensor_destroy(opt->r[i].v);
     }
-    st_tensor_free(opt->m);
-    st_tensor_free(opt->v);
+    st_tensor_destroy(opt->m);
+    st_tensor_destroy(opt->v);
     free(opt);
 }
 

@@ -80,7 +80,7 @@ static st_status carve(const st_tensor *flat, const st_param_info *in, st_tensor
     st_tensor *piece = NULL;
     ST_TRY(st_tensor_slice(flat, 0, in->offset, in->numel, 1, &piece));
     st_status s = st_tensor_reshape(piece, in->ndim, in->shape, out);
-    st_tensor_free(piece);
+    st_tensor_destroy(piece);
     return s;
 }
 
@@ -133,14 +133,14 @@ void st_params_destroy(st_params *ps)
 {
     if (!ps) return;
     for (int i = 0; i < ps->n; i++) {
-        st_tensor_free(ps->e[i].param);
-        st_tensor_free(ps->e[i].grad);
+        st_tensor_destroy(ps->e[i].param);
+        st_tensor_destroy(ps->e[i].grad);
         free(ps->e[i].name);
     }
     free(ps->e);
-    st_tensor_free(ps->flat_param);
-    st_tensor_free(ps->flat_grad);
-    st_tensor_free(ps->sumsq);
+    st_tensor_destroy(ps->flat_param);
+    st_tensor_destroy(ps->flat_grad);
+    st_tensor_destroy(ps->sumsq);
     free(ps);
 }
 
@@ -166,13 +166,13 @@ static st_status release_arena(st_params *ps, int grads)
     for (int i = 0; s == ST_OK && i < ps->n; i++)
         s = placeholder(one, grads ? ps->e[i].grad : ps->e[i].param, &fresh[i]);
     if (s == ST_OK) s = placeholder(one, grads ? ps->flat_grad : ps->flat_param, &fresh[ps->n]);
-    st_tensor_free(one);
+    st_tensor_destroy(one);
     for (int i = 0; i < n; i++) {
         st_tensor **slot = i == ps->n ? (grads ? &ps->flat_grad : &ps->flat_param)
                                       : (grads ? &ps->e[i].grad : &ps->e[i].param);
         st_tensor *old = s == ST_OK ? *slot : fresh[i];
         if (s == ST_OK) *slot = fresh[i];
-        st_tensor_free(old);
+        st_tensor_destroy(old);
     }
     free(fresh);
     if (s == ST_OK) ps->released[grads] = 1;
@@ -283,7 +283,7 @@ st_status st_params_region(const st_params *ps, int decay, st_tensor **param, st
     ST_TRY(st_tensor_slice(ps->flat_param, 0, start, len, 1, param));
     st_status s = st_tensor_slice(ps->flat_grad, 0, start, len, 1, grad);
     if (s != ST_OK) {
-        st_tensor_free(*param);
+        st_tensor_destroy(*param);
         *param = NULL;
     }
     return s;

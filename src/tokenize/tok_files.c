@@ -97,7 +97,7 @@ st_status st_tokenizer_encode_files(st_tokenizer *tok, const char *const *paths,
     hdr[2] = (int32_t)k.total;
     if (!s && (fseek(o.fp, 0, SEEK_SET) != 0 || fwrite(hdr, sizeof hdr, 1, o.fp) != 1))
         s = ST_ERR(ST_ERR_IO, "cannot write the header of '%s'", o.tmp);
-    st_token_buf_free(&b);
+    st_token_buf_destroy(&b);
     free(k.conv);
     if (s) {
         tok_out_abort(&o);

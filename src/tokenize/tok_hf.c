@@ -260,7 +260,7 @@ static st_status load_hf(const char *vocab_json, const char *merges_txt, st_toke
     free(vd);
     free(md);
     if (s) {
-        st_tokenizer_free(tok);
+        st_tokenizer_destroy(tok);
         return s;
     }
     *out = tok;

@@ -168,7 +168,7 @@ st_status st_tokenizer_load_tiktoken(const char *path, const char *const *specia
     free(v);
     free(d);
     if (s) {
-        st_tokenizer_free(tok);
+        st_tokenizer_destroy(tok);
         return s;
     }
     *out = tok;

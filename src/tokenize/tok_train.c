@@ -33,7 +33,7 @@ static void trainer_free_specials(st_tok_trainer *t)
     free(t->specials);
 }
 
-void st_tok_trainer_free(st_tok_trainer *t)
+void st_tok_trainer_destroy(st_tok_trainer *t)
 {
     if (!t) return;
     trainer_free_specials(t);
@@ -77,7 +77,7 @@ st_status st_tok_trainer_create(const st_tok_train_options *opt, st_tok_trainer 
     t->min_freq = opt->min_frequency ? opt->min_frequency : 2;
     if (!s) s = tok_regex_init(&t->rx);
     if (s) {
-        st_tok_trainer_free(t);
+        st_tok_trainer_destroy(t);
         return s;
     }
     *out = t;

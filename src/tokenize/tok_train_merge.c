@@ -257,7 +257,7 @@ static st_status build(learner *L, const char *const *specials, int nsp, st_toke
         s = tok_add_merge(tok, L->merges[k][0], L->merges[k][1], L->merges[k][2]);
     if (!s) s = tok_finish(tok, "training");
     if (s) {
-        st_tokenizer_free(tok);
+        st_tokenizer_destroy(tok);
         return s;
     }
     *out = tok;

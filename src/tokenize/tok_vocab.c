@@ -18,7 +18,7 @@ st_status tok_alloc(int32_t n_vocab, st_tokenizer **out)
     t->off = calloc((size_t)n_vocab + 1, sizeof *t->off);
     t->rule = ST_BPE_RANKS;
     if (!t->kind || !t->off) {
-        st_tokenizer_free(t);
+        st_tokenizer_destroy(t);
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "tokenizer of %d ids", n_vocab);
     }
     *out = t;
@@ -231,7 +231,7 @@ st_status tok_derive_merges(st_tokenizer *tok)
     return ST_OK;
 }
 
-void st_tokenizer_free(st_tokenizer *tok)
+void st_tokenizer_destroy(st_tokenizer *tok)
 {
     if (!tok) return;
     free(tok->kind);
@@ -287,7 +287,7 @@ st_status st_tokenizer_token(const st_tokenizer *tok, int32_t id, const uint8_t 
     return ST_OK;
 }
 
-void st_token_buf_free(st_token_buf *b)
+void st_token_buf_destroy(st_token_buf *b)
 {
     if (!b) return;
     free(b->ids);

@@ -22,7 +22,8 @@ static void plan_usage(FILE *f)
             "Predicts, for every partitioning scheme, the bytes each rank moves per optimizer step at\n"
             "each level, the communication time and the memory per device, and picks the fastest\n"
             "scheme that fits (docs/partitioning.md).\n\noptions:\n"
-            "  --model NAME         gpt2-124m (default), gpt-25m, 1.3b or 20b\n"
+            "  --model NAME         gpt2-124m (default), tiny, gpt-25m, 1.3b\n"
+            "                       or 20b\n"
             "  --params P           a parameter count instead of a named model (model state only)\n"
             "  --topology NxGxD     nodes x GPUs per node x GCDs per GPU (default: STRATA_TOPOLOGY,\n"
             "                       else this machine)\n"
@@ -118,7 +119,7 @@ static int topology_input(const plan_options *o, st_plan_input *in)
     st_status s = o->topology ? ST_OK : st_topo_get_shape(t, &in->shape);
     if (s == ST_OK && !o->machine)
         s = st_plan_machine_from_topo(t, &in->machine);
-    st_topo_free(t);
+    st_topo_destroy(t);
     if (s != ST_OK)
         return fail("topology");
     /* A detected machine reports no node count (the communicator knows it) and 0 GPUs without any. */

@@ -20,7 +20,7 @@ static int n_owned;
 
 static void free_all(void)
 {
-    while (n_owned > 0) st_tensor_free(owned[--n_owned]);
+    while (n_owned > 0) st_tensor_destroy(owned[--n_owned]);
     st_shutdown();
 }
 

@@ -332,7 +332,7 @@ static int run_job_topology(void)
             st_topo_print(t, 0, stdout);
         }
         st_topo_source src = t ? st_topo_get_source(t) : ST_TOPO_DETECTED;
-        st_topo_free(t);
+        st_topo_destroy(t);
         st_topo_shape sh;
         st_comm_shape(c, &sh);
         int n = st_comm_size(c), g = sh.gpus_per_node, d = sh.gcds_per_gpu;
@@ -350,7 +350,7 @@ static int run_job_topology(void)
                            gcd);
                 }
     }
-    st_comm_free(c);
+    st_comm_destroy(c);
     return rc;
 }
 
@@ -370,7 +370,7 @@ static int run_topology(const info_options *o)
     } else {
         print_places(t, nranks);
     }
-    st_topo_free(t);
+    st_topo_destroy(t);
     return rc;
 }
 

@@ -116,16 +116,16 @@ static int cmd_train(const tk_opts *o)
     if (st_tok_trainer_create(&to, &t)) return tk_fail("training");
     for (int i = 0; i < o->nfiles; i++)
         if (st_tok_trainer_feed_file(t, o->files[i])) {
-            st_tok_trainer_free(t);
+            st_tok_trainer_destroy(t);
             return tk_fail("training");
         }
     st_status s = st_tok_trainer_finish(t, &tok);
-    st_tok_trainer_free(t);
+    st_tok_trainer_destroy(t);
     if (s) return tk_fail("training");
     printf("vocabulary: %d ids (%d merges)%s\n", st_tokenizer_vocab_size(tok), st_tokenizer_merges(tok),
            st_tokenizer_vocab_size(tok) < o->vocab_size ? ": the text ran out of pairs seen twice" : "");
     int rc = save(tok, o);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
     return rc;
 }
 
@@ -141,13 +141,13 @@ static int cmd_encode(const tk_opts *o)
     st_tok_file_options fo = {.eot_before_each = o->eot && st_tokenizer_eot(tok) >= 0};
     st_tok_file_stats st;
     if (st_tokenizer_encode_files(tok, o->files, o->nfiles, o->out, &fo, &st)) {
-        st_tokenizer_free(tok);
+        st_tokenizer_destroy(tok);
         return tk_fail("encoding");
     }
     printf("%s: %lld tokens (uint%d) from %lld bytes in %d file%s, %.2f s, %.1f MB/s\n", o->out,
            (long long)st.tokens_out, 8 * st.token_bytes, (long long)st.bytes_in, o->nfiles,
            o->nfiles > 1 ? "s" : "", st.seconds, st.bytes_in / 1e6 / (st.seconds > 0 ? st.seconds : 1e-9));
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
     return 0;
 }
 
@@ -165,7 +165,7 @@ static int cmd_decode(const tk_opts *o)
     FILE *out = o->out ? fopen(o->out, "wb") : stdout;
     if (!out) {
         fprintf(stderr, "strata-tokenize: cannot create '%s': %s\n", o->out, strerror(errno));
-        st_tokenizer_free(tok);
+        st_tokenizer_destroy(tok);
         return 1;
     }
     st_status s = st_dataset_open(o->files[0], &dopt, &ds);
@@ -187,8 +187,8 @@ static int cmd_decode(const tk_opts *o)
         fprintf(stderr, "strata-tokenize: cannot write '%s': %s\n", o->out, strerror(errno));
         rc = 1;
     }
-    st_dataset_close(ds);
-    st_tokenizer_free(tok);
+    st_dataset_destroy(ds);
+    st_tokenizer_destroy(tok);
     return s ? tk_fail("decoding") : rc;
 }
 
@@ -205,8 +205,8 @@ static int cmd_text(const tk_opts *o)
         for (int64_t k = 0; k < b.n && !rc; k++) printf("%s%d", k ? " " : "", b.ids[k]);
         if (!rc) putchar('\n');
     }
-    st_token_buf_free(&b);
-    st_tokenizer_free(tok);
+    st_token_buf_destroy(&b);
+    st_tokenizer_destroy(tok);
     return rc;
 }
 
@@ -224,7 +224,7 @@ static int cmd_info(const tk_opts *o, int convert)
                st_tokenizer_rule(tok) == ST_BPE_RANKS ? "tiktoken rank" : "merge list",
                st_tokenizer_eot(tok));
     }
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
     return rc;
 }
 

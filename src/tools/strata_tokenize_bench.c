@@ -93,13 +93,13 @@ static int strata_pass(st_tokenizer *tok, char **text, size_t *len, int n, int64
     for (int i = 0; i < n; i++) {
         b.n = 0;
         if (st_tokenizer_encode(tok, text[i], len[i], 0, &b)) {
-            st_token_buf_free(&b);
+            st_token_buf_destroy(&b);
             return tk_fail("encoding");
         }
         *tokens += b.n;
     }
     *secs = now_s() - t0;
-    st_token_buf_free(&b);
+    st_token_buf_destroy(&b);
     return 0;
 }
 
@@ -158,6 +158,6 @@ int tk_bench(const tk_opts *o)
         }
     }
     for (int i = 0; i < o->nfiles; i++) free(text[i]);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
     return rc;
 }

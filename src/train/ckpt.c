@@ -319,7 +319,7 @@ int ckpt_host_read(const char *dir, st_params *ps, const gpt2_config *cfg, ckpt_
             snprintf(err, errlen, "cannot resume from '%s': %s", path, st_last_error());
         rc = s ? -1 : 0;
     }
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -351,7 +351,7 @@ int ckpt_read(const char *dir, st_params *ps, const gpt2_config *cfg, const trai
     }
     int64_t step = 0;
     int rc = ckpt_meta_check(f, cfg, o, &step, err, errlen);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     if (!rc) rc = ckpt_host_read(dir, ps, cfg, h, err, errlen);
     h->step = step;
     if (rc) ckpt_host_free(h);
@@ -383,7 +383,7 @@ static int sharded_config(const char *index, int heads, gpt2_config *c, char *er
         return -1;
     }
     hf_meta_config(f, c);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     if (heads && !c->H) c->H = heads;
     c->Vp = c->V == 50257 ? 50304 : c->V;
     if (!c->L || !c->H || !c->C || !c->T || !c->V) {

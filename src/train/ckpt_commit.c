@@ -62,7 +62,7 @@ static int64_t staged_shards(const char *staging)
     snprintf(path, sizeof path, "%s/index.safetensors", staging);
     if (st_safetensors_open(path, &f) != ST_OK) return -1;
     int64_t n = ckpt_parse_count(st_safetensors_meta(f, "strata.shard.count"));
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return n >= 1 && n <= ST_CKPT_MAX_FILES - 3 ? n : -1;
 }
 

@@ -218,7 +218,7 @@ int hf_model_config(const char *dir, const char *file, int heads, gpt2_config *c
             rc = -1;
         }
     }
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -304,6 +304,6 @@ int hf_model_load(const char *file, const st_params *ps, int V, float *h, char *
     }
     if (!rc) rc = check_lm_head(f, ps, h, V, why, sizeof why);
     if (rc) snprintf(err, errlen, "cannot load model '%s': %s", file, why);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }

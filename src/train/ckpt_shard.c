@@ -39,7 +39,7 @@ static int64_t entry_step(const char *dir, int kind)
     entry_path(path, sizeof path, dir, kind);
     if (st_safetensors_open(path, &f) != ST_OK) return -1;
     int64_t step = meta_i64(f, "step");
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return step;
 }
 
@@ -111,7 +111,7 @@ static int check_entry(const char *dir, int kind, const gpt2_config *cfg, const 
         return -1;
     }
     int rc = ckpt_meta_check(f, cfg, o, step, err, errlen);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -224,7 +224,7 @@ static st_status read_shard(const char *dir, int64_t k, const index_info *x, int
     static const char *const names[3] = {"params", "adamw.m", "adamw.v"};
     float *dst[3] = {h->p + b, h->m + b, h->v + b};
     for (int i = 0; i < 3 && !s; i++) s = st_safetensors_read(f, names[i], dst[i], (size_t)n * sizeof(float));
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return s;
 }
 
@@ -245,7 +245,7 @@ static int read_index(const char *dir, int64_t P, index_info *x, char *err, size
     x->step = meta_i64(f, SK "step");
     const char *id = st_safetensors_meta(f, SK "id");
     snprintf(x->id, sizeof x->id, "%s", id ? id : "");
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     /* count and len bounded before their product (which the index could make overflow) */
     int64_t cover;
     if (fmt != 1 || x->P != P || x->count < 1 || x->count > (1 << 24) || x->len < 1 || x->step < 0 ||

@@ -147,9 +147,9 @@ void gpt2_graph_destroy(gpt2_graph *m)
 {
     st_graph_plan_destroy(m->plan);
     st_graph_destroy(m->g);
-    st_tensor_free(m->idx_t);
-    st_tensor_free(m->tgt_t);
-    st_tensor_free(m->pos_t);
+    st_tensor_destroy(m->idx_t);
+    st_tensor_destroy(m->tgt_t);
+    st_tensor_destroy(m->pos_t);
     *m = (gpt2_graph){0};
 }
 

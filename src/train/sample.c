@@ -58,8 +58,8 @@ static st_status read_row(gpt2_graph *m, int64_t t, float *out, int V)
             uint32_t w = (uint32_t)((const uint16_t *)out)[i] << 16;
             memcpy(&out[i], &w, sizeof w);
         }
-    st_tensor_free(b);
-    st_tensor_free(a);
+    st_tensor_destroy(b);
+    st_tensor_destroy(a);
     return s;
 }
 

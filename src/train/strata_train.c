@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     if (r < 0 && ranks > 1) fprintf(stderr, "strata-train: rank %d: error: %s\n", rank, err);
     else if (r < 0) fprintf(stderr, "strata-train: error: %s\n", err);
     fflush(stdout);
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     st_shutdown();
     return r < 0 ? 1 : r == TRAIN_STOPPED ? EXIT_STOPPED : 0;
 }

@@ -29,7 +29,7 @@ static st_status reduce_host(st_comm *c, st_dtype dt, void *v, int64_t n, st_red
     st_status s = host_tensor(dt, n, v, &t);
     if (!s) s = st_comm_all_reduce(c, t, op, ST_SCOPE_WORLD);
     if (!s) s = st_tensor_read(t, v, (size_t)n * st_dtype_size(dt));
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     return s;
 }
 
@@ -65,7 +65,7 @@ static st_status share_message(st_comm *c, int root, int failed, char *err, size
     st_status s = host_tensor(ST_I32, WORDS, words, &t);
     if (!s) s = st_comm_broadcast(c, t, root, ST_SCOPE_WORLD);
     if (!s) s = st_tensor_read(t, words, sizeof words);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     ((char *)words)[sizeof words - 1] = 0;
     if (!s && !failed) snprintf(err, errlen, "rank %d: %s", root, (char *)words);
     return s;
@@ -151,7 +151,7 @@ void dist_bind(st_comm *c, FILE *note)
     if (!s) follow_binding();
     if (s && note && st_comm_rank(c) == 0)
         fprintf(note, "strata-train: note: ranks not bound to cores: %s\n", st_last_error());
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 /* --partition auto: the planner's choice among every scheme, explained on `progress`. */
@@ -165,7 +165,7 @@ static int plan_auto(st_comm *c, const gpt2_config *cfg, int64_t n_params, int64
     st_topo *topo = NULL;
     if (st_topo_load(&topo) == ST_OK)
         st_plan_machine_from_topo(topo, &in.machine);
-    st_topo_free(topo);
+    st_topo_destroy(topo);
     in.model = (st_plan_model){.params = (uint64_t)n_params, .layers = cfg->L, .hidden = cfg->C,
                                .heads = cfg->H, .seq = cfg->T, .vocab = cfg->Vp};
     snprintf(in.model.name, sizeof in.model.name, "strata-train");

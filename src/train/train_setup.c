@@ -224,7 +224,7 @@ static void report_changes(run *r, const ckpt_source *src)
     if (!r->progress || st_safetensors_open(path, &f) != ST_OK) return;
     if (ckpt_meta_changes(f, &r->eff, msg, sizeof msg))
         fprintf(r->progress, "note: resuming with hyperparameters that differ from the checkpoint's: %s\n", msg);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
 }
 
 /* Resumes from --ckpt: the committed checkpoint (or the older layout), every kind into every run. */

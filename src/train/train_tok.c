@@ -132,6 +132,6 @@ void train_tok_print(const train_tok *t, const int32_t *ids, int n, FILE *out)
 
 void train_tok_free(train_tok *t)
 {
-    st_tokenizer_free(t->tok);
+    st_tokenizer_destroy(t->tok);
     t->tok = NULL;
 }

@@ -289,13 +289,13 @@ static void cleanup(run *r)
     if (r->have_graph) gpt2_graph_destroy(&r->m);
     st_optim_destroy(r->opt);
     st_params_destroy(r->ps);
-    st_dataset_close(r->ds);
-    st_llmc_close(r->llmc);
+    st_dataset_destroy(r->ds);
+    st_llmc_destroy(r->llmc);
     train_tok_free(&r->tk);
     free(r->in);
     free(r->tg);
     free(r->times);
-    st_ckpt_dir_close(r->ckdir);
+    st_ckpt_dir_destroy(r->ckdir);
     if (r->log) fclose(r->log);
 }
 

@@ -195,7 +195,7 @@ static void two_devices(void)
     float v[4] = {0};
     CHECK(st_tensor_read(o, v, sizeof v) == ST_OK && v[0] == 3.0f && v[3] == 3.0f, "sum after moving: %g", v[0]);
     st_tensor *all[] = {a, b, o, moved};
-    for (int i = 0; i < 4; i++) st_tensor_free(all[i]);
+    for (int i = 0; i < 4; i++) st_tensor_destroy(all[i]);
 }
 
 int main(void)

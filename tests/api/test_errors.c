@@ -46,7 +46,7 @@ static void null_handles(void)
     st_tensor *t = make(ST_F32, 2, 3, 4), *out = NULL;
     st_device_props p;
     st_backend_info bi;
-    st_tensor_free(NULL); /* no-op */
+    st_tensor_destroy(NULL); /* no-op */
     CHECK(st_tensor_ndim(NULL) == 0 && st_tensor_dim(NULL, 0) == 0 && st_tensor_stride(NULL, 0) == 0 &&
           st_tensor_numel(NULL) == 0 && st_tensor_device(NULL) == NULL && !st_tensor_is_contiguous(NULL),
           "accessors of NULL");
@@ -74,7 +74,7 @@ static void null_handles(void)
     CHECK_ST(st_device_get("cpu", 0, NULL), ST_ERR_INVALID_ARG);
     CHECK_ST(st_device_select("cpu", NULL, NULL), ST_ERR_INVALID_ARG);
     CHECK(out == NULL, "failed calls left out untouched");
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 /* Every op and gradient rule with a NULL tensor in some position. */
@@ -121,7 +121,7 @@ static void null_operands(void)
     CHECK_ST(st_vjp_matmul(t, t, NULL, t, t, 0, 0, 1), ST_ERR_INVALID_ARG);
     CHECK_ST(st_vjp_reduce(ST_OP_SUM, NULL, t, t, t, 0), ST_ERR_INVALID_ARG);
     CHECK_ST(st_vjp_sumsq(t, NULL, t), ST_ERR_INVALID_ARG);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 static void bad_arguments(void)
@@ -141,9 +141,9 @@ static void bad_arguments(void)
     CHECK_ST(st_tensor_read(t, buf, sizeof buf), ST_ERR_SHAPE);
     CHECK_ST(st_tensor_write(t, buf, sizeof buf), ST_ERR_SHAPE);
     CHECK(out == NULL, "failed calls left out untouched");
-    st_tensor_free(stat);
-    st_tensor_free(w);
-    st_tensor_free(t);
+    st_tensor_destroy(stat);
+    st_tensor_destroy(w);
+    st_tensor_destroy(t);
 }
 
 static void mismatches(void)
@@ -192,7 +192,7 @@ static void mismatches(void)
     CHECK_ST(st_vjp_binary(ST_OP_ADD, b, NULL, a, a, a), ST_ERR_SHAPE);
     CHECK_ST(st_vjp_cast(i, a), ST_ERR_DTYPE);
     st_tensor *all[] = {a, b, h, i, v, o, idx, fidx, rows};
-    for (int k = 0; k < 9; k++) st_tensor_free(all[k]);
+    for (int k = 0; k < 9; k++) st_tensor_destroy(all[k]);
 }
 
 /* 2^60 bytes, 4x physical memory and a size overflowing 64 bits: ST_ERR_OUT_OF_MEMORY. */
@@ -210,7 +210,7 @@ static void out_of_memory(void)
     CHECK(t == NULL, "no tensor from a failed allocation");
     st_tensor *ok = make(ST_F32, 1, 1000, 0);
     CHECK(ok != NULL, "allocation works after out-of-memory errors");
-    st_tensor_free(ok);
+    st_tensor_destroy(ok);
 }
 
 /* The allocator's counters follow storage, not handles: views add nothing, the last free of a
@@ -234,11 +234,11 @@ static void memory_counters(void)
     st_device_memory mv;
     st_device_memory_get(cpu, &mv);
     CHECK(mv.current == m.current && mv.allocations == m.allocations, "a view or a failed allocation counted");
-    st_tensor_free(a);
+    st_tensor_destroy(a);
     st_device_memory_get(cpu, &mv);
     CHECK(mv.current == m.current, "storage freed while a view holds it");
-    st_tensor_free(v);
-    st_tensor_free(b);
+    st_tensor_destroy(v);
+    st_tensor_destroy(b);
     st_device_memory_get(cpu, &m);
     CHECK(m.current == m0.current && m.allocations == m0.allocations && m.peak >= m0.current + 12014,
           "after freeing: current %llu, peak %llu", (unsigned long long)m.current, (unsigned long long)m.peak);

@@ -49,11 +49,11 @@ static void slices(void)
     int hit[8] = {5, 7, 9, 11, 17, 19, 21, 23};
     for (int i = 0; i < 8; i++) want[hit[i]] = -1;
     reads(t, want, 24, "storage after writing the view");
-    st_tensor_free(s2);
+    st_tensor_destroy(s2);
     s2 = NULL;
     CHECK_ST(st_tensor_slice(t, 2, 4, 0, 1, &s2), ST_OK); /* empty at the end */
     CHECK(st_tensor_numel(s2) == 0, "empty slice");
-    st_tensor_free(s2);
+    st_tensor_destroy(s2);
     s2 = NULL;
     CHECK_ST(st_tensor_slice(t, 2, 3, 2, 1, &s2), ST_ERR_SHAPE);
     CHECK_ST(st_tensor_slice(t, 2, 0, 3, 2, &s2), ST_ERR_SHAPE);
@@ -62,9 +62,9 @@ static void slices(void)
     CHECK_ST(st_tensor_slice(t, 3, 0, 1, 1, &s2), ST_ERR_INVALID_ARG);
     CHECK(s2 == NULL, "failed slices left out untouched");
     /* the storage outlives the handle it came from */
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     reads(s, (float[]){4, -1, 6, -1, 8, -1, 10, -1, 16, -1, 18, -1, 20, -1, 22, -1}, 16, "view after its base was freed");
-    st_tensor_free(s);
+    st_tensor_destroy(s);
 }
 
 static void transposes_and_reshapes(void)
@@ -85,11 +85,11 @@ static void transposes_and_reshapes(void)
     /* splitting a dim of a strided view needs no copy */
     CHECK_ST(st_tensor_reshape(tr, 4, (int64_t[]){2, 2, 3, 2}, &r), ST_OK);
     reads(r, want, 24, "split dim of a transposed view");
-    st_tensor_free(r);
+    st_tensor_destroy(r);
     r = NULL;
     CHECK_ST(st_tensor_reshape(t, 2, (int64_t[]){6, -1}, &r), ST_OK);
     CHECK(st_tensor_dim(r, 1) == 4 && st_tensor_is_contiguous(r), "reshape with -1");
-    st_tensor_free(r);
+    st_tensor_destroy(r);
     r = NULL;
     CHECK_ST(st_tensor_reshape(t, 2, (int64_t[]){-1, -1}, &r), ST_ERR_SHAPE);
     CHECK_ST(st_tensor_reshape(t, 2, (int64_t[]){5, 5}, &r), ST_ERR_SHAPE);
@@ -111,7 +111,7 @@ static void transposes_and_reshapes(void)
     float first[24];
     CHECK(st_tensor_read(to, first, sizeof first) == ST_OK && first[1] == 1.0f, "st_tensor_to never aliases");
     st_tensor *all[] = {t, tr, c1, c2, to};
-    for (int i = 0; i < 5; i++) st_tensor_free(all[i]);
+    for (int i = 0; i < 5; i++) st_tensor_destroy(all[i]);
 }
 
 static void expands_and_refs(void)
@@ -125,20 +125,20 @@ static void expands_and_refs(void)
     reads(e, (float[]){1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}, 12, "expand (1,4) -> (3,4)");
     CHECK_ST(st_tensor_expand(t, 3, (int64_t[]){2, 1, 4}, &e2), ST_OK);
     reads(e2, (float[]){1, 2, 3, 4, 1, 2, 3, 4}, 8, "expand with a new leading dim");
-    st_tensor_free(e2);
+    st_tensor_destroy(e2);
     e2 = NULL;
     CHECK_ST(st_tensor_expand(t, 2, (int64_t[]){3, 5}, &e2), ST_ERR_SHAPE);
     CHECK_ST(st_tensor_expand(t, 1, (int64_t[]){4}, &e2), ST_ERR_SHAPE);
     CHECK_ST(st_tensor_ref(t, &ref), ST_OK);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     reads(ref, (float[]){1, 2, 3, 4}, 4, "ref outlives the original handle");
     char buf[64];
     st_tensor_describe(ref, buf, sizeof buf);
     CHECK(strcmp(buf, "f32[1,4] cpu:0") == 0, "describe gave '%s'", buf);
     st_tensor_describe(ref, buf, 5);
     CHECK(strlen(buf) == 4, "describe truncates and terminates: '%s'", buf);
-    st_tensor_free(e);
-    st_tensor_free(ref);
+    st_tensor_destroy(e);
+    st_tensor_destroy(ref);
 }
 
 static void scalars_empty_bf16(void)
@@ -155,8 +155,8 @@ static void scalars_empty_bf16(void)
     CHECK_ST(st_tensor_write(z, NULL, 0), ST_OK);
     CHECK_ST(st_fill(z, 1.0), ST_OK);
     CHECK_ST(st_exp(z, z), ST_OK);
-    st_tensor_free(s);
-    st_tensor_free(z);
+    st_tensor_destroy(s);
+    st_tensor_destroy(z);
     CHECK(st_f32_to_bf16(1.0f) == 0x3F80 && st_f32_to_bf16(1.00390625f) == 0x3F80 &&
           st_f32_to_bf16(1.01171875f) == 0x3F82 && st_f32_to_bf16(-0.0f) == 0x8000, "bf16 ties to even");
     CHECK(st_f32_to_bf16(3.4e38f) == 0x7F80 && isnan(st_bf16_to_f32(st_f32_to_bf16(NAN))), "bf16 overflow and NaN");

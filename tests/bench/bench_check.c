@@ -4,11 +4,14 @@
  *                                             enum, required, properties, additionalProperties
  *                                             false, items, and $ref into #/$defs/
  *   bench_check svg FILE.svg                  the file starts with <svg and its tags balance
+ *   bench_check ops DOC.json                  every op of the op table has a measured row on
+ *                                             some device (its cases come from the table row)
  * Exit 0 when the check holds, 1 with every violation printed when not, 2 on bad usage. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "strata/ops.h"
 #include "tool_json.h"
 
 static int errors;
@@ -148,10 +151,41 @@ static int check_svg(const char *path)
     return err[0] ? 1 : 0;
 }
 
+/* Every op of the table (st_op_info_get) appears as "op" of a row that ran (ok true). */
+static int check_ops(const char *doc_path)
+{
+    char err[512];
+    tj_value *doc = tj_parse_file(doc_path, err, sizeof err);
+    const tj_value *res = doc ? tj_get(doc, "results") : NULL;
+    if (!res || res->type != TJ_ARRAY) {
+        fprintf(stderr, "bench_check: %s: %s\n", doc_path, doc ? "no \"results\" array" : err);
+        tj_value_free(doc);
+        return 1;
+    }
+    int missing = 0;
+    for (int op = 0; op < ST_OP_COUNT; op++) {
+        const char *name = st_op_info_get((st_op)op)->name;
+        int found = 0;
+        for (int i = 0; i < res->n && !found; i++) {
+            const tj_value *o = tj_get(&res->items[i], "op"), *ok = tj_get(&res->items[i], "ok");
+            found = o && o->type == TJ_STRING && strcmp(o->string, name) == 0 && ok && ok->boolean;
+        }
+        if (!found) {
+            fprintf(stderr, "bench_check: op %s: no measured row in %s (a row of the op table without a "
+                            "benchmark case, or its case failed)\n", name, doc_path);
+            missing++;
+        }
+    }
+    if (!missing) printf("bench_check: %s: every op of the table (%d) measured\n", doc_path, (int)ST_OP_COUNT);
+    tj_value_free(doc);
+    return missing ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "schema") == 0) return check_schema(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "svg") == 0) return check_svg(argv[2]);
-    fprintf(stderr, "usage: bench_check schema SCHEMA.json DOC.json | bench_check svg FILE.svg\n");
+    if (argc == 3 && strcmp(argv[1], "ops") == 0) return check_ops(argv[2]);
+    fprintf(stderr, "usage: bench_check schema SCHEMA.json DOC.json | bench_check svg FILE.svg | bench_check ops DOC.json\n");
     return 2;
 }

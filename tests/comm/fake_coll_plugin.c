@@ -1,4 +1,4 @@
-/* A test plugin that makes st_comm's device path (src/dist/comm_device*.c) run without a GPU: a
+/* A test plugin that makes st_comm's device path (src/parallel/comm_device*.c) run without a GPU: a
  * "device" backend whose buffers are host memory behind opaque handles (host_memory 0, so the core
  * treats them as device buffers) and whose coll_* entries are MPI collectives that enforce NCCL's
  * rules (in-place forms only, no other overlap). Only the ops the device path and test_comm use
@@ -62,7 +62,7 @@ static void store(const st_view *v, int64_t lin, double x)
 static st_status op_fill(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx, (void)dev;
-    for (int64_t i = 0, n = numel(&c->out[0]); i < n; i++) store(&c->out[0], i, c->p.value);
+    for (int64_t i = 0, n = numel(&c->out[0]); i < n; i++) store(&c->out[0], i, c->p.fill.value);
     return ST_OK;
 }
 

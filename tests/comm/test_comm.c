@@ -122,7 +122,7 @@ static void test_all_reduce(st_dtype dt, int64_t n, st_scope s, st_reduce_op op)
     CHECK(compare(t, want, what) == 0, "%s", what);
     uint64_t padded = (uint64_t)((n + P - 1) / P * P);
     check_bytes(ST_COLL_ALL_REDUCE, s, padded * (dt == ST_I32 ? 4 : 4), what);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     free(v), free(want);
 }
 
@@ -144,7 +144,7 @@ static void test_reduce_scatter_all_gather(st_dtype dt, int64_t n, st_scope s)
     CHECK_ST(st_comm_reduce_scatter(comm, in, out, ST_REDUCE_SUM, s), ST_OK);
     CHECK(compare(out, want, what) == 0, "%s", what);
     check_bytes(ST_COLL_REDUCE_SCATTER, s, (uint64_t)(cnt * P) * 4, what);
-    st_tensor_free(in), st_tensor_free(out);
+    st_tensor_destroy(in), st_tensor_destroy(out);
 
     /* all-gather of each member's shard of a full tensor: out is that tensor, cut to n. */
     for (int64_t k = 0; k < cnt; k++) v[k] = value(me, k, 3, grp);
@@ -156,7 +156,7 @@ static void test_reduce_scatter_all_gather(st_dtype dt, int64_t n, st_scope s)
     CHECK_ST(st_comm_all_gather(comm, in, out, s), ST_OK);
     CHECK(compare(out, want, what) == 0, "%s", what);
     check_bytes(ST_COLL_ALL_GATHER, s, (uint64_t)(cnt * P) * (dt == ST_BF16 ? 2 : 4), what);
-    st_tensor_free(in), st_tensor_free(out);
+    st_tensor_destroy(in), st_tensor_destroy(out);
     free(v), free(want);
 }
 
@@ -174,7 +174,7 @@ static void test_broadcast_all_to_all(st_dtype dt, int64_t n, st_scope s)
     CHECK_ST(st_comm_broadcast(comm, t, root, s), ST_OK);
     CHECK(compare(t, want, what) == 0, "%s", what);
     check_bytes(ST_COLL_BROADCAST, s, (uint64_t)(blk * P) * es, what);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 
     /* Sender r's block `me` lands as block r: out[r*blk + k] = in_r[me*blk + k], zero past n. */
     for (int64_t i = 0; i < n; i++) {
@@ -188,7 +188,7 @@ static void test_broadcast_all_to_all(st_dtype dt, int64_t n, st_scope s)
     CHECK_ST(st_comm_all_to_all(comm, in, out, s), ST_OK);
     CHECK(compare(out, want, what) == 0, "%s", what);
     check_bytes(ST_COLL_ALL_TO_ALL, s, (uint64_t)(blk * P) * es, what);
-    st_tensor_free(in), st_tensor_free(out);
+    st_tensor_destroy(in), st_tensor_destroy(out);
     free(v), free(want);
 }
 
@@ -200,18 +200,18 @@ static void test_errors(void)
     st_tensor *t = make(ST_F32, r == 0 ? 7 : 8, v);
     CHECK_ST(st_comm_all_reduce(comm, t, ST_REDUCE_SUM, ST_SCOPE_WORLD), ST_ERR_SHAPE);
     CHECK(h_msg_has("7") && h_msg_has("8"), "message names both counts: %s", st_last_error());
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     t = make(r == 0 ? ST_F32 : ST_I32, 8, v);
     CHECK_ST(st_comm_broadcast(comm, t, 0, ST_SCOPE_WORLD), ST_ERR_DTYPE);
     CHECK(h_msg_has("f32") && h_msg_has("i32"), "message names both dtypes: %s", st_last_error());
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     st_tensor *in = make(ST_F32, 8, v), *out = make(ST_F32, r == 0 ? 5 : (8 + st_comm_size(comm) - 1) / st_comm_size(comm), v);
     CHECK_ST(st_comm_reduce_scatter(comm, in, out, ST_REDUCE_SUM, ST_SCOPE_WORLD),
              r == 0 ? ST_ERR_SHAPE : ST_ERR_INVALID_ARG);
-    st_tensor_free(in), st_tensor_free(out);
+    st_tensor_destroy(in), st_tensor_destroy(out);
     t = make(ST_F32, 8, v);
     CHECK_ST(st_comm_all_reduce(comm, t, ST_REDUCE_SUM, ST_SCOPE_WORLD), ST_OK); /* still usable */
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 /* A strided (transposed) CPU view goes through the staging path. */
@@ -231,7 +231,7 @@ static void test_strided(void)
     CHECK(!st_tensor_is_contiguous(tr), "transposed view");
     CHECK_ST(st_comm_all_reduce(comm, tr, ST_REDUCE_SUM, ST_SCOPE_WORLD), ST_OK);
     CHECK(compare(base, want, "strided all_reduce") == 0, "strided all_reduce");
-    st_tensor_free(tr), st_tensor_free(mat), st_tensor_free(base);
+    st_tensor_destroy(tr), st_tensor_destroy(mat), st_tensor_destroy(base);
 }
 
 /* Where each rank sits: the emulated placement of its MPI rank, and the hierarchy-order rank. */
@@ -258,7 +258,7 @@ static void test_single_rank(void)
     CHECK_ST(st_comm_all_reduce(comm, t, ST_REDUCE_AVG, ST_SCOPE_WORLD), ST_ERR_DTYPE);
     CHECK_ST(st_comm_broadcast(comm, t, 1, ST_SCOPE_WORLD), ST_ERR_INVALID_ARG);
     CHECK_ST(st_comm_all_reduce(comm, t, ST_REDUCE_SUM, (st_scope)7), ST_ERR_INVALID_ARG);
-    st_tensor_free(t);
+    st_tensor_destroy(t);
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_NTASKS"))
         return;
     const char *old = getenv("STRATA_TOPOLOGY");
@@ -299,7 +299,7 @@ int main(int argc, char **argv)
     }
     if (st_device_get(backend, pick_device(backend), &dev) != ST_OK) {
         printf("SKIP no %s device: %s\n", backend, st_last_error());
-        st_comm_free(comm);
+        st_comm_destroy(comm);
         return H_SKIP_CODE;
     }
     st_comm_shape(comm, &shape);
@@ -323,7 +323,7 @@ int main(int argc, char **argv)
     else
         test_single_rank();
     int rank = st_comm_rank(comm), size = st_comm_size(comm);
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     printf("rank %d of %d (%s): ", rank, size, backend);
     return h_finish();
 }

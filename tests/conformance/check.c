@@ -72,6 +72,7 @@ int check_close(check *k, const char *what, const double *got, const double *ref
 
 void check_end(check *k)
 {
+    if (!k->cases && !k->failed) check_fail(k, "no case ran: a line that cannot fail");
     if (k->failed) {
         h_total.failed++;
         printf("FAIL %-40s %3d cases, %d failed; max err %.2e tol %.1e\n     %s\n", k->name,

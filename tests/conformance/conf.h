@@ -1,17 +1,13 @@
 /* Conformance suite internals: the test context, host mirrors of device tensors (their logical
  * values in double, as stored), per-op/dtype checks with their error report, and the op test
- * list generated from the op table. */
+ * list generated from the op table: the elementwise rules run generic tests against one
+ * reference each (ref_elementwise.c), every other rule its own test_<name>. */
 #ifndef STRATA_CONF_H
 #define STRATA_CONF_H
 
 #include <stdint.h>
 #include "strata/strata.h"
 #include "../harness.h"
-
-/* Dtypes a test runs for, from the op table's dtypes column. */
-#define CONF_DT_F ((1u << ST_F32) | (1u << ST_BF16))
-#define CONF_DT_F32 (1u << ST_F32)
-#define CONF_DT_ALL (CONF_DT_F | (1u << ST_I32))
 
 typedef struct conf {
     st_device *dev;       /* device under test */
@@ -116,11 +112,51 @@ double conf_tol_ew(st_dtype dt);
 /* Tolerance for results that accumulate n terms, relative to the sum of their magnitudes. */
 double conf_tol_sum(st_dtype dt, int64_t n);
 
-/* Op tests, one per op of the table: test_<name>(c, dt) runs every case of one dtype and
- * reports one or more lines. A missing test is a link error. */
-#define CONF_DECL_(ID, name, ni, no, dt, strided, bwd) void test_##name(conf *c, st_dtype dt);
+/* ---- references of the elementwise ops (ref_elementwise.c) ----
+ * A unary op's reference is written once over dual numbers (value and derivative), so it checks
+ * both the op and its backward op; it carries the inputs' test domain. */
+typedef struct conf_dual {
+    double v, d;
+} conf_dual;
+typedef struct conf_unary_ref {
+    double lo, hi;
+    conf_dual (*fn)(conf_dual x);
+} conf_unary_ref;
+/* a in [-2, 2); b in [lo, hi), moved away from 0 by at least b_min_abs keeping alternate signs. */
+typedef struct conf_binary_ref {
+    double lo, hi, b_min_abs;
+    double (*fn)(double a, double b);
+} conf_binary_ref;
+
+/* The op test list: a row whose RULE is unary or binary needs conf_ref_<name>, a unary_bwd row
+ * is checked against its forward op's reference, any other row needs test_<name>(c, dt), which
+ * runs every case of one dtype and reports one or more lines. A missing one does not link. */
+#define CONF_SECOND_(a, b, ...) b
+#define CONF_PICK_(x, otherwise) CONF_SECOND_(x, otherwise, ~)
+#define CONF_GENERIC_unary ~, REF_UNARY_
+#define CONF_GENERIC_binary ~, REF_BINARY_
+#define CONF_GENERIC_unary_bwd ~, REF_NONE_
+/* REF_UNARY_, REF_BINARY_, REF_NONE_ or OWN_TEST_: how a rule's ops are tested. */
+#define CONF_KIND_(rule) CONF_PICK_(CONF_GENERIC_##rule, OWN_TEST_)
+#define CONF_CAT_(a, b) CONF_CAT2_(a, b)
+#define CONF_CAT2_(a, b) a##b
+#define CONF_DECL_REF_UNARY_(name) extern const conf_unary_ref conf_ref_##name;
+#define CONF_DECL_REF_BINARY_(name) extern const conf_binary_ref conf_ref_##name;
+#define CONF_DECL_REF_NONE_(name)
+#define CONF_DECL_OWN_TEST_(name) void test_##name(conf *c, st_dtype dt);
+#define CONF_DECL_(F, ID, name, sig, rule, ...) CONF_CAT_(CONF_DECL_, CONF_KIND_(rule))(name)
 ST_OP_TABLE(CONF_DECL_)
 #undef CONF_DECL_
+
+/* The generic tests (test_elementwise.c). */
+void conf_unary(conf *c, st_op op, st_dtype dt, const conf_unary_ref *ref);
+void conf_unary_bwd(conf *c, st_op op, st_dtype dt, const conf_unary_ref *fwd);
+void conf_binary(conf *c, st_op op, st_dtype dt, const conf_binary_ref *ref);
+/* The gradient of `op` as the graph runs it (its backward op or rule, from the table) against
+ * finite differences of the op, on each of its cases at a few elements (test_grad_table.c). */
+void conf_grad(conf *c, st_op op);
+/* The VJP functions of grad.h for the unary and binary ops they serve (test_grad_elementwise.c). */
+void test_vjp(conf *c);
 
 /* Cross-backend copies between the device under test and cpu. */
 void test_transfer(conf *c);

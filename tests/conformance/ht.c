@@ -225,8 +225,8 @@ int ht_close(check *k, ht *h, const char *what, const double *ref, const double 
 
 void ht_free(ht *h)
 {
-    st_tensor_free(h->t);
-    st_tensor_free(h->base);
+    st_tensor_destroy(h->t);
+    st_tensor_destroy(h->base);
     free(h->v);
     free(h->bv);
     memset(h, 0, sizeof *h);

@@ -1,12 +1,14 @@
-/* strata-conformance: every op of the op table, in every dtype of its table entry, on one device
- * of one backend, against double-precision references written for the tests; gradients against
- * finite differences; copies between that device and cpu. Prints one PASS/FAIL line per op,
- * dtype and kind of check, then "N passed, M failed[, K skipped]". A backend that is absent or
- * has no device is reported as "SKIPPED: backend <name>: <reason>" with exit status 77.
+/* strata-conformance: every op of the op table, in every dtype it is tested in (st_op_info's
+ * dtype_variants), on one device of one backend, against double-precision references written for
+ * the tests; the gradient of every differentiable op (from the table) against finite differences;
+ * copies between that device and cpu. Prints one PASS/FAIL line per op, dtype and kind of check,
+ * then "N passed, M failed[, K skipped]". A backend that is absent or has no device is reported
+ * as "SKIPPED: backend <name>: <reason>" with exit status 77.
  *
  *   strata-conformance BACKEND [--device N] [--only NAME[,NAME...]] [--seed N]
  *
- * NAME is an op name, "transfer" or "errors". Exit status: 0 all passed, 1 failures, 2 usage, 77 skipped. */
+ * NAME is an op name, "vjp", "transfer" or "errors". Exit status: 0 all passed, 1 failures, 2
+ * usage, 77 skipped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +17,30 @@
 
 h_counts h_total;
 
+/* One entry per op of the table: its own test, or a generic one with its reference. */
 typedef struct op_test {
-    const char *name;
-    void (*fn)(conf *c, st_dtype dt);
-    unsigned dtypes;
+    st_op op;
+    void (*own)(conf *c, st_dtype dt);
+    const conf_unary_ref *unary;
+    const conf_binary_ref *binary;
 } op_test;
 
-/* Generated from the op table: an op without a test_<name> does not link. */
-static const op_test op_tests[] = {
-#define CONF_ENTRY_(ID, name, ni, no, dt, strided, bwd) {#name, test_##name, CONF_DT_##dt},
-    ST_OP_TABLE(CONF_ENTRY_)
+#define CONF_ENTRY_REF_UNARY_(ID, name) {ST_OP_##ID, NULL, &conf_ref_##name, NULL},
+#define CONF_ENTRY_REF_BINARY_(ID, name) {ST_OP_##ID, NULL, NULL, &conf_ref_##name},
+#define CONF_ENTRY_REF_NONE_(ID, name) {ST_OP_##ID, NULL, NULL, NULL},
+#define CONF_ENTRY_OWN_TEST_(ID, name) {ST_OP_##ID, test_##name, NULL, NULL},
+#define CONF_ENTRY_(F, ID, name, sig, rule, ...) CONF_CAT_(CONF_ENTRY_, CONF_KIND_(rule))(ID, name)
+static const op_test op_tests[] = {ST_OP_TABLE(CONF_ENTRY_)};
 #undef CONF_ENTRY_
-};
 #define N_OP_TESTS ((int)(sizeof op_tests / sizeof op_tests[0]))
+
+static void run_op(conf *c, const op_test *t, st_dtype dt)
+{
+    if (t->own) t->own(c, dt);
+    else if (t->unary) conf_unary(c, t->op, dt, t->unary);
+    else if (t->binary) conf_binary(c, t->op, dt, t->binary);
+    else conf_unary_bwd(c, t->op, dt, op_tests[st_op_info_get(t->op)->forward].unary);
+}
 
 /* Whether `name` is in the comma-separated list (NULL list: everything). */
 static int selected(const char *list, const char *name)
@@ -44,10 +57,10 @@ static int check_filter(const char *list)
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", list);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int known = strcmp(tok, "transfer") == 0 || strcmp(tok, "errors") == 0;
-        for (int i = 0; i < N_OP_TESTS; i++) known |= strcmp(tok, op_tests[i].name) == 0;
+        int known = strcmp(tok, "transfer") == 0 || strcmp(tok, "errors") == 0 || strcmp(tok, "vjp") == 0;
+        known |= st_op_from_name(tok) != ST_OP_NONE;
         if (!known) {
-            fprintf(stderr, "strata-conformance: no test named '%s' (op names, 'transfer' or 'errors')\n", tok);
+            fprintf(stderr, "strata-conformance: no test named '%s' (op names, 'vjp', 'transfer' or 'errors')\n", tok);
             return 0;
         }
     }
@@ -103,10 +116,13 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < N_OP_TESTS; i++) {
-        if (!selected(only, op_tests[i].name)) continue;
+        const st_op_info *info = st_op_info_get(op_tests[i].op);
+        if (!selected(only, info->name)) continue;
         for (int dt = 0; dt < ST_DTYPE_COUNT; dt++)
-            if (op_tests[i].dtypes & (1u << dt)) op_tests[i].fn(&c, (st_dtype)dt);
+            if (info->dtype_variants & (1u << dt)) run_op(&c, &op_tests[i], (st_dtype)dt);
+        if (info->grad != ST_GRAD_NONE) conf_grad(&c, info->op);
     }
+    if (selected(only, "vjp")) test_vjp(&c);
     if (selected(only, "transfer")) test_transfer(&c);
     if (selected(only, "errors")) test_errors(&c);
     clock_gettime(CLOCK_MONOTONIC, &t1);

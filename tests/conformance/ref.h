@@ -6,10 +6,7 @@
 #include <stdint.h>
 #include "strata/strata.h"
 
-/* Elementwise (ref_elementwise.c). */
-double ref_unary(st_op op, double x);        /* gelu relu exp log tanh sqrt rsqrt */
-double ref_unary_grad(st_op op, double x);   /* derivative of the same */
-double ref_binary(st_op op, double a, double b);
+/* Elementwise (ref_elementwise.c): the ops' references are conf_ref_<name> (conf.h). */
 /* Index into an input of shape (nd_in, ishape) broadcast to out (nd, oshape), for out element i. */
 int64_t ref_bcast_index(int nd, const int64_t *oshape, int64_t i, int nd_in, const int64_t *ishape);
 /* Broadcast shape of a and b; returns its ndim. */

@@ -1,12 +1,15 @@
-/* Conformance of the strided elementwise ops (fill .. rsqrt) against ref_elementwise.c: scalars,
- * empty and size-1 dims, odd sizes, strided and broadcast inputs, strided outputs, in place. */
+/* Conformance of the strided ops (the copy and elementwise families) against ref_elementwise.c:
+ * scalars, empty and size-1 dims, odd sizes, strided and broadcast inputs, strided outputs, in
+ * place. The unary, unary_bwd and binary rules' ops run generic tests (conf_unary, ...) through
+ * st_op_run; fill, copy, cast and scale have their own. */
 #include <math.h>
 #include <stdlib.h>
 #include "conf.h"
 #include "ref.h"
 
-typedef st_status (*unary_fn)(st_tensor *out, const st_tensor *in);
-typedef st_status (*binary_fn)(st_tensor *out, const st_tensor *a, const st_tensor *b);
+/* The expected result of one element. */
+typedef double (*ref1_fn)(const void *ctx, double x);
+typedef double (*ref2_fn)(const void *ctx, double a, double b);
 
 /* Output shape, input shape (nd_in < 0: the output's), layouts, in place. */
 typedef struct ucase {
@@ -72,34 +75,9 @@ static const bcase bcases[] = {
 };
 #define N_BCASES ((int)(sizeof bcases / sizeof bcases[0]))
 
-static unary_fn unary_of(st_op op)
-{
-    switch (op) {
-    case ST_OP_GELU: return st_gelu;
-    case ST_OP_RELU: return st_relu;
-    case ST_OP_EXP: return st_exp;
-    case ST_OP_LOG: return st_log;
-    case ST_OP_TANH: return st_tanh;
-    case ST_OP_SQRT: return st_sqrt;
-    default: return st_rsqrt;
-    }
-}
-
-static binary_fn binary_of(st_op op)
-{
-    switch (op) {
-    case ST_OP_ADD: return st_add;
-    case ST_OP_SUB: return st_sub;
-    case ST_OP_MUL: return st_mul;
-    case ST_OP_DIV: return st_div;
-    case ST_OP_GELU_BACKWARD: return st_gelu_backward;
-    default: return st_relu_backward;
-    }
-}
-
-/* One unary case; scale ops (alpha != 0) use st_scale instead of the op. */
-static void unary_case(conf *c, check *k, st_dtype dt, st_op op, const ucase *u, double lo,
-                       double hi, float alpha, float beta)
+/* One case of a one-input op (params as st_op_run takes them). */
+static void unary_case(conf *c, check *k, st_dtype dt, st_op op, const void *params, const ucase *u, double lo,
+                       double hi, ref1_fn fn, const void *ctx)
 {
     char s1[64], s2[64];
     int nd_in = u->nd_in < 0 ? u->nd : u->nd_in;
@@ -113,20 +91,18 @@ static void unary_case(conf *c, check *k, st_dtype dt, st_op op, const ucase *u,
     if (!u->inplace && !ht_out(c, k, &out, dt, u->nd, u->s, u->lout)) goto done;
     ht *o = u->inplace ? &in : &out;
     ref = malloc(sizeof(double) * (size_t)(o->n + 1));
-    for (int64_t i = 0; i < o->n; i++) {
-        double x = in.v[ref_bcast_index(u->nd, u->s, i, nd_in, s_in)];
-        ref[i] = op == ST_OP_SCALE ? (double)alpha * x + beta : ref_unary(op, x);
-    }
-    st_status s = op == ST_OP_SCALE ? st_scale(o->t, in.t, alpha, beta) : unary_of(op)(o->t, in.t);
-    if (check_ok(k, s, st_op_name(op))) ht_close(k, o, "out", ref, NULL, 1.0);
+    for (int64_t i = 0; i < o->n; i++) ref[i] = fn(ctx, in.v[ref_bcast_index(u->nd, u->s, i, nd_in, s_in)]);
+    if (check_ok(k, st_op_run(op, &o->t, 1, (const st_tensor *const[]){in.t}, 1, params), st_op_name(op)))
+        ht_close(k, o, "out", ref, NULL, 1.0);
 done:
     free(ref);
     ht_free(&in);
     ht_free(&out);
 }
 
-static void binary_case(conf *c, check *k, st_dtype dt, st_op op, const bcase *b, double lo,
-                        double hi)
+/* One case of a two-input op: a in [-2, 2), b in [lo, hi) at least b_min_abs from 0. */
+static void binary_case(conf *c, check *k, st_dtype dt, st_op op, const bcase *b, double lo, double hi,
+                        double b_min_abs, ref2_fn fn, const void *ctx)
 {
     char s1[64], s2[64];
     int64_t so[ST_MAX_DIMS];
@@ -138,17 +114,17 @@ static void binary_case(conf *c, check *k, st_dtype dt, st_op op, const bcase *b
     double *ref = NULL;
     if (!ht_rand(c, k, &a, dt, b->na, b->sa, b->la, -2.0, 2.0)) goto done;
     if (!ht_rand(c, k, &bb, dt, b->nb, b->sb, b->lb, lo, hi)) goto done;
-    if (op == ST_OP_DIV) { /* divisors of both signs, away from 0 */
-        for (int64_t i = 0; i < bb.n; i++) bb.v[i] = (i % 2 ? -1 : 1) * (0.5 + fabs(bb.v[i]));
+    if (b_min_abs > 0) { /* both signs, away from 0 */
+        for (int64_t i = 0; i < bb.n; i++) bb.v[i] = (i % 2 ? -1 : 1) * (b_min_abs + fabs(bb.v[i]));
         if (!ht_set(k, &bb, bb.v)) goto done;
     }
     if (!b->inplace && !ht_out(c, k, &out, dt, nd, so, b->lout)) goto done;
     ht *o = b->inplace ? &a : &out;
     ref = malloc(sizeof(double) * (size_t)(o->n + 1));
     for (int64_t i = 0; i < o->n; i++)
-        ref[i] = ref_binary(op, a.v[ref_bcast_index(nd, so, i, b->na, b->sa)],
-                            bb.v[ref_bcast_index(nd, so, i, b->nb, b->sb)]);
-    if (check_ok(k, binary_of(op)(o->t, a.t, bb.t), st_op_name(op))) ht_close(k, o, "out", ref, NULL, 1.0);
+        ref[i] = fn(ctx, a.v[ref_bcast_index(nd, so, i, b->na, b->sa)], bb.v[ref_bcast_index(nd, so, i, b->nb, b->sb)]);
+    if (check_ok(k, st_op_run(op, &o->t, 1, (const st_tensor *const[]){a.t, bb.t}, 2, NULL), st_op_name(op)))
+        ht_close(k, o, "out", ref, NULL, 1.0);
 done:
     free(ref);
     ht_free(&a);
@@ -156,61 +132,63 @@ done:
     ht_free(&out);
 }
 
-static void unary_test(conf *c, st_dtype dt, st_op op, double lo, double hi)
+static double unary_value(const void *ctx, double x)
+{
+    return ((const conf_unary_ref *)ctx)->fn((conf_dual){x, 1.0}).v;
+}
+
+static double unary_grad(const void *ctx, double dout, double x)
+{
+    return dout * ((const conf_unary_ref *)ctx)->fn((conf_dual){x, 1.0}).d;
+}
+
+static double binary_value(const void *ctx, double a, double b) { return ((const conf_binary_ref *)ctx)->fn(a, b); }
+
+void conf_unary(conf *c, st_op op, st_dtype dt, const conf_unary_ref *ref)
 {
     check k;
     check_begin(&k, st_op_name(op), dt, "fwd", conf_tol_ew(dt));
-    for (int i = 0; i < N_UCASES; i++) unary_case(c, &k, dt, op, &ucases[i], lo, hi, 0, 0);
+    for (int i = 0; i < N_UCASES; i++) unary_case(c, &k, dt, op, NULL, &ucases[i], ref->lo, ref->hi, unary_value, ref);
     check_end(&k);
 }
 
-static void binary_test(conf *c, st_dtype dt, st_op op, double lo, double hi)
+/* A unary op's backward op (dout, in): dout times the derivative of the forward's reference. */
+void conf_unary_bwd(conf *c, st_op op, st_dtype dt, const conf_unary_ref *fwd)
 {
     check k;
     check_begin(&k, st_op_name(op), dt, "fwd", conf_tol_ew(dt));
-    for (int i = 0; i < N_BCASES; i++) binary_case(c, &k, dt, op, &bcases[i], lo, hi);
+    if (!fwd) check_fail(&k, "its forward op has no unary reference (conf_ref_<name>) to take the derivative of");
+    for (int i = 0; fwd && i < N_BCASES; i++) binary_case(c, &k, dt, op, &bcases[i], fwd->lo, fwd->hi, 0.0, unary_grad, fwd);
     check_end(&k);
 }
 
-/* Gradient checks, in test_grad_elementwise.c. */
-void grad_unary(conf *c, st_op op, double lo, double hi);
-void grad_binary(conf *c, st_op op);
+void conf_binary(conf *c, st_op op, st_dtype dt, const conf_binary_ref *ref)
+{
+    check k;
+    check_begin(&k, st_op_name(op), dt, "fwd", conf_tol_ew(dt));
+    for (int i = 0; i < N_BCASES; i++)
+        binary_case(c, &k, dt, op, &bcases[i], ref->lo, ref->hi, ref->b_min_abs, binary_value, ref);
+    check_end(&k);
+}
+
+/* Gradient checks of grad.h's VJPs, in test_grad_elementwise.c. */
 void grad_scale(conf *c);
-void grad_activation(conf *c, st_op op);
 void grad_cast(conf *c, st_op op);
 
-void test_add(conf *c, st_dtype dt) { binary_test(c, dt, ST_OP_ADD, -2, 2); if (dt == ST_F32) grad_binary(c, ST_OP_ADD); }
-void test_sub(conf *c, st_dtype dt) { binary_test(c, dt, ST_OP_SUB, -2, 2); if (dt == ST_F32) grad_binary(c, ST_OP_SUB); }
-void test_mul(conf *c, st_dtype dt) { binary_test(c, dt, ST_OP_MUL, -2, 2); if (dt == ST_F32) grad_binary(c, ST_OP_MUL); }
-void test_div(conf *c, st_dtype dt) { binary_test(c, dt, ST_OP_DIV, -2, 2); if (dt == ST_F32) grad_binary(c, ST_OP_DIV); }
-void test_gelu(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_GELU, -4, 4); }
-void test_relu(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_RELU, -2, 2); }
-void test_exp(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_EXP, -5, 5); if (dt == ST_F32) grad_unary(c, ST_OP_EXP, -2, 2); }
-void test_log(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_LOG, 0.05, 20); if (dt == ST_F32) grad_unary(c, ST_OP_LOG, 0.5, 4); }
-void test_tanh(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_TANH, -4, 4); if (dt == ST_F32) grad_unary(c, ST_OP_TANH, -2, 2); }
-void test_sqrt(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_SQRT, 0, 20); if (dt == ST_F32) grad_unary(c, ST_OP_SQRT, 0.5, 4); }
-void test_rsqrt(conf *c, st_dtype dt) { unary_test(c, dt, ST_OP_RSQRT, 0.05, 20); if (dt == ST_F32) grad_unary(c, ST_OP_RSQRT, 0.5, 4); }
-
-void test_gelu_backward(conf *c, st_dtype dt)
+static double scale_value(const void *ctx, double x)
 {
-    binary_test(c, dt, ST_OP_GELU_BACKWARD, -4, 4);
-    if (dt == ST_F32) grad_activation(c, ST_OP_GELU);
-}
-
-void test_relu_backward(conf *c, st_dtype dt)
-{
-    binary_test(c, dt, ST_OP_RELU_BACKWARD, -2, 2);
-    if (dt == ST_F32) grad_activation(c, ST_OP_RELU);
+    const st_scale_params *p = ctx;
+    return (double)p->alpha * x + p->beta;
 }
 
 void test_scale(conf *c, st_dtype dt)
 {
-    static const float ab[][2] = {{1.5f, 0.25f}, {-0.5f, 0.0f}, {0.0f, 3.0f}, {1.0f, 0.0f}};
+    static const st_scale_params ab[] = {{1.5f, 0.25f}, {-0.5f, 0.0f}, {0.0f, 3.0f}, {1.0f, 0.0f}};
     check k;
     check_begin(&k, "scale", dt, "fwd", conf_tol_ew(dt));
     for (int j = 0; j < 4; j++)
         for (int i = 0; i < N_UCASES; i++)
-            unary_case(c, &k, dt, ST_OP_SCALE, &ucases[i], -2, 2, ab[j][0], ab[j][1]);
+            unary_case(c, &k, dt, ST_OP_SCALE, &ab[j], &ucases[i], -2, 2, scale_value, &ab[j]);
     check_end(&k);
     if (dt == ST_F32) grad_scale(c);
 }

@@ -32,7 +32,7 @@ static void out_of_memory(conf *c, check *k)
         check_ok(k, st_tensor_write(t, v, sizeof v), "write") && check_ok(k, st_tensor_read(t, back, sizeof back), "read") &&
         memcmp(v, back, sizeof v) != 0)
         check_fail(k, "device memory wrong after an out-of-memory error");
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 static void two_devices(conf *c, check *k)
@@ -49,9 +49,9 @@ static void two_devices(conf *c, check *k)
         if (!h_msg_has(st_device_label(c->dev)) || !h_msg_has("cpu:0"))
             check_fail(k, "device error does not name both devices: %s", st_last_error());
     }
-    st_tensor_free(a);
-    st_tensor_free(b);
-    st_tensor_free(o);
+    st_tensor_destroy(a);
+    st_tensor_destroy(b);
+    st_tensor_destroy(o);
 }
 
 static void null_operands(conf *c, check *k)
@@ -67,7 +67,7 @@ static void null_operands(conf *c, check *k)
     expect(k, st_adamw(t, t, t, t, NULL), ST_ERR_INVALID_ARG, "st_adamw(params NULL)");
     expect(k, st_tensor_write(t, NULL, 48), ST_ERR_INVALID_ARG, "st_tensor_write(NULL src)");
     expect(k, st_tensor_read(t, NULL, 48), ST_ERR_INVALID_ARG, "st_tensor_read(NULL dst)");
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 void test_errors(conf *c)

@@ -10,21 +10,14 @@ typedef struct dn_fd {
     st_op op;
     ht *out, *a, *b;
     const double *w;
-    int ta, tb, axis;
-    float alpha;
+    st_op_params p;
 } dn_fd;
 
 static int dn_run(void *ctx, check *k, double *loss)
 {
     dn_fd *f = ctx;
-    st_status s;
-    switch (f->op) {
-    case ST_OP_MATMUL: s = st_matmul(f->out->t, f->a->t, f->b->t, f->ta, f->tb, f->alpha, 0); break;
-    case ST_OP_SUM: s = st_sum(f->out->t, f->a->t, f->axis); break;
-    case ST_OP_MEAN: s = st_mean(f->out->t, f->a->t, f->axis); break;
-    case ST_OP_MAX: s = st_max(f->out->t, f->a->t, f->axis); break;
-    default: s = st_sumsq(f->out->t, f->a->t); break;
-    }
+    const st_tensor *ins[2] = {f->a->t, f->b ? f->b->t : NULL};
+    st_status s = st_op_run(f->op, &f->out->t, 1, ins, f->b ? 2 : 1, &f->p);
     if (!check_ok(k, s, st_op_name(f->op)) || !ht_fetch(k, f->out)) return 0;
     *loss = conf_dot(f->out, f->w);
     return 1;
@@ -41,7 +34,7 @@ static void matmul_grad_case(conf *c, check *k, int ta, int tb, int batched)
     ht a = {0}, b = {0}, out = {0}, dout = {0}, da = {0}, db = {0};
     check_case(k, "M 3 N 2 K 4 ta %d tb %d%s, alpha 0.7", ta, tb, batched ? ", batch 2 with b shared" : "");
     double *w = conf_weights(c, 2 * M * N);
-    dn_fd f = {.op = ST_OP_MATMUL, .out = &out, .a = &a, .b = &b, .w = w, .ta = ta, .tb = tb, .alpha = 0.7f};
+    dn_fd f = {.op = ST_OP_MATMUL, .out = &out, .a = &a, .b = &b, .w = w, .p.matmul = {ta, tb, 0.7f, 0.0f}};
     if (ht_rand(c, k, &a, ST_F32, nd, sa, L_CONTIG, -1, 1) && ht_rand(c, k, &b, ST_F32, 2, sb, L_CONTIG, -1, 1) &&
         ht_out(c, k, &out, ST_F32, nd, so, L_CONTIG) && ht_from(c, k, &dout, ST_F32, nd, so, L_CONTIG, w) &&
         ht_out(c, k, &da, ST_F32, nd, sa, L_CONTIG) && ht_out(c, k, &db, ST_F32, 2, sb, L_CONTIG) &&
@@ -95,7 +88,7 @@ static void reduce_grad_case(conf *c, check *k, st_op op, int nd, const int64_t 
     spread_values(c, v, n);
     if (ht_from(c, k, &in, ST_F32, nd, s, L_CONTIG, v) && ht_out(c, k, &out, ST_F32, ndo, so, L_CONTIG)) {
         w = conf_weights(c, out.n);
-        dn_fd f = {.op = op, .out = &out, .a = &in, .w = w, .axis = axis};
+        dn_fd f = {.op = op, .out = &out, .a = &in, .w = w, .p.sum.axis = axis};
         double l0 = 0;
         if (dn_run(&f, k, &l0) &&
             ht_from(c, k, &dout, ST_F32, ndo, so, L_CONTIG, w) && ht_out(c, k, &din, ST_F32, nd, s, L_CONTIG) &&

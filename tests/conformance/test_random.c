@@ -155,7 +155,7 @@ static void vs_cpu_check(conf *c, st_dtype dt, st_op op)
     check_end(&k);
     free(ref);
     free(cf);
-    st_tensor_free(ct);
+    st_tensor_destroy(ct);
     ht_free(&out);
 }
 

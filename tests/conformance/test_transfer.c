@@ -48,7 +48,7 @@ static void one_way(conf *c, check *k, st_dtype dt, const tcase *t, int to_cpu)
         check_ok(k, st_tensor_copy(dst.t, src.t), "st_tensor_copy"))
         ht_close(k, &dst, "st_tensor_copy result", src.v, NULL, 1.0);
     c->rng = from.rng;
-    st_tensor_free(moved);
+    st_tensor_destroy(moved);
     ht_free(&src);
     ht_free(&dst);
 }
@@ -67,9 +67,9 @@ static void refusals(conf *c, check *k)
         s = st_tensor_copy(d, a);
         if (s != ST_ERR_SHAPE) check_fail(k, "copy [3,4] -> [4,3] gave %s", st_status_string(s));
     }
-    st_tensor_free(a);
-    st_tensor_free(b);
-    st_tensor_free(d);
+    st_tensor_destroy(a);
+    st_tensor_destroy(b);
+    st_tensor_destroy(d);
 }
 
 void test_transfer(conf *c)

@@ -15,6 +15,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             st_dataset_batch_rank(ds, (st_split)split, 2, T, 1234, step, (int)step % 2, 2, in, tg);
         if (n >= 4) st_dataset_read(ds, (st_split)split, n - 4, 4, in);
     }
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     return 0;
 }

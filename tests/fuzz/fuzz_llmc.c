@@ -15,6 +15,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (buf) st_llmc_read(m, info.name, buf, info.bytes);
         free(buf);
     }
-    st_llmc_close(m);
+    st_llmc_destroy(m);
     return 0;
 }

@@ -18,6 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *k, *v;
         if (st_safetensors_meta_at(f, i, &k, &v) != ST_OK || !st_safetensors_meta(f, k)) abort();
     }
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return 0;
 }

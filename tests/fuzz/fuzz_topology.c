@@ -26,6 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_topo_place(t, 0, 2, 1, 2, &p);
     st_plan_machine m;
     st_plan_machine_from_topo(t, &m);
-    st_topo_free(t);
+    st_topo_destroy(t);
     return 0;
 }

@@ -120,10 +120,10 @@ void tm_free(tmodel *m)
     st_graph_plan_destroy(m->plan);
     st_graph_destroy(m->g);
     for (int k = 0; k < m->np; k++) {
-        st_tensor_free(m->p[k]);
-        st_tensor_free(m->gp[k]);
+        st_tensor_destroy(m->p[k]);
+        st_tensor_destroy(m->gp[k]);
     }
-    for (int k = 0; k < m->ni; k++) st_tensor_free(m->in[k]);
+    for (int k = 0; k < m->ni; k++) st_tensor_destroy(m->in[k]);
     *m = (tmodel){0};
 }
 

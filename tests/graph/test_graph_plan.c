@@ -28,12 +28,12 @@ static void eager_mlp(tmodel *m, float *logits, float *loss)
     st_mean(mean, flat, 0);
     st_tensor_read(o, logits, 12 * sizeof(float));
     st_tensor_read(mean, loss, sizeof *loss);
-    st_tensor_free(h);
-    st_tensor_free(o);
-    st_tensor_free(l);
-    st_tensor_free(pr);
-    st_tensor_free(flat);
-    st_tensor_free(mean);
+    st_tensor_destroy(h);
+    st_tensor_destroy(o);
+    st_tensor_destroy(l);
+    st_tensor_destroy(pr);
+    st_tensor_destroy(flat);
+    st_tensor_destroy(mean);
 }
 
 static void test_eager_equal(st_device *dev)
@@ -147,8 +147,8 @@ static void test_run_errors(st_device *dev)
     CHECK(r == 48.0f, "sum(2x+1) = 48, got %g", r);
     st_graph_plan_destroy(p);
     st_graph_destroy(g); /* the plan may outlive the graph: destroy order does not matter */
-    st_tensor_free(t);
-    st_tensor_free(wrong);
+    st_tensor_destroy(t);
+    st_tensor_destroy(wrong);
     st_graph_destroy(NULL);
     st_graph_plan_destroy(NULL);
 }
@@ -202,9 +202,9 @@ static void test_cast_and_profile(st_device *dev)
 out:
     st_graph_plan_destroy(p);
     st_graph_destroy(g);
-    st_tensor_free(w);
-    st_tensor_free(gw);
-    st_tensor_free(x);
+    st_tensor_destroy(w);
+    st_tensor_destroy(gw);
+    st_tensor_destroy(x);
 }
 
 int main(void)

@@ -106,8 +106,8 @@ static void test_commit_find_keep(const char *dir)
     CHECK_ST(save(d, 1, 64), ST_OK);
     CHECK(!exists(dir, "step-00000003") && !exists(dir, "step-00000003.1") && !exists(dir, "step-00000002") &&
               exists(dir, "step-00000001"), "every step past the new one removed");
-    st_ckpt_dir_close(d);
-    st_ckpt_dir_close(other);
+    st_ckpt_dir_destroy(d);
+    st_ckpt_dir_destroy(other);
 }
 
 /* What a dead writer left is removed when the directory is opened again; an incomplete checkpoint
@@ -124,12 +124,12 @@ static void test_stale_and_incomplete(const char *dir)
     write_step_file(staging, "index.bin", 12, 64);
     write_step_file(dir, "model.safetensors.tmp.12345.0", 12, 64);
     write_step_file(dir, "latest.tmp.999", 12, 8);
-    st_ckpt_dir_close(d); /* "dies" with a staged checkpoint and temporaries */
+    st_ckpt_dir_destroy(d); /* "dies" with a staged checkpoint and temporaries */
     CHECK(exists(dir, ".partial-step-00000012") && exists(dir, "model.safetensors.tmp.12345.0"), "left behind");
     CHECK_ST(st_ckpt_dir_open(dir, 3, &d), ST_OK);
     CHECK(!exists(dir, ".partial-step-00000012") && !exists(dir, "model.safetensors.tmp.12345.0") &&
               !exists(dir, "latest.tmp.999"), "stale staging directory and temporaries removed at open");
-    st_ckpt_dir_close(d);
+    st_ckpt_dir_destroy(d);
     char path[4400];
     snprintf(path, sizeof path, "%s/step-00000011/part-1.bin", dir);
     CHECK(truncate(path, 10) == 0, "truncate %s", path);
@@ -238,7 +238,7 @@ static void test_killed_writer(const char *dir)
                    (long long)done);
         }
         if (have) next = f.step + 1;
-        st_ckpt_dir_close(d);
+        st_ckpt_dir_destroy(d);
     }
     CHECK(kills >= 30 && bad == 0, "%d kills, %d rounds without a complete, consistent checkpoint", kills, bad);
 }
@@ -251,7 +251,7 @@ static void test_full_disk(const char *dir)
     CHECK_ST(st_ckpt_dir_open(dir, 1, &d), ST_OK);
     if (!d) return;
     CHECK_ST(save(d, 1, 4096), ST_OK);
-    st_ckpt_dir_close(d);
+    st_ckpt_dir_destroy(d);
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGXFSZ, SIG_IGN);

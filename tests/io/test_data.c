@@ -69,13 +69,13 @@ static void byte_file(void)
     CHECK_ST(st_dataset_read(ds, ST_SPLIT_TRAIN, 250, 5, r), ST_OK);
     CHECK(r[0] == 250 && r[1] == 0 && r[4] == 3, "read tokens");
     CHECK_ST(st_dataset_read(ds, ST_SPLIT_TRAIN, 996, 5, r), ST_ERR_INVALID_ARG);
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     st_dataset_options o = {.vocab_size = 100};
     CHECK_ST(st_dataset_open(p, &o, &ds), ST_ERR_INVALID_ARG);
     o.val_fraction = 1.0;
     o.vocab_size = 0;
     CHECK_ST(st_dataset_open(p, &o, &ds), ST_ERR_INVALID_ARG);
-    st_dataset_close(NULL);
+    st_dataset_destroy(NULL);
 }
 
 static void llmc_file(void)
@@ -112,7 +112,7 @@ static void llmc_file(void)
           "K ranks of B rows = one rank of K*B rows");
     CHECK_ST(st_dataset_batch_rank(ds, ST_SPLIT_TRAIN, BR, T, 5, 17, K, K, rin, rtg), ST_ERR_INVALID_ARG);
     CHECK_ST(st_dataset_batch_rank(ds, ST_SPLIT_TRAIN, BR, T, 5, 17, 0, 0, rin, rtg), ST_ERR_INVALID_ARG);
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
 
     st_dataset_options ov = {.val_path = v, .vocab_size = 7000};
     CHECK_ST(st_dataset_open(p, &ov, &ds), ST_OK);
@@ -121,7 +121,7 @@ static void llmc_file(void)
     int32_t r[3];
     CHECK_ST(st_dataset_read(ds, ST_SPLIT_VAL, 1, 3, r), ST_OK);
     CHECK(r[0] == 7 && r[1] == 14 && r[2] == 21, "validation tokens");
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     ov.vocab_size = 4000;
     CHECK_ST(st_dataset_open(p, &ov, &ds), ST_ERR_INVALID_ARG);
     CHECK(h_msg_has("4999"), "names the token: %s", st_last_error());
@@ -134,7 +134,7 @@ static void expect_format(const char *p, st_data_format fmt, const char *needle,
     st_status s = st_dataset_open(p, &o, &ds);
     CHECK(s == ST_ERR_FORMAT && ds == NULL && h_msg_has(needle), "%s: %s (%s)", why,
           st_status_string(s), st_last_error());
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
 }
 
 static void bad_files(void)
@@ -159,10 +159,10 @@ static void bad_files(void)
     st_dataset_options bytes = {.format = ST_DATA_BYTES};
     CHECK_ST(st_dataset_open(p, NULL, &ds), ST_OK); /* without the magic, AUTO reads bytes */
     CHECK(st_dataset_format(ds) == ST_DATA_BYTES, "auto: bytes");
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     write_tokens(p, 100, 1, 100, 20240520, 1, 100, 1);
     CHECK_ST(st_dataset_open(p, &bytes, &ds), ST_OK); /* forced bytes ignores the magic */
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     file_path(t, sizeof t, "empty.txt");
     io_write_file(t, "", 0);
     expect_format(t, ST_DATA_AUTO, "empty", "empty file");

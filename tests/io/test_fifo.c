@@ -40,7 +40,7 @@ static void readers(const char *path, const char *kind)
     st_topo *t = NULL;
     s = st_topo_load(&t);
     CHECK(s == ST_ERR_IO && h_msg_has(kind), "STRATA_TOPOLOGY: %s (%s)", st_status_string(s), st_last_error());
-    st_topo_free(t);
+    st_topo_destroy(t);
     unsetenv("STRATA_TOPOLOGY");
 }
 

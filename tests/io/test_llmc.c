@@ -95,8 +95,8 @@ static void good_model(void)
     st_ckpt_info info;
     CHECK_ST(st_llmc_param_info(m, 28, &info), ST_ERR_INVALID_ARG);
     free(qkvw);
-    st_llmc_close(m);
-    st_llmc_close(NULL);
+    st_llmc_destroy(m);
+    st_llmc_destroy(NULL);
 }
 
 static void expect_bad(const int32_t h[8], int64_t extra, const char *needle, const char *why)
@@ -106,7 +106,7 @@ static void expect_bad(const int32_t h[8], int64_t extra, const char *needle, co
     st_status s = st_llmc_open(path, &m);
     CHECK(s == ST_ERR_FORMAT && m == NULL && h_msg_has(needle), "%s: %s (%s)", why,
           st_status_string(s), st_last_error());
-    st_llmc_close(m);
+    st_llmc_destroy(m);
 }
 
 static void bad_models(void)

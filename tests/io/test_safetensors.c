@@ -86,13 +86,13 @@ static void round_trip(void)
     const char *k0, *v0;
     CHECK_ST(st_safetensors_meta_at(r, 0, &k0, &v0), ST_OK);
     CHECK(strcmp(k0, "step") == 0 && strcmp(v0, "10") == 0, "meta_at 0");
-    st_safetensors_close(r);
-    st_safetensors_close(NULL);
+    st_safetensors_destroy(r);
+    st_safetensors_destroy(NULL);
     snprintf(path, sizeof path, "%s/empty.safetensors", dir);
     CHECK_ST(st_safetensors_write(path, NULL, 0, NULL, 0), ST_OK);
     CHECK_ST(st_safetensors_open(path, &r), ST_OK);
     CHECK(st_safetensors_count(r) == 0, "no tensors");
-    st_safetensors_close(r);
+    st_safetensors_destroy(r);
 }
 
 /* A failing write leaves the previous file byte-identical and no temporary behind. */

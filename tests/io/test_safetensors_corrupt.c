@@ -19,7 +19,7 @@ static void expect_bad_len(uint64_t hlen, const char *json, size_t data, const c
     st_safetensors *f = NULL;
     st_status s = st_safetensors_open(path, &f);
     CHECK(s == ST_ERR_FORMAT && f == NULL, "%s: got %s (%s)", why, st_status_string(s), st_last_error());
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
 }
 
 static void expect_bad(const char *json, size_t data, const char *why)
@@ -38,7 +38,7 @@ static void expect_good(const char *json, size_t data, const char *why)
     st_safetensors *f = NULL;
     st_status s = st_safetensors_open(path, &f);
     CHECK(s == ST_OK, "%s: got %s (%s)", why, st_status_string(s), st_last_error());
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
 }
 
 #define T4(name, off) "\"" name "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":" off "}"
@@ -116,7 +116,7 @@ static void truncations_and_flips(const char *dir)
         st_safetensors *f = NULL;
         st_status s = st_safetensors_open(path, &f);
         if (s != ST_ERR_FORMAT || f) bad++, printf("cut at %zu: %s\n", cut, st_status_string(s));
-        st_safetensors_close(f);
+        st_safetensors_destroy(f);
     }
     CHECK(bad == 0, "%d truncations of %zu not rejected", bad, n);
     static const unsigned char flips[] = {0, '"', '{', '}', '[', ']', ',', ':', '-', '9', 0xff, ' ', '\\'};
@@ -139,7 +139,7 @@ static void truncations_and_flips(const char *dir)
                     st_safetensors_read(f, info.name, buf, info.bytes);
                 free(buf);
             }
-            st_safetensors_close(f);
+            st_safetensors_destroy(f);
         }
     CHECK(other == 0 && rejected > 0, "byte flips: %d opened, %d rejected, %d other", opened, rejected, other);
     free(raw);
@@ -179,7 +179,7 @@ static void many_metadata_keys(void)
         const char *k = NULL, *val = NULL;
         CHECK_ST(st_safetensors_meta_at(f, 7, &k, &val), ST_OK);
         CHECK(k && strcmp(k, "k7") == 0, "entry 7 in file order: %s", k ? k : "(none)");
-        st_safetensors_close(f);
+        st_safetensors_destroy(f);
     }
     double s = (double)(clock() - t0) / CLOCKS_PER_SEC;
     CHECK(s < 20, "400k-key headers took %.1f s", s);

@@ -61,12 +61,12 @@ static st_status setup(problem *pr, st_device *dev)
 static void teardown(problem *pr)
 {
     for (int k = 0; k < K; k++) {
-        st_tensor_free(pr->x[k]);
-        st_tensor_free(pr->y[k]);
+        st_tensor_destroy(pr->x[k]);
+        st_tensor_destroy(pr->y[k]);
     }
-    st_tensor_free(pr->r);
-    st_tensor_free(pr->rsum);
-    st_tensor_free(pr->loss);
+    st_tensor_destroy(pr->r);
+    st_tensor_destroy(pr->rsum);
+    st_tensor_destroy(pr->loss);
     st_params_destroy(pr->ps);
 }
 

@@ -119,7 +119,7 @@ static void test_state(st_params *ps)
     int64_t n = 7;
     st_tensor_create(st_params_device(ps), ST_F32, 1, &n, &wrong);
     CHECK_ST(st_tensor_copy(st.m, wrong), ST_ERR_SHAPE);
-    st_tensor_free(wrong);
+    st_tensor_destroy(wrong);
     CHECK_ST(st_optim_state_get(s, &st), ST_OK);
     CHECK(st.m == NULL && st.v == NULL, "plain sgd has no buffers");
     CHECK_ST(st_optim_step(a, NAN, 1.0f), ST_ERR_INVALID_ARG);

@@ -24,7 +24,7 @@ static int machine_of(const char *topology, const char *gcds, st_plan_machine *m
     CHECK(s == ST_OK, "load %s: %s", topology, st_last_error());
     if (s == ST_OK)
         CHECK_ST(st_plan_machine_from_topo(t, m), ST_OK);
-    st_topo_free(t);
+    st_topo_destroy(t);
     unsetenv("STRATA_TOPOLOGY");
     unsetenv("STRATA_GCDS_PER_GPU");
     return s == ST_OK;

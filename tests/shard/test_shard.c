@@ -62,8 +62,8 @@ static double micro_batch(st_shard_state *s, st_params *ps, uint64_t seed)
         float v = 0;
         st_tensor_read(sq, &v, sizeof v);
         loss += 0.5 * v;
-        st_tensor_free(t);
-        st_tensor_free(sq);
+        st_tensor_destroy(t);
+        st_tensor_destroy(sq);
     }
     CHECK(st_shard_reduce_micro(s) == ST_OK, "%s", st_last_error());
     return loss;
@@ -77,7 +77,7 @@ static void full_params(st_shard_state *s, st_params *ps, float *out, int64_t P)
     st_params_flat(ps, &flat, NULL, NULL);
     st_tensor_slice(flat, 0, 0, P, 1, &head);
     st_tensor_read(head, out, (size_t)P * sizeof(float));
-    st_tensor_free(head);
+    st_tensor_destroy(head);
 }
 
 static uint64_t level_bytes(int level)
@@ -273,7 +273,7 @@ static void checkpoint_load(const char *scheme, const char *dir)
     CHECK(st_safetensors_open(path, &f) == ST_OK, "%s", st_last_error());
     CHECK(st_safetensors_read(f, "before", ref, (size_t)P * 4) == ST_OK, "%s", st_last_error());
     CHECK(st_safetensors_read(f, "after", ref + P, (size_t)P * 4) == ST_OK, "%s", st_last_error());
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     full_params(s, ps, got, P);
     CHECK(memcmp(got, ref, (size_t)P * 4) == 0, "%s: loaded parameters differ from the saved ones", scheme);
     common_step(s, ps);
@@ -337,7 +337,7 @@ int main(int argc, char **argv)
     } else {
         checkpoint_load(argv[2], argv[3]);
     }
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     int rc = h_finish();
     st_shutdown();
     return rc;

@@ -78,8 +78,8 @@ static int model_create(model *m)
 static void model_destroy(model *m)
 {
     st_graph_plan_destroy(m->plan);
-    st_tensor_free(m->xt);
-    st_tensor_free(m->yt);
+    st_tensor_destroy(m->xt);
+    st_tensor_destroy(m->yt);
     st_params_destroy(m->ps);
 }
 
@@ -207,7 +207,7 @@ int main(void)
             compare(name, A, &r, &ref);
         }
     }
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     int rc = h_finish();
     st_shutdown();
     return rc;

@@ -49,7 +49,7 @@ int tt_roundtrip(st_tokenizer *tok, const void *text, size_t n, unsigned flags)
              st_tokenizer_decode(tok, b.ids, b.n, back, n + 1, &len) == ST_OK && len == n &&
              memcmp(back, text, n) == 0;
     free(back);
-    st_token_buf_free(&b);
+    st_token_buf_destroy(&b);
     return ok;
 }
 
@@ -61,7 +61,7 @@ st_tokenizer *tt_train(const char *text, size_t n, int32_t vocab, int64_t min_fr
     CHECK_ST(st_tok_trainer_create(&o, &t), ST_OK);
     CHECK_ST(st_tok_trainer_feed(t, text, n), ST_OK);
     CHECK_ST(st_tok_trainer_finish(t, &tok), ST_OK);
-    st_tok_trainer_free(t);
+    st_tok_trainer_destroy(t);
     return tok;
 }
 
@@ -71,8 +71,8 @@ static int same_tokens(st_tokenizer *a, st_tokenizer *b, const char *text, size_
     st_token_buf x = {0}, y = {0};
     int ok = !st_tokenizer_encode(a, text, n, 0, &x) && !st_tokenizer_encode(b, text, n, 0, &y) &&
              x.n == y.n && !memcmp(x.ids, y.ids, (size_t)x.n * sizeof *x.ids);
-    st_token_buf_free(&x);
-    st_token_buf_free(&y);
+    st_token_buf_destroy(&x);
+    st_token_buf_destroy(&y);
     return ok;
 }
 
@@ -90,20 +90,20 @@ static void test_training(void)
     st_token_buf b = {0};
     CHECK_ST(st_tokenizer_encode(tok, text, n, 0, &b), ST_OK);
     CHECK(b.n < (int64_t)n / 2, "%lld tokens for %zu bytes: the merges compress", (long long)b.n, n);
-    st_token_buf_free(&b);
+    st_token_buf_destroy(&b);
     CHECK(same_tokens(tok, again, text, n), "training is deterministic");
     for (uint64_t s = 2; s < 6; s++) {
         char other[4096];
         size_t m = tt_random_text(other, sizeof other, s);
         CHECK(tt_roundtrip(tok, other, m, 0), "unseen text round trip (seed %llu)", (unsigned long long)s);
     }
-    st_tokenizer_free(again);
+    st_tokenizer_destroy(again);
     /* every pair is rare: no merges, the bytes and the special only */
     again = tt_train(text, n, 400, 1000000);
     CHECK(again && st_tokenizer_vocab_size(again) == 257, "min_frequency above every count");
     CHECK(again && tt_roundtrip(again, text, n, 0), "bytes-only round trip");
-    st_tokenizer_free(again);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(again);
+    st_tokenizer_destroy(tok);
 }
 
 /* ---- training against a naive trainer: every pair recounted before each merge ---- */
@@ -175,7 +175,7 @@ static void test_training_against_naive(void)
     CHECK(nv + 1 == st_tokenizer_vocab_size(tok), "naive trainer made %d ids, the trainer %d", nv + 1,
           st_tokenizer_vocab_size(tok));
     free(w.sym), free(w.start), free(w.len), free(cnt), free(tb);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
 }
 
 typedef struct pieces {
@@ -253,7 +253,7 @@ static void test_specials_and_long_pieces(st_tokenizer *tok)
     found = 0;
     for (int64_t i = 0; i < b.n; i++) found += b.ids[i] == eot;
     CHECK(found == 0, "without ST_TOK_SPECIAL the special's text is ordinary text");
-    st_token_buf_free(&b);
+    st_token_buf_destroy(&b);
     CHECK(tt_roundtrip(tok, t, strlen(t), ST_TOK_SPECIAL), "special round trip");
     CHECK(st_tokenizer_special(tok, "<|endoftext|>") == eot && st_tokenizer_special(tok, "x") == -1,
           "special lookup");
@@ -298,9 +298,9 @@ static void test_hf_and_tiktoken_forms(st_tokenizer *tok, const char *text, size
     st_tokenizer *back = NULL;
     CHECK_ST(st_tokenizer_load(dir, &back), ST_OK);
     CHECK(back && same_tokens(tk, back, text, n), "merges derived from ranks encode as the ranks");
-    st_tokenizer_free(back);
-    st_tokenizer_free(hf);
-    st_tokenizer_free(tk);
+    st_tokenizer_destroy(back);
+    st_tokenizer_destroy(hf);
+    st_tokenizer_destroy(tk);
 }
 
 int main(void)
@@ -317,7 +317,7 @@ int main(void)
         test_hf_and_tiktoken_forms(tok, text, n);
         test_token_files(tok, text, n);
     }
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
     test_bad_files();
     test_bad_arguments();
     test_wide_token_file();

@@ -49,7 +49,7 @@ static int dataset_equals(const char *path, const int32_t *want, int64_t n)
              !st_dataset_read(ds, ST_SPLIT_TRAIN, 0, n, got) &&
              !memcmp(got, want, (size_t)n * sizeof *got);
     free(got);
-    st_dataset_close(ds);
+    st_dataset_destroy(ds);
     return ok;
 }
 
@@ -71,7 +71,7 @@ void test_token_files(st_tokenizer *tok, const char *text, size_t n)
         want.ids[want.n++] = eot;
         memcpy(want.ids + want.n, one.ids, (size_t)one.n * sizeof *p);
         want.n += one.n;
-        st_token_buf_free(&one);
+        st_token_buf_destroy(&one);
     }
     CHECK(st.tokens_out == want.n && st.bytes_in == 2 * (int64_t)n && st.token_bytes == 2,
           "stats: %lld tokens, %lld bytes, width %d", (long long)st.tokens_out, (long long)st.bytes_in,
@@ -81,7 +81,7 @@ void test_token_files(st_tokenizer *tok, const char *text, size_t n)
     CHECK(read_header(out, hdr, &size) && hdr[0] == 20240520 && hdr[1] == 1 && hdr[2] == want.n &&
           size == 1024 + 2 * want.n, "llm.c uint16 header");
     CHECK(dataset_equals(out, want.ids, want.n), "st_dataset reads the tokens back, chunking changes nothing");
-    st_token_buf_free(&want);
+    st_token_buf_destroy(&want);
     /* failures leave no output behind */
     const char *missing[] = {tpath("no-such-file.txt")}, *out2 = tpath("never.bin");
     CHECK_ST(st_tokenizer_encode_files(tok, missing, 1, out2, NULL, NULL), ST_ERR_IO);
@@ -111,7 +111,7 @@ static void bad_rank_file(const char *name, const char *tail, st_status want, co
     st_tokenizer *tok = NULL;
     CHECK_ST(st_tokenizer_load(write_str(name, buf), &tok), want);
     CHECK(tok == NULL && h_msg_has(needle), "%s: message '%s' lacks '%s'", name, st_last_error(), needle);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
 }
 
 static void bad_hf(void)
@@ -144,7 +144,7 @@ static void bad_hf(void)
     CHECK_ST(st_tokenizer_load(merges, &back), ST_ERR_FORMAT); /* merges.txt is no rank file */
     CHECK(back == NULL, "no tokenizer on error");
     free(vd);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
 }
 
 void test_bad_files(void)
@@ -187,7 +187,7 @@ void test_bad_arguments(void)
     CHECK_ST(st_tok_trainer_feed(t, "hello hello hello", 17), ST_OK);
     CHECK_ST(st_tok_trainer_feed_file(t, tpath("absent.txt")), ST_ERR_IO);
     CHECK_ST(st_tok_trainer_finish(t, &tok), ST_OK);
-    st_tok_trainer_free(t);
+    st_tok_trainer_destroy(t);
     if (!tok) return;
     CHECK(st_tokenizer_eot(tok) == -1, "no specials asked, none made");
     const char *in[] = {write_str("hi.txt", "hello")};
@@ -207,7 +207,7 @@ void test_bad_arguments(void)
     CHECK_ST(st_tokenizer_save_hf(tok, tpath("hi.txt")), ST_ERR_IO); /* a file, not a directory */
     const uint8_t *p;
     CHECK_ST(st_tokenizer_token(tok, -1, &p, &len, NULL), ST_ERR_INVALID_ARG);
-    st_tokenizer_free(tok);
+    st_tokenizer_destroy(tok);
 }
 
 /* A vocabulary of more than 65536 ids (all 2-byte strings) writes llm.c's uint32 form. */
@@ -258,6 +258,6 @@ void test_wide_token_file(void)
     }
     if (fp) fclose(fp);
     free(raw);
-    st_token_buf_free(&b);
-    st_tokenizer_free(tok);
+    st_token_buf_destroy(&b);
+    st_tokenizer_destroy(tok);
 }

@@ -99,7 +99,7 @@ static void test_dgx2(void)
               strstr(buf, "board serial numbers") &&
               strstr(buf, "GPU 15 (package 15, GCD 0) 0000:e7:00.0 Tesla V100-SXM3-32GB-H [nvml15]"),
           "DGX-2 tree:\n%s", buf);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 /* Removes every <object type="OSDev" ...>...</object> (they hold no objects) from text, in place. */
@@ -141,7 +141,7 @@ static void test_dgx2_pci_only(void)
     CHECK(!t || (st_topo_snprint(t, 0, buf, sizeof buf, NULL) == ST_OK &&
                  strstr(buf, "0000:34:00.0 NVIDIA 10de:1db8 [no OS device: a GPU by its PCI class]")),
           "PCI-only tree:\n%s", buf);
-    st_topo_free(t);
+    st_topo_destroy(t);
     replace(text, "pci_busid=\"0000:61:00.0\" pci_type=\"0680 [10de:1ac2]",
             "pci_busid=\"0000:61:00.0\" pci_type=\"0300 [1a03:2000]");
     replace(text, "pci_busid=\"0000:62:00.0\" pci_type=\"0680 [10de:1ac2]",
@@ -153,7 +153,7 @@ static void test_dgx2_pci_only(void)
                  strcmp(d.name, "Intel 8086:0bd5") == 0 && d.numa == 0),
           "the Intel 0380 device is GPU 8, the ASPEED VGA none");
     if (t) check_dgx2(t, "NVIDIA 10de:1db8", 0, 1);
-    st_topo_free(t);
+    st_topo_destroy(t);
     free(text);
 }
 
@@ -170,8 +170,8 @@ static void test_power8_v3(void)
               "POWER8 GPU %d: v3 %s [%s] numa %d, v2 %s [%s] numa %d", i, x.pci_busid, x.os_names, x.numa, y.pci_busid,
               y.os_names, y.numa);
     }
-    st_topo_free(a);
-    st_topo_free(b);
+    st_topo_destroy(a);
+    st_topo_destroy(b);
 }
 
 /* A program's devices numbered as CUDA_VISIBLE_DEVICES=3,1,2 would number them (CUDA's own bus id
@@ -211,12 +211,12 @@ static void test_match(void)
     CHECK_ST(st_topo_match_devices(t, "cuda", NULL, 1), ST_ERR_INVALID_ARG);
     CHECK_ST(st_topo_match_devices(t, "cuda", ids, 0), ST_OK); /* unmatched: PCI order again */
     CHECK(st_topo_place(t, 0, 3, 0, 3, &p) == ST_OK && p.gpu == 0, "unmatched: rank 0 on GPU 0, got %d", p.gpu);
-    st_topo_free(t);
+    st_topo_destroy(t);
     st_topo *e = NULL;
     setenv("STRATA_TOPOLOGY", "1x2x1", 1);
     CHECK_ST(st_topo_load(&e), ST_OK);
     CHECK_ST(st_topo_match_devices(e, "cuda", ids, 1), ST_ERR_INVALID_ARG);
-    st_topo_free(e);
+    st_topo_destroy(e);
 }
 
 /* The reproducer of the issue: frontier-mi250x.xml with complete_cpuset misspelled on line 245
@@ -278,7 +278,7 @@ static void test_guard(void)
           "unguarded, the load dies (status %#x)", status);
     unsetenv("STRATA_TEST_HWLOC_CRASH");
     CHECK_ST(st_topo_load(&t), ST_OK);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 int main(void)

@@ -30,7 +30,7 @@ static void test_load_matches(void)
     }
     st_topo_device d;
     CHECK(st_topo_get_device(t, 1, &d) == ST_OK && *d.device == '\0', "GPU 1 is none of the program's devices");
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void test_info(void)

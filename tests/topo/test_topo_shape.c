@@ -49,8 +49,8 @@ static void test_load_env(void)
     CHECK(c.devices == 16 && c.packages == 0 && c.cores == 0, "emulated counts: %d devices", c.devices);
     st_topo_device d;
     CHECK_ST(st_topo_get_device(t, 0, &d), ST_ERR_INVALID_ARG);
-    st_topo_free(t);
-    st_topo_free(NULL);
+    st_topo_destroy(t);
+    st_topo_destroy(NULL);
 }
 
 /* 2x4x2: ranks fill GCDs, then GPUs, then nodes. The table is written out, not recomputed. */
@@ -78,7 +78,7 @@ static void test_place_2x4x2(void)
     CHECK_ST(st_topo_place(t, 16, 16, 0, 8, &p), ST_ERR_INVALID_ARG);
     CHECK_ST(st_topo_place(t, -1, 16, 0, 8, &p), ST_ERR_INVALID_ARG);
     CHECK_ST(st_topo_place(NULL, 0, 16, 0, 8, &p), ST_ERR_INVALID_ARG);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void test_print_emulated(void)
@@ -104,7 +104,7 @@ static void test_print_emulated(void)
     CHECK(need2 > 0 && need2 < need, "without ranks: shorter (%zu < %zu)", need2, need);
     CHECK_ST(st_topo_snprint(t, 7, buf, sizeof buf, NULL), ST_ERR_INVALID_ARG);
     CHECK_ST(st_topo_print(t, 8, NULL), ST_ERR_INVALID_ARG);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void test_bind_emulated(void)
@@ -128,7 +128,7 @@ static void test_bind_emulated(void)
     printf("emulated rank 1 of 2: %s\n", desc);
     CHECK_ST(st_topo_bind_rank(t, &p, 2, 2, desc, sizeof desc), ST_ERR_INVALID_ARG);
     CHECK_ST(st_topo_bind_rank(t, NULL, 0, 2, desc, sizeof desc), ST_ERR_INVALID_ARG);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 /* Runs strata-info with STRATA_TOPOLOGY=shape; returns its exit status, output in out. */

@@ -46,7 +46,7 @@ static void check_machine(const expect *e)
     char buf[8192];
     CHECK_ST(st_topo_snprint(t, 0, buf, sizeof buf, NULL), ST_OK);
     CHECK(strstr(buf, e->grouping) != NULL, "%s: grouping '%s' in:\n%s", e->file, e->grouping, buf);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void check_device(st_topo *t, int i, const char *busid, int package, int gcd, int numa, const char *os)
@@ -82,7 +82,7 @@ static void test_power8_devices(void)
     CHECK(strstr(buf, "Package 1") && strstr(buf, "NUMA 1") && strstr(buf, "000b:01:00.0 Tesla P100-SXM2-16GB") &&
               strstr(buf, "nvml3] serial 0322816173796  rank 3\n"),
           "tree:\n%s", buf);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 /* Frontier-like: GCDs paired per board; GCD 0/1 (c1, c6) hang off NUMA 3, GCD 4/5 off NUMA 0. */
@@ -99,7 +99,7 @@ static void test_frontier_devices(const char *file)
     st_place p;
     CHECK_ST(st_topo_place(t, 5, 8, 5, 8, &p), ST_OK);
     CHECK(p.gpu == 2 && p.gcd == 1, "%s: local rank 5 on GPU 2 GCD 1, got %d %d", file, p.gpu, p.gcd);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void test_override(void)
@@ -150,7 +150,7 @@ static void expect_load_error(const char *path, st_status want, const char *need
     CHECK_ST(st_topo_load(&t), want);
     CHECK(t == NULL, "%s: no topology returned", path);
     CHECK(h_msg_has(needle), "%s: message has '%s': %s", path, needle, st_last_error());
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 static void test_corrupt(void)
@@ -211,7 +211,7 @@ static void test_detected(void)
     CHECK(*desc != '\0', "bind describes itself");
     printf("detected, local rank 0 of 1: %s\n", desc);
     st_topo_print(t, 1, stdout);
-    st_topo_free(t);
+    st_topo_destroy(t);
 }
 
 int main(void)

@@ -176,7 +176,7 @@ static void test_model_from_ckpt(const char *data, const char *dir, const char *
     if (CHECK(st_safetensors_open(path, &f) == ST_OK, "%s: %s", path, st_last_error())) {
         const char *step = st_safetensors_meta(f, "step");
         CHECK(step && strcmp(step, "2") == 0, "the new run counts from 0: step %s", step ? step : "(none)");
-        st_safetensors_close(f);
+        st_safetensors_destroy(f);
     }
     rm_rf(dir2);
     o.model = file;
@@ -256,7 +256,7 @@ static int write_llmc(const char *ckpt, const char *path)
         }
     }
     if (f && fclose(f)) rc = -1;
-    st_safetensors_close(ck);
+    st_safetensors_destroy(ck);
     return rc;
 }
 

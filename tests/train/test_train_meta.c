@@ -40,7 +40,7 @@ static int rewrite(const char *src, const char *dst, const char *key, const char
     if (!rc) rc = st_safetensors_write(dst, t, n, m, nm) == ST_OK ? 0 : -1;
     for (int i = 0; i < n; i++) free(bufs[i]);
     free(bufs), free(t), free(m);
-    st_safetensors_close(f);
+    st_safetensors_destroy(f);
     return rc;
 }
 
@@ -108,7 +108,7 @@ static void state_fields(const char *data, const char *step_dir, const char *mod
         if (!CHECK(st_safetensors_open(file, &sf) == ST_OK, "%s: %s", file, st_last_error())) return;
         const char *v0 = st_safetensors_meta(sf, keys[i]);
         snprintf(orig, sizeof orig, "%s", v0 ? v0 : "");
-        st_safetensors_close(sf);
+        st_safetensors_destroy(sf);
         CHECK(v0 != NULL, "trainer_state.safetensors records %s", keys[i]);
         for (size_t v = 0; v < N_VALUES; v++) {
             copy_dir(step_dir, mod);
@@ -187,7 +187,7 @@ static void legacy_fields(const char *legacy_data, const char *dir)
                 if (st_safetensors_open(file, &sf) == ST_OK) {
                     const char *o0 = st_safetensors_meta(sf, keys[i]);
                     same = o0 && !strcmp(o0, VALUES[v]);
-                    st_safetensors_close(sf);
+                    st_safetensors_destroy(sf);
                 }
             }
             CHECK(same || fine ? r == 0 : r == -1 && *err, "legacy --resume with %s='%s': %d %s", keys[i], VALUES[v],

@@ -206,7 +206,7 @@ int main(int argc, char **argv)
     barrier(c);
     test_sequential(c, data, straight);
     barrier(c);
-    st_comm_free(c);
+    st_comm_destroy(c);
     st_shutdown();
     return h_finish();
 }

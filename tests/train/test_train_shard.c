@@ -214,7 +214,7 @@ int main(int argc, char **argv)
     if (train) train_all(dir, data, argc > 3 && strcmp(argv[3], "ckpt") == 0 ? ck : NULL);
     else if (argc > 3) resume(argv[2], dir, data);
     barrier(comm);
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     st_shutdown();
     return h_finish();
 }

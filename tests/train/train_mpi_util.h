@@ -17,7 +17,7 @@ static inline void barrier(st_comm *c)
     if (st_device_get("cpu", 0, &cpu) || st_tensor_create(cpu, ST_F32, 1, &n, &t)) return;
     st_tensor_write(t, &x, sizeof x);
     CHECK(st_comm_all_reduce(c, t, ST_REDUCE_SUM, ST_SCOPE_WORLD) == ST_OK, "barrier: %s", st_last_error());
-    st_tensor_free(t);
+    st_tensor_destroy(t);
 }
 
 /* The values of `key` in a JSON-lines log, in order; returns how many (at most max). Integers up

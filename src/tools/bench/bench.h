@@ -242,7 +242,14 @@ void bench_json_head(tool_json *j, const char *mode, const bench_config *cfg, co
 void bench_json_tail(tool_json *j, const bench_report *r, int with_collectives);
 
 /* ---- sub-commands ---- */
-int bench_train_main(int argc, char **argv);           /* bench_train.c */
+/* strata-bench train lives with the trainer (src/train/bench_train*.c) as the module
+ * libstrata-bench-train.so, which strata-bench dlopens for this sub-command alone: the op suites
+ * never link the trainer's GPT-2 code. The module calls back into this program (ENABLE_EXPORTS). */
+int bench_train_main(int argc, char **argv);           /* the module's entry point */
+int bench_train_module(int argc, char **argv);         /* bench_main.c: loads it and calls it */
+/* dlopen of one of strata-bench's modules (libstrata-bench-*.so) from libstrata's directory, else
+ * by name; NULL with dlerror() set when neither loads (bench_main.c). */
+void *bench_module_open(const char *name);
 int bench_compare_main(int argc, char **argv);         /* bench_compare.c */
 int bench_collectives_main(int argc, char **argv);     /* bench_main.c */
 /* Roofline of one document's rows (bench_svg.c): 0 with a message on failure. */

@@ -148,8 +148,8 @@ static int setup_case(coll_case *k, st_device *dev, int64_t count, int N)
 
 static void free_case(coll_case *k)
 {
-    st_tensor_free(k->full);
-    st_tensor_free(k->shard);
+    st_tensor_destroy(k->full);
+    st_tensor_destroy(k->shard);
     free(k->mpi_full);
     free(k->mpi_shard);
 }
@@ -243,12 +243,12 @@ int bench_coll_main(int argc, char **argv, FILE *out, tool_json *json)
     st_device *dev = NULL;
     if (st_comm_init_world(&comm) != ST_OK || st_device_get("cpu", 0, &dev) != ST_OK) {
         fprintf(stderr, "collectives: %s\n", st_last_error());
-        st_comm_free(comm);
+        st_comm_destroy(comm);
         return 1;
     }
     if (ca.probe) {
         int rc = bench_coll_probe(comm, ca.probe, (size_t)ca.probe_bytes, out);
-        st_comm_free(comm);
+        st_comm_destroy(comm);
         return rc;
     }
     int N = st_comm_size(comm), rank0 = st_comm_rank(comm) == 0, ok = 1;
@@ -284,6 +284,6 @@ int bench_coll_main(int argc, char **argv, FILE *out, tool_json *json)
                      ">= 1.5x where the network dominates): %s\n",
                 (long long)largest, ratio[2], ratio[1], ratio[0],
                 ratio[1] >= 1.5 && ratio[2] >= 1.5 ? "met" : "MISSED");
-    st_comm_free(comm);
+    st_comm_destroy(comm);
     return ok ? 0 : 1;
 }

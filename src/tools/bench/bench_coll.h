@@ -11,7 +11,7 @@
  * suffixes; default 1M,64M), --iters N (timed calls per round; default by size), --rounds R
  * (default 3). Rank 0 prints the table to `out` and, when json is not NULL, appends one object
  * per measurement to the array the caller has open. Initialises and finalises MPI through
- * st_comm_init_world/st_comm_free. Returns 0, or 2 on bad usage, 1 when a collective fails. */
+ * st_comm_init_world/st_comm_destroy. Returns 0, or 2 on bad usage, 1 when a collective fails. */
 int bench_coll_main(int argc, char **argv, FILE *out, tool_json *json);
 
 /* --probe FILE (bench_coll_probe.c): st_comm_probe on every level with `bytes`-byte collectives,

@@ -3,6 +3,7 @@
  * sub-commands train, collectives and compare. A benchmark, not a test: it exits 0 when a target
  * is missed, non-zero on bad usage, when no device can be used, or when output cannot be written. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,7 @@ static void device_setup(const bench_config *cfg, bench_report *r, bench_device 
         st_matmul(a, a, a, 0, 0, 1.0f, 0.0f) != ST_OK)
         st_clear_error();
     st_device_sync(d->dev);
-    st_tensor_free(a);
+    st_tensor_destroy(a);
     char why[256] = "";
     d->vendor = bench_vendor_for(d->backend, why, sizeof why);
     if (!d->vendor) snprintf(d->vendor_info, sizeof d->vendor_info, "%s", why);
@@ -347,9 +348,40 @@ int bench_collectives_main(int argc, char **argv)
     return rc;
 }
 
+/* strata-bench's modules live beside libstrata (in the build tree and when installed): found
+ * through libstrata's own path as the backend plugins are, since a bare name would depend on the
+ * dlopen caller's run path, which sanitizer builds replace with their runtime's. */
+void *bench_module_open(const char *name)
+{
+    char path[4096];
+    size_t len = strlen(name) + 1;
+    Dl_info info;
+    if (dladdr((void *)&st_last_error, &info) && info.dli_fname && realpath(info.dli_fname, path)) {
+        char *slash = strrchr(path, '/');
+        if (slash && (size_t)(slash - path) + len + 1 < sizeof path) {
+            memcpy(slash + 1, name, len);
+            if (access(path, F_OK) == 0) return dlopen(path, RTLD_NOW | RTLD_LOCAL); /* its error kept */
+        }
+    }
+    return dlopen(name, RTLD_NOW | RTLD_LOCAL);
+}
+
+int bench_train_module(int argc, char **argv)
+{
+    void *dl = bench_module_open("libstrata-bench-train.so");
+    int (*entry)(int, char **) = NULL;
+    if (dl) *(void **)&entry = dlsym(dl, "bench_train_main");
+    if (!entry) {
+        fprintf(stderr, "strata-bench train: the trainer's module libstrata-bench-train.so is not available (%s)\n",
+                dlerror());
+        return 1;
+    }
+    return entry(argc, argv); /* the module stays loaded until exit: its atexit work is the trainer's */
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "train") == 0) return bench_train_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "train") == 0) return bench_train_module(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "compare") == 0) return bench_compare_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "collectives") == 0) return bench_collectives_main(argc - 1, argv + 1);
     return ops_main(argc, argv);

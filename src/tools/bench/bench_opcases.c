@@ -1,69 +1,34 @@
-/* strata-bench's model suites: every op of the op table at the shapes the GPT-2 trainer gives it
- * for a named config (bench_opspec.c), timed on one device with the vendor reference beside each
- * (the vendor gemm of the same shape for matmul, a plain copy of the same bytes for the others). */
+/* strata-bench's model suites: every op of the op table at a GPT model's sizes, timed on one
+ * device with the vendor reference beside each (the vendor gemm of the same shape for matmul, a
+ * plain copy of the same bytes for the others). Everything about an op comes from its table row:
+ * its cases (st_op_case_get), flops and bytes (st_op_cost), rate unit (ST_OPF_FLOP_RATE), and for a
+ * backward op the forward call whose outputs it reads; the sizes come from the planner's model
+ * description (st_plan_model_get). A new row is measured with no code here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "bench_opspec.h"
-#include "gpt2.h"
+#include "bench.h"
+
+#define TRY(expr)                           \
+    do {                                    \
+        st_status try_s_ = (expr);          \
+        if (try_s_ != ST_OK) return try_s_; \
+    } while (0)
 
 typedef struct op_ctx {
     st_device *dev;
-    const bench_opspec *s;
-    st_tensor *t[BENCH_MAX_OPERANDS];
+    const st_op_info *info;
+    const st_op_case *cs;
+    st_tensor *t[ST_MAX_OPERANDS];  /* the timed call's operands, outputs first */
+    st_tensor *fwd[ST_MAX_OPERANDS]; /* a backward op: its forward call's operands */
 } op_ctx;
-
-typedef st_status (*unary_fn)(st_tensor *, const st_tensor *);
-typedef st_status (*binary_fn)(st_tensor *, const st_tensor *, const st_tensor *);
-
-static st_status call_elementwise(const bench_opspec *s, st_tensor **t)
-{
-    static const struct { st_op op; unary_fn f; } unary[] = {
-        {ST_OP_COPY, st_copy}, {ST_OP_CAST, st_cast}, {ST_OP_GELU, st_gelu}, {ST_OP_RELU, st_relu},
-        {ST_OP_EXP, st_exp}, {ST_OP_LOG, st_log}, {ST_OP_TANH, st_tanh}, {ST_OP_SQRT, st_sqrt},
-        {ST_OP_RSQRT, st_rsqrt}};
-    static const struct { st_op op; binary_fn f; } binary[] = {
-        {ST_OP_ADD, st_add}, {ST_OP_SUB, st_sub}, {ST_OP_MUL, st_mul}, {ST_OP_DIV, st_div},
-        {ST_OP_GELU_BACKWARD, st_gelu_backward}, {ST_OP_RELU_BACKWARD, st_relu_backward}};
-    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
-        if (unary[i].op == s->op) return unary[i].f(t[0], t[1]);
-    for (size_t i = 0; i < sizeof binary / sizeof binary[0]; i++)
-        if (binary[i].op == s->op) return binary[i].f(t[0], t[1], t[2]);
-    return ST_ERR_UNSUPPORTED;
-}
-
-static st_status call_op(const bench_opspec *s, st_tensor **t)
-{
-    static const st_adamw_params adamw = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1};
-    switch (s->op) {
-    case ST_OP_FILL: return st_fill(t[0], 0.5);
-    case ST_OP_RAND_UNIFORM: return st_rand_uniform(t[0], 7, 0, -1.0f, 1.0f);
-    case ST_OP_RAND_NORMAL: return st_rand_normal(t[0], 7, 0, 0.0f, 0.02f);
-    case ST_OP_SCALE: return st_scale(t[0], t[1], 2.0f, 1.0f);
-    case ST_OP_MATMUL: return st_matmul(t[0], t[1], t[2], 0, s->trans_b, 1.0f, 0.0f);
-    case ST_OP_SUM: return st_sum(t[0], t[1], s->axis);
-    case ST_OP_MEAN: return st_mean(t[0], t[1], s->axis);
-    case ST_OP_MAX: return st_max(t[0], t[1], s->axis);
-    case ST_OP_SUMSQ: return st_sumsq(t[0], t[1]);
-    case ST_OP_SOFTMAX: return st_softmax(t[0], t[1], 1);
-    case ST_OP_SOFTMAX_BACKWARD: return st_softmax_backward(t[0], t[1], t[2]);
-    case ST_OP_LAYERNORM: return st_layernorm(t[0], t[1], t[2], t[3], t[4], t[5], 1e-5f);
-    case ST_OP_LAYERNORM_BACKWARD: return st_layernorm_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
-    case ST_OP_EMBEDDING: return st_embedding(t[0], t[1], t[2]);
-    case ST_OP_EMBEDDING_BACKWARD: return st_embedding_backward(t[0], t[1], t[2]);
-    case ST_OP_CROSS_ENTROPY: return st_cross_entropy(t[0], t[1], t[2], t[3]);
-    case ST_OP_CROSS_ENTROPY_BACKWARD: return st_cross_entropy_backward(t[0], t[1], t[2], t[3]);
-    case ST_OP_ATTENTION: return st_attention(t[0], t[1], t[2], t[3], t[4]);
-    case ST_OP_ATTENTION_BACKWARD: return st_attention_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]);
-    case ST_OP_ADAMW: return st_adamw(t[0], t[1], t[2], t[3], &adamw);
-    default: return call_elementwise(s, t);
-    }
-}
 
 static st_status run_op(void *p)
 {
     op_ctx *c = p;
-    st_status s = call_op(c->s, c->t);
+    const st_op_info *in = c->info;
+    st_status s = st_op_run(in->op, c->t, in->n_out, (const st_tensor *const *)c->t + in->n_out, in->n_in,
+                            &c->cs->params);
     return s == ST_OK ? st_device_sync(c->dev) : s;
 }
 
@@ -71,7 +36,7 @@ static st_status run_op(void *p)
 static st_status fill_indices(st_tensor *t, int64_t V)
 {
     int64_t n = st_tensor_numel(t);
-    int32_t *host = malloc((size_t)n * sizeof *host);
+    int32_t *host = malloc((size_t)(n ? n : 1) * sizeof *host);
     if (!host) return ST_ERR_OUT_OF_MEMORY;
     for (int64_t i = 0; i < n; i++) host[i] = (int32_t)((i * 7919) % V);
     st_status s = st_tensor_write(t, host, (size_t)n * sizeof *host);
@@ -79,85 +44,121 @@ static st_status fill_indices(st_tensor *t, int64_t V)
     return s;
 }
 
-/* The saved tensors of a backward come from its forward, so the backward sees real values. */
-static st_status prepare_backward(const bench_opspec *s, st_tensor **t, st_device *dev)
+/* A tensor of `d` with values: positive floats (log, sqrt and rsqrt stay on their fast paths;
+ * outputs are touched too) or indices in [0, V). */
+static st_status make(st_device *dev, const st_tensor_desc *d, int64_t V, uint64_t seed, st_tensor **out)
 {
-    st_tensor *tmp[3] = {NULL, NULL, NULL};
-    st_status st = ST_OK;
-    switch (s->op) {
-    case ST_OP_SOFTMAX_BACKWARD: st = st_softmax(t[2], t[1], 1); break;
-    case ST_OP_ATTENTION_BACKWARD: st = st_attention(t[7], t[8], t[4], t[5], t[6]); break;
-    case ST_OP_LAYERNORM_BACKWARD:
-        st = st_tensor_create(dev, ST_F32, s->t[4].ndim, s->t[4].shape, &tmp[0]);
-        if (!st) st = st_tensor_create(dev, ST_F32, 1, s->t[5].shape, &tmp[1]);
-        if (!st) st = st_fill(tmp[1], 0.0);
-        if (!st) st = st_layernorm(tmp[0], t[6], t[7], t[4], t[5], tmp[1], 1e-5f);
-        break;
-    case ST_OP_CROSS_ENTROPY_BACKWARD:
-        st = st_tensor_create(dev, ST_F32, 1, s->t[1].shape, &tmp[0]);
-        if (!st) st = st_tensor_create(dev, ST_F32, 2, s->t[2].shape, &tmp[1]);
-        if (!st) st = st_rand_uniform(tmp[1], 11, 0, -4.0f, 4.0f);
-        if (!st) st = st_cross_entropy(tmp[0], t[2], tmp[1], t[3]);
-        break;
-    default: break;
-    }
-    if (!st) st = st_device_sync(dev);
-    for (int i = 0; i < 3; i++) st_tensor_free(tmp[i]);
-    return st;
+    TRY(st_tensor_create(dev, d->dtype, d->ndim, d->shape, out));
+    return d->dtype == ST_I32 ? fill_indices(*out, V) : st_rand_uniform(*out, seed, 0, 0.5f, 1.5f);
 }
 
-static st_status setup(op_ctx *c, const bench_opspec *s, const bench_dims *d)
+/* A backward op's inputs come from its forward call, run once here, so they hold real values
+ * (softmax rows, layernorm statistics, attention's lse). */
+static st_status prepare_backward(op_ctx *c, int k, const st_op_dims *dims)
 {
-    st_status st = ST_OK;
-    for (int i = 0; i < s->n && st == ST_OK; i++) {
-        const bench_operand *o = &s->t[i];
-        st = st_tensor_create(c->dev, o->dt, o->ndim, o->shape, &c->t[i]);
-        if (st) break;
-        /* Positive inputs keep log, sqrt and rsqrt on their fast paths; outputs are touched too. */
-        if (o->dt == ST_I32) st = fill_indices(c->t[i], d->V);
-        else st = st_rand_uniform(c->t[i], (uint64_t)i + 1, 0, 0.5f, 1.5f);
+    const st_op_info *fi = st_op_info_get(c->info->forward);
+    st_op_case fc;
+    TRY(st_op_case_get(fi->op, k, dims, &fc));
+    for (int i = 0; i < fi->n_out + fi->n_in; i++) TRY(make(c->dev, &fc.operand[i], dims->V, (uint64_t)i + 11, &c->fwd[i]));
+    TRY(st_op_run(fi->op, c->fwd, fi->n_out, (const st_tensor *const *)c->fwd + fi->n_out, fi->n_in, &fc.params));
+    for (int r = 0; r < fi->n_reads; r++) {
+        st_tensor **slot = &c->t[c->info->n_out + r];
+        if (fi->reads[r] == ST_READ_DOUT) TRY(make(c->dev, &fc.operand[0], dims->V, 7, slot));
+        else TRY(st_tensor_ref(c->fwd[fi->reads[r]], slot));
     }
-    return st ? st : prepare_backward(s, c->t, c->dev);
+    return ST_OK;
 }
 
-static void run_case(const bench_config *cfg, bench_report *r, bench_device *d, const bench_dims *dims,
-                     const bench_opspec *s)
+static st_status setup(op_ctx *c, int k, const st_op_dims *dims)
 {
-    bench_row *row = bench_add_row(r, d, dims->name, st_op_name(s->op), s->shape, s->unit, s->flops, s->bytes);
+    const st_op_info *in = c->info;
+    int backward = in->forward != ST_OP_NONE;
+    for (int i = 0; i < in->n_out + (backward ? 0 : in->n_in); i++)
+        TRY(make(c->dev, &c->cs->operand[i], dims->V, (uint64_t)i + 1, &c->t[i]));
+    if (backward) TRY(prepare_backward(c, k, dims));
+    return st_device_sync(c->dev);
+}
+
+/* "(256,3072) f32" of the case's largest operand, or for matmul "MxNxK[ B^T] f32 (label)", the
+ * vendor gemm's shape. */
+static void describe(const st_op_info *in, const st_op_case *cs, char *out, size_t size, int *gemm)
+{
+    if (in->op == ST_OP_MATMUL) {
+        const st_tensor_desc *a = &cs->operand[1], *o = &cs->operand[0];
+        gemm[0] = (int)o->shape[o->ndim - 2], gemm[1] = (int)o->shape[o->ndim - 1];
+        gemm[2] = (int)a->shape[a->ndim - (cs->params.matmul.trans_a ? 2 : 1)], gemm[3] = cs->params.matmul.trans_b != 0;
+        snprintf(out, size, "%dx%dx%d%s %s (%s)", gemm[0], gemm[1], gemm[2], gemm[3] ? " B^T" : "",
+                 st_dtype_name(o->dtype), cs->label);
+        return;
+    }
+    const st_tensor_desc *m = &cs->operand[0];
+    for (int i = 1; i < in->n_out + in->n_in; i++) {
+        int64_t a = 1, b = 1;
+        for (int d = 0; d < cs->operand[i].ndim; d++) a *= cs->operand[i].shape[d];
+        for (int d = 0; d < m->ndim; d++) b *= m->shape[d];
+        if (a > b) m = &cs->operand[i];
+    }
+    int len = snprintf(out, size, "(");
+    for (int i = 0; i < m->ndim && len < (int)size; i++)
+        len += snprintf(out + len, size - (size_t)len, "%s%lld", i ? "," : "", (long long)m->shape[i]);
+    if (len < (int)size) snprintf(out + len, size - (size_t)len, ") %s%s%s", st_dtype_name(m->dtype), cs->label[0] ? " " : "", cs->label);
+}
+
+static void run_case(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite,
+                     const st_op_dims *dims, const st_op_info *info, int k)
+{
+    st_op_case cs;
+    char shape[64] = "-";
+    int gemm[4] = {0};
+    double flops = 0, bytes = 0;
+    st_status st = st_op_case_get(info->op, k, dims, &cs);
+    if (st == ST_OK) st = st_op_cost(info->op, cs.operand, &cs.params, &flops, &bytes);
+    if (st == ST_OK) describe(info, &cs, shape, sizeof shape, gemm);
+    bench_unit unit = info->flags & ST_OPF_FLOP_RATE ? BENCH_GFLOPS : BENCH_GBPS;
+    bench_row *row = bench_add_row(r, d, suite, info->name, shape, unit, flops, bytes);
     if (!row) return;
     int index = (int)(row - r->rows);
     bench_progress(cfg, r, row);
-    op_ctx c = {d->dev, s, {NULL}};
-    st_status st = setup(&c, s, dims);
+    op_ctx c = {.dev = d->dev, .info = info, .cs = &cs};
+    if (st == ST_OK) st = setup(&c, k, dims);
     if (st == ST_OK) st = bench_time(cfg, run_op, &c, &r->rows[index].t);
     if (st != ST_OK) bench_row_fail(&r->rows[index], st);
-    for (int i = 0; i < s->n; i++) st_tensor_free(c.t[i]);
-    if (s->op == ST_OP_MATMUL)
-        bench_ref_gemm(cfg, r, d, dims->name, s->gemm_m, s->gemm_n, s->gemm_k, s->trans_b, index);
-    else if (s->unit == BENCH_GBPS)
-        bench_ref_copy(cfg, r, d, dims->name, s->bytes, index);
+    for (int i = 0; i < ST_MAX_OPERANDS; i++) {
+        st_tensor_destroy(c.t[i]);
+        st_tensor_destroy(c.fwd[i]);
+    }
+    if (st == ST_OK && info->op == ST_OP_MATMUL)
+        bench_ref_gemm(cfg, r, d, suite, gemm[0], gemm[1], gemm[2], gemm[3], index);
+    else if (st == ST_OK && unit == BENCH_GBPS)
+        bench_ref_copy(cfg, r, d, suite, bytes, index);
+}
+
+/* B and T as strata-bench documents them: the tiny model's own context, and gpt2-124m at B = 4,
+ * T = 64 so that a CPU finishes it in seconds; the vocabulary padded to 128 as the trainer's. */
+static int model_dims(const char *model, st_op_dims *d)
+{
+    st_plan_model m;
+    if (st_plan_model_get(model, &m) != ST_OK || !m.layers) return 0;
+    int tiny = strcmp(model, "tiny") == 0;
+    *d = (st_op_dims){tiny ? 8 : 4, tiny ? m.seq : 64, m.hidden, m.heads, m.vocab, (m.vocab + 127) / 128 * 128, ST_BF16};
+    return 1;
 }
 
 void bench_model_ops(const bench_config *cfg, bench_report *r, bench_device *d, const char *model)
 {
-    gpt2_config g;
-    if (gpt2_config_named(model, &g) != ST_OK) {
-        fprintf(stderr, "strata-bench: unknown model config '%s'\n", model);
+    st_op_dims dims;
+    if (!model_dims(model, &dims)) {
+        fprintf(stderr, "strata-bench: unknown model config '%s': %s\n", model, st_last_error());
         return;
     }
-    /* B and T as strata-bench documents them: the tiny config's own context, and gpt2-124m at
-     * B=4, T=64 so that a CPU finishes it in seconds. */
-    int tiny = strcmp(model, "tiny") == 0;
-    bench_dims dims = {model, tiny ? 8 : 4, tiny ? g.T : 64, g.C, g.H, g.V, g.Vp};
     for (int op = 0; op < ST_OP_COUNT; op++) {
-        bench_opspec s;
-        int variant = 0;
-        for (; bench_opspec_make((st_op)op, variant, &dims, &s); variant++) run_case(cfg, r, d, &dims, &s);
-        if (variant > 0) continue;
-        /* An op added to the table without a case here shows up instead of vanishing. */
-        bench_row *row = bench_add_row(r, d, model, st_op_name((st_op)op), "-", BENCH_GBPS, 0, 0);
+        const st_op_info *info = st_op_info_get((st_op)op);
+        for (int k = 0; k < info->n_cases; k++) run_case(cfg, r, d, model, &dims, info, k);
+        if (info->n_cases > 0) continue;
+        /* A row without a case (the op table's test fails on it too) shows instead of vanishing. */
+        bench_row *row = bench_add_row(r, d, model, info->name, "-", BENCH_GBPS, 0, 0);
         if (!row) return;
         row->status = ST_ERR_UNSUPPORTED;
-        snprintf(row->error, sizeof row->error, "strata-bench has no case for this op (bench_opspec.c)");
+        snprintf(row->error, sizeof row->error, "the op table has no case for this op (CASES column)");
     }
 }

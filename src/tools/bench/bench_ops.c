@@ -52,9 +52,9 @@ void bench_square(const bench_config *cfg, bench_report *r, bench_device *d)
         double before = is_cpu ? bench_fma_now(cfg, r) : 0.0;
         if (s == ST_OK) s = bench_time(cfg, run_matmul, &m, &r->rows[index].t);
         if (s != ST_OK) bench_row_fail(&r->rows[index], s);
-        st_tensor_free(m.a);
-        st_tensor_free(m.b);
-        st_tensor_free(m.c);
+        st_tensor_destroy(m.a);
+        st_tensor_destroy(m.b);
+        st_tensor_destroy(m.c);
         bench_ref_gemm(cfg, r, d, "square", n, n, n, 0, index);
         double after = is_cpu ? bench_fma_now(cfg, r) : 0.0;
         /* the rows of this size, Strata's and the vendor's, compared with the same yardstick */
@@ -134,7 +134,7 @@ static st_status ew_setup(ew_ctx *c, st_device *dev, int64_t n)
 static void ew_free(ew_ctx *c)
 {
     st_tensor *all[] = {c->out, c->a, c->b, c->out2, c->a2, c->mean, c->rstd, c->w, c->bias, c->one};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) st_tensor_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) st_tensor_destroy(all[i]);
 }
 
 void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d)

@@ -19,7 +19,7 @@ extern const bench_vendor bench_vendor_clblast;
 static const bench_vendor *cublas_vendor(char *why, size_t whylen)
 {
     static void *dl;
-    if (!dl) dl = dlopen("libstrata-bench-cublas.so", RTLD_NOW | RTLD_LOCAL);
+    if (!dl) dl = bench_module_open("libstrata-bench-cublas.so");
     const bench_vendor *v = dl ? dlsym(dl, "bench_vendor_cublas") : NULL;
     if (!v)
         snprintf(why, whylen, "cuBLAS: not available (%s)", dlerror());

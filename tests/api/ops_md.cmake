@@ -1,0 +1,18 @@
+# Writes test_op_table --markdown's table into docs/OPS.md between its markers (the ops_md target):
+#   cmake -DTOOL=<test_op_table> -DDOC=<docs/OPS.md> -P ops_md.cmake
+execute_process(COMMAND ${TOOL} --markdown OUTPUT_VARIABLE table RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${TOOL} --markdown failed (${rc})")
+endif()
+file(READ ${DOC} text)
+set(end_marker "<!-- end of the generated op table -->\n")
+string(FIND "${text}" "<!-- op table: generated" begin)
+string(FIND "${text}" "${end_marker}" end)
+if(begin LESS 0 OR end LESS begin)
+  message(FATAL_ERROR "${DOC} has no generated op table markers")
+endif()
+string(LENGTH "${end_marker}" end_len)
+math(EXPR after "${end} + ${end_len}")
+string(SUBSTRING "${text}" 0 ${begin} head)
+string(SUBSTRING "${text}" ${after} -1 tail)
+file(WRITE ${DOC} "${head}${table}${tail}")
