@@ -186,8 +186,10 @@ static int save_checkpoint(run *r, int64_t done)
     /* no rank runs ahead of the save, and a failed save stops every rank */
     rc = dist_agree(r->comm, rc, r->err, r->errlen);
     if (!rc && train_out(r)) {
-        fprintf(r->progress, "step %lld: checkpoint in %s (committed as %s/latest names)\n", (long long)done, o->ckpt,
-                o->ckpt);
+        st_ckpt_found found;
+        int have = 0;
+        if (st_ckpt_dir_find(o->ckpt, &found, &have) != ST_OK || !have) snprintf(found.path, sizeof found.path, "%s", o->ckpt);
+        fprintf(r->progress, "step %lld: checkpoint in %s\n", (long long)done, found.path);
         if (note[0]) fprintf(r->progress, "%s\n", note);
     }
     return rc;
