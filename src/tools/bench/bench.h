@@ -26,6 +26,7 @@ typedef struct bench_config {
     double budget_s;        /* time spent repeating one case (after its warm-up) */
     int min_reps, max_reps;
     int64_t stream_elems;   /* f32 elements per array of the triad and stream cases */
+    const char *suites;     /* --suites: a comma list of square, tiny, gpt2-124m, stream; NULL all */
     bench_user_peak peak_gflops[BENCH_MAX_PEAKS], peak_gbs[BENCH_MAX_PEAKS];
     int n_peak_gflops, n_peak_gbs;
 } bench_config;
@@ -164,7 +165,7 @@ typedef struct bench_report {
     const char *fma_isa; /* "avx512f", "avx2", or "none" */
     char blas[256];      /* the OpenBLAS reference: where cblas_sgemm came from */
     bench_env env;
-    bench_verdict verdicts[2];
+    bench_verdict verdicts[3];
     int n_verdicts;
     bench_train_result train;
     int has_train;
@@ -220,6 +221,8 @@ void bench_openblas_describe(char *out, size_t len);
 /* ---- the suites (bench_ops.c, bench_opcases.c) ---- */
 void bench_square(const bench_config *cfg, bench_report *r, bench_device *d);
 void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d);
+/* The row ops (softmax, layernorm, cross-entropy, backwards) over stream-sized arrays (bench_rowops.c). */
+void bench_rowops(const bench_config *cfg, bench_report *r, bench_device *d);
 /* Every op of the op table at the shapes of the named trainer config (`tiny`, `gpt2-124m`). */
 void bench_model_ops(const bench_config *cfg, bench_report *r, bench_device *d, const char *model);
 
