@@ -21,6 +21,7 @@
 #define TARGET_MATMUL 0.90
 #define TARGET_ELEMENTWISE 0.85
 #define TARGET_ROWOPS 0.80
+#define TARGET_ATTENTION 0.50
 
 static void usage(FILE *f)
 {
@@ -35,7 +36,7 @@ static void usage(FILE *f)
                "  --quick           CI: the tiny config and matmuls up to 1024, few repetitions\n"
                "  --backend LIST    only these backends (comma-separated names)\n"
                "  --suites LIST     only these suites: square, tiny, gpt2-124m, stream (the triad, elementwise\n"
-               "                    and row ops); default all\n"
+               "                    and row ops), attention (T=1024 against a 1024^3 matmul); default all\n"
                "  --json FILE       every figure and the environment (docs/bench.md)\n"
                "  --roofline FILE   an SVG roofline of this run\n"
                "  --progress        progress line on stderr (default: when stderr is a terminal)\n"
@@ -234,7 +235,8 @@ static void verdicts(bench_report *r)
     r->verdicts[0] = (bench_verdict){"cpu matmul N>=1024", "FMA peak", TARGET_MATMUL, 0, "", ""};
     r->verdicts[1] = (bench_verdict){"cpu elementwise", "triad", TARGET_ELEMENTWISE, 0, "", ""};
     r->verdicts[2] = (bench_verdict){"cpu row ops", "triad", TARGET_ROWOPS, 0, "", ""};
-    r->n_verdicts = 3;
+    r->verdicts[3] = (bench_verdict){"cpu attention fwd+bwd T=1024", "FMA peak", TARGET_ATTENTION, 0, "", ""};
+    r->n_verdicts = 4;
     printf("\n");
     for (int i = 0; i < r->n_verdicts; i++) {
         bench_verdict *v = &r->verdicts[i];
@@ -266,6 +268,7 @@ static void run_device(const bench_config *cfg, bench_report *r, bench_device *d
     if (suite_on(cfg, "tiny")) bench_model_ops(cfg, r, d, "tiny");
     if (!cfg->quick && suite_on(cfg, "gpt2-124m")) bench_model_ops(cfg, r, d, "gpt2-124m");
     if (strcmp(d->backend, "cpu") == 0 && suite_on(cfg, "stream")) bench_stream(cfg, r, d);
+    if (suite_on(cfg, "attention")) bench_attention(cfg, r, d);
     /* the CPU's probe figures only ever rise during the run */
     if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gflops_src, "probe") == 0) d->peak_gflops = r->peak_gflops;
     if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gbs_src, "probe") == 0) d->peak_gbs = r->triad_gbps;
