@@ -22,7 +22,7 @@
 static int64_t fwd_scratch(int64_t D) { return D * ATT_BK + ATT_BQ * ATT_BK + 2 * ATT_BQ; }
 
 /* The scaled scores of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile). */
-static inline void scores(float *restrict s, const float *restrict q, const float *restrict kt, int64_t bq,
+ATT_INLINE void scores(float *restrict s, const float *restrict q, const float *restrict kt, int64_t bq,
                           int64_t bk, int64_t D, float scale)
 {
     memset(s, 0, sizeof(float) * (size_t)(bq * ATT_BK));
@@ -35,14 +35,14 @@ static inline void scores(float *restrict s, const float *restrict q, const floa
 }
 
 /* How many of a tile's bk keys (from j0) query i sees: keys j0 + j <= i. */
-static inline int64_t visible(int64_t i, int64_t j0, int64_t bk)
+ATT_INLINE int64_t visible(int64_t i, int64_t j0, int64_t bk)
 {
     int64_t n = i - j0 + 1;
     return n < bk ? n : bk;
 }
 
 /* s[j] = exp(s[j] - m) over a tile row (at most ATT_BK), returning their sum. */
-static inline float exp_row(float *s, float m, int64_t n)
+ATT_INLINE float exp_row(float *s, float m, int64_t n)
 {
     float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
@@ -142,7 +142,7 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
 static int64_t bwd_scratch(int64_t T, int64_t D) { return 2 * D * ATT_BK + 3 * ATT_BQ * ATT_BK + T; }
 
 /* P of one tile from the saved lse (zero past each query), and dS = P (dP - sum(dO O)) scale. */
-static inline void tile_probs(float *restrict p, const float *restrict lse, int64_t i0, int64_t j0, int64_t bq,
+ATT_INLINE void tile_probs(float *restrict p, const float *restrict lse, int64_t i0, int64_t j0, int64_t bq,
                               int64_t bk)
 {
     for (int64_t r = 0; r < bq; r++) {
@@ -154,7 +154,7 @@ static inline void tile_probs(float *restrict p, const float *restrict lse, int6
     }
 }
 
-static inline void tile_ds(float *restrict dp, const float *restrict p, const float *restrict dl, int64_t bq,
+ATT_INLINE void tile_ds(float *restrict dp, const float *restrict p, const float *restrict dl, int64_t bq,
                            int64_t bk, float scale)
 {
     for (int64_t r = 0; r < bq; r++) {
@@ -173,7 +173,7 @@ typedef struct att_head {
 } att_head;
 
 /* One (query tile, key tile) pair: dV_j += P^T dO_i, dQ_i += dS K_j, dK_j += dS^T Q_i. */
-static inline void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t j0, int64_t bq, int64_t bk,
+ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t j0, int64_t bq, int64_t bk,
                                  const float *dl)
 {
     int64_t D = h->D;

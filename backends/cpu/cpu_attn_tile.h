@@ -68,7 +68,7 @@ CPU_CLONES static void att_gemm(float *restrict c, int64_t ldc, const float *res
 }
 
 /* dst (cols x rows, ldd) = src (rows x cols, lds) transposed. */
-static inline void att_transpose(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds,
+ATT_INLINE void att_transpose(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds,
                                  int64_t rows, int64_t cols)
 {
     for (int64_t r = 0; r < rows; r++)
