@@ -1,41 +1,91 @@
-/* Causal scaled-dot-product attention and its backward on the CPU, (B, H, T, D) row-major.
- * Scores are computed on the fly, one query row at a time, in a per-thread scratch of T floats:
- * memory stays O(T) per thread instead of O(T^2) per head. */
+/* Causal scaled-dot-product attention and its backward on the CPU, (B, H, T, D) row-major, as
+ * blocked products in the flash-attention manner: a tile of ATT_BQ queries meets the key/value
+ * tiles of ATT_BK keys it can see, S = Q K^T and O += P V are tile products (cpu_attn_tile.h),
+ * and the softmax is taken online (running max and sum per row, O rescaled when the max rises).
+ * The forward saves only the log-sum-exp of each row; the backward recomputes each tile's
+ * scores from it. Memory stays O(tile) per thread; any head dim D. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cpu_attn_tile.h"
 #include "cpu_strided.h"
 #include "cpu_vmath.h"
 
 #define ATTN_PAR_MIN 4096
+/* Query and key tile edges. Equal, so that a query tile's last key tile is its diagonal one and
+ * every row there keeps at least its own key (no row is ever fully masked). */
+#define ATT_BQ 64
+#define ATT_BK 64
 
-static inline float dot(const float *a, const float *b, int64_t n)
-{
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+/* Forward scratch per thread: K^T tile (D x BK), scores (BQ x BK), row max and sum (BQ each). */
+static int64_t fwd_scratch(int64_t D) { return D * ATT_BK + ATT_BQ * ATT_BK + 2 * ATT_BQ; }
 
-static inline void axpy(float *y, float a, const float *x, int64_t n)
+/* The scaled scores of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile). */
+ATT_INLINE void scores(float *restrict s, const float *restrict q, const float *restrict kt, int64_t bq,
+                          int64_t bk, int64_t D, float scale)
 {
+    memset(s, 0, sizeof(float) * (size_t)(bq * ATT_BK));
+    att_gemm(s, ATT_BK, q, D, kt, ATT_BK, bq, bk, D);
+    for (int64_t r = 0; r < bq; r++) {
+        float *sr = s + r * ATT_BK;
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+        for (int64_t j = 0; j < bk; j++) sr[j] *= scale;
+    }
 }
 
-/* Query row t of one head: o = sum_{j<=t} softmax_j(q.k_j * scale) v_j and its log-sum-exp.
- * Cloned per ISA like the elementwise loops, so the dots, axpys and exps use the widest vectors. */
-CPU_CLONES static void attention_row(float *o, float *lse, const float *q, const float *k,
-                                     const float *v, int64_t t, int64_t D, float scale, float *s)
+/* How many of a tile's bk keys (from j0) query i sees: keys j0 + j <= i. */
+ATT_INLINE int64_t visible(int64_t i, int64_t j0, int64_t bk)
 {
-    for (int64_t j = 0; j <= t; j++) s[j] = dot(q, k + j * D, D) * scale;
-    float mx = cpu_row_max(s, t + 1);
-    for (int64_t j = 0; j <= t; j++) s[j] = cpu_expf(s[j] - mx);
-    double sum = cpu_row_dot(s, NULL, t + 1);
-    float inv = (float)(1.0 / sum);
-    memset(o, 0, sizeof(float) * (size_t)D);
-    for (int64_t j = 0; j <= t; j++) axpy(o, s[j] * inv, v + j * D, D);
-    *lse = mx + (float)log(sum);
+    int64_t n = i - j0 + 1;
+    return n < bk ? n : bk;
+}
+
+/* s[j] = exp(s[j] - m) over a tile row (at most ATT_BK), returning their sum. */
+ATT_INLINE float exp_row(float *s, float m, int64_t n)
+{
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t j = 0; j < n; j++) {
+        float e = cpu_expf(s[j] - m);
+        s[j] = e;
+        acc += e;
+    }
+    return acc;
+}
+
+/* One query tile (rows i0 .. i0+bq) of one head: o and lse of those rows. */
+CPU_CLONES static void attention_tile(float *o, float *lse, const float *q, const float *k, const float *v,
+                                      int64_t i0, int64_t bq, int64_t D, float scale, float *scr)
+{
+    float *kt = scr, *s = kt + D * ATT_BK, *mx = s + ATT_BQ * ATT_BK, *sum = mx + ATT_BQ;
+    memset(o, 0, sizeof(float) * (size_t)(bq * D));
+    for (int64_t r = 0; r < bq; r++) mx[r] = -INFINITY, sum[r] = 0.0f;
+    for (int64_t j0 = 0; j0 < i0 + bq; j0 += ATT_BK) {
+        int64_t bk = i0 + bq - j0 < ATT_BK ? i0 + bq - j0 : ATT_BK;
+        att_transpose(kt, ATT_BK, k + j0 * D, D, bk, D);
+        scores(s, q, kt, bq, bk, D, scale);
+        for (int64_t r = 0; r < bq; r++) {
+            /* keys past the query (diagonal tile) get probability 0, not exp(-inf) */
+            int64_t n = visible(i0 + r, j0, bk);
+            float *sr = s + r * ATT_BK, m = cpu_row_max(sr, n);
+            m = m > mx[r] ? m : mx[r];
+            float alpha = cpu_expf(mx[r] - m);
+            sum[r] = sum[r] * alpha + exp_row(sr, m, n);
+            for (int64_t j = n; j < bk; j++) sr[j] = 0.0f;
+            mx[r] = m;
+            float *orow = o + r * D;
+#pragma omp simd
+            for (int64_t d = 0; d < D; d++) orow[d] *= alpha;
+        }
+        att_gemm(o, D, s, ATT_BK, v + j0 * D, D, bq, D, bk);
+    }
+    for (int64_t r = 0; r < bq; r++) {
+        float inv = 1.0f / sum[r], *orow = o + r * D;
+#pragma omp simd
+        for (int64_t d = 0; d < D; d++) orow[d] *= inv;
+        lse[r] = mx[r] + logf(sum[r]);
+    }
 }
 
 /* Frees the f32 copies of bf16 operands made by cpu_as_f32. */
@@ -44,33 +94,42 @@ static void free_all(float **tmp, int n)
     for (int i = 0; i < n; i++) free(tmp[i]);
 }
 
+static void attention_run(float *o, float *lse, const float *const *in, int64_t BH, int64_t T, int64_t D,
+                          float *scratch, int nt)
+{
+    int64_t tiles = (T + ATT_BQ - 1) / ATT_BQ;
+    float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel num_threads(nt)
+    {
+        float *scr = scratch + fwd_scratch(D) * omp_get_thread_num();
+        /* The last tiles of a head cost the most: handed out first, one at a time. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t w = 0; w < BH * tiles; w++) {
+            int64_t h = w % BH, i0 = (tiles - 1 - w / BH) * ATT_BQ, bq = T - i0 < ATT_BQ ? T - i0 : ATT_BQ;
+            int64_t hs = h * T * D;
+            attention_tile(o + hs + i0 * D, lse + h * T + i0, in[0] + hs + i0 * D, in[1] + hs, in[2] + hs, i0, bq,
+                           D, scale, scr);
+        }
+    }
+}
+
 st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx;
     (void)dev;
     const st_view *qv = &c->in[0];
     int64_t BH = qv->shape[0] * qv->shape[1], T = qv->shape[2], D = qv->shape[3];
-    float scale = 1.0f / sqrtf((float)D), *lse = cpu_ptr(&c->out[1]);
+    float *lse = cpu_ptr(&c->out[1]);
     int nt = BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
     const float *in[3];
-    float *tmp[3] = {0}, *o, *to = NULL, *scratch = malloc(sizeof(float) * (size_t)T * (size_t)nt);
+    float *tmp[3] = {0}, *o, *to = NULL, *scratch = malloc(sizeof(float) * (size_t)(fwd_scratch(D) * nt));
     st_status s = scratch ? ST_OK
                           : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention: scratch of %d x %lld floats", nt,
-                                   (long long)T);
+                                   (long long)fwd_scratch(D));
     for (int i = 0; i < 3 && s == ST_OK; i++) s = cpu_as_f32(&c->in[i], &in[i], &tmp[i]);
     if (s == ST_OK) s = cpu_out_f32(&c->out[0], &o, &to, 0);
     if (s == ST_OK) {
-        /* Row t costs O(t): small interleaved chunks give each thread an even share. */
-#pragma omp parallel num_threads(nt)
-        {
-            float *sc = scratch + T * omp_get_thread_num();
-#pragma omp for schedule(static, 4)
-            for (int64_t r = 0; r < BH * T; r++) {
-                int64_t head = r / T * T * D;
-                attention_row(o + r * D, lse + r, in[0] + r * D, in[1] + head, in[2] + head, r % T, D,
-                              scale, sc);
-            }
-        }
+        attention_run(o, lse, in, BH, T, D, scratch, nt);
         cpu_finish_f32(&c->out[0], to);
     }
     free_all(tmp, 3);
@@ -78,33 +137,77 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
     return s;
 }
 
-/* One head. dk and dv gather over every query t >= j, so a head is never split between threads.
- * in: dout, q, k, v, o (T, D) each; lse (T); scratch: 2T floats. */
-CPU_CLONES static void attention_backward_head(float *dq, float *dk, float *dv,
-                                               const float *const *in, const float *lse, int64_t T,
-                                               int64_t D, float scale, float *p)
+/* Backward scratch per thread: K^T and V^T tiles (D x BK), P and dP/dS (BQ x BK), a transposed
+ * tile (BK x BQ), and each row's sum(dout * out) (T). */
+static int64_t bwd_scratch(int64_t T, int64_t D) { return 2 * D * ATT_BK + 3 * ATT_BQ * ATT_BK + T; }
+
+/* P of one tile from the saved lse (zero past each query), and dS = P (dP - sum(dO O)) scale. */
+ATT_INLINE void tile_probs(float *restrict p, const float *restrict lse, int64_t i0, int64_t j0, int64_t bq,
+                              int64_t bk)
 {
-    const float *g = in[0], *q = in[1], *k = in[2], *v = in[3], *o = in[4];
-    float *ds = p + T;
-    memset(dk, 0, sizeof(float) * (size_t)(T * D));
-    memset(dv, 0, sizeof(float) * (size_t)(T * D));
-    for (int64_t t = 0; t < T; t++) {
-        const float *gt = g + t * D, *qt = q + t * D;
-        float dt = dot(gt, o + t * D, D);
-        for (int64_t j = 0; j <= t; j++) {
-            p[j] = dot(qt, k + j * D, D) * scale - lse[t];
-            ds[j] = dot(gt, v + j * D, D);
-        }
-        /* The exps in a loop of their own, which vectorises; then dS = P (dP - D_t) scale. */
-        for (int64_t j = 0; j <= t; j++) p[j] = cpu_expf(p[j]);
-        for (int64_t j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - dt) * scale;
-        float *dqt = dq + t * D;
-        memset(dqt, 0, sizeof(float) * (size_t)D);
-        for (int64_t j = 0; j <= t; j++) {
-            axpy(dqt, ds[j], k + j * D, D);
-            axpy(dk + j * D, ds[j], qt, D);
-            axpy(dv + j * D, p[j], gt, D);
-        }
+    for (int64_t r = 0; r < bq; r++) {
+        int64_t n = visible(i0 + r, j0, bk);
+        float *pr = p + r * ATT_BK, l = lse[i0 + r];
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) pr[j] = cpu_expf(pr[j] - l);
+        for (int64_t j = n; j < bk; j++) pr[j] = 0.0f;
+    }
+}
+
+ATT_INLINE void tile_ds(float *restrict dp, const float *restrict p, const float *restrict dl, int64_t bq,
+                           int64_t bk, float scale)
+{
+    for (int64_t r = 0; r < bq; r++) {
+        float *dr = dp + r * ATT_BK, l = dl[r];
+        const float *pr = p + r * ATT_BK;
+#pragma omp simd
+        for (int64_t j = 0; j < bk; j++) dr[j] = pr[j] * (dr[j] - l) * scale;
+    }
+}
+
+typedef struct att_head {
+    const float *g, *q, *k, *v, *o, *lse;
+    float *dq, *dk, *dv;
+    int64_t T, D;
+    float scale;
+} att_head;
+
+/* One (query tile, key tile) pair: dV_j += P^T dO_i, dQ_i += dS K_j, dK_j += dS^T Q_i. */
+ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t j0, int64_t bq, int64_t bk,
+                                 const float *dl)
+{
+    int64_t D = h->D;
+    float *kt = scr, *vt = kt + D * ATT_BK, *p = vt + D * ATT_BK, *dp = p + ATT_BQ * ATT_BK, *tr = dp + ATT_BQ * ATT_BK;
+    const float *gi = h->g + i0 * D, *qi = h->q + i0 * D;
+    scores(p, qi, kt, bq, bk, D, h->scale);
+    tile_probs(p, h->lse, i0, j0, bq, bk);
+    att_transpose(tr, ATT_BQ, p, ATT_BK, bq, bk);
+    att_gemm(h->dv + j0 * D, D, tr, ATT_BQ, gi, D, bk, D, bq);
+    memset(dp, 0, sizeof(float) * (size_t)(bq * ATT_BK));
+    att_gemm(dp, ATT_BK, gi, D, vt, ATT_BK, bq, bk, D);
+    tile_ds(dp, p, dl + i0, bq, bk, h->scale);
+    att_gemm(h->dq + i0 * D, D, dp, ATT_BK, h->k + j0 * D, D, bq, D, bk);
+    att_transpose(tr, ATT_BQ, dp, ATT_BK, bq, bk);
+    att_gemm(h->dk + j0 * D, D, tr, ATT_BQ, qi, D, bk, D, bq);
+}
+
+/* One head, key tile by key tile (dK_j, dV_j complete after its query tiles), so a head is never
+ * split between threads. */
+CPU_CLONES static void attention_backward_head(const att_head *h, float *scr)
+{
+    int64_t T = h->T, D = h->D;
+    float *kt = scr, *vt = kt + D * ATT_BK, *dl = scr + bwd_scratch(0, D);
+    memset(h->dq, 0, sizeof(float) * (size_t)(T * D));
+    memset(h->dk, 0, sizeof(float) * (size_t)(T * D));
+    memset(h->dv, 0, sizeof(float) * (size_t)(T * D));
+    for (int64_t t = 0; t < T; t++) dl[t] = (float)cpu_row_dot(h->g + t * D, h->o + t * D, D);
+    for (int64_t j0 = 0; j0 < T; j0 += ATT_BK) {
+        int64_t bk = T - j0 < ATT_BK ? T - j0 : ATT_BK;
+        att_transpose(kt, ATT_BK, h->k + j0 * D, D, bk, D);
+        att_transpose(vt, ATT_BK, h->v + j0 * D, D, bk, D);
+        /* queries before j0 see none of these keys */
+        for (int64_t i0 = j0 / ATT_BQ * ATT_BQ; i0 < T; i0 += ATT_BQ)
+            backward_pair(h, scr, i0, j0, T - i0 < ATT_BQ ? T - i0 : ATT_BQ, bk, dl);
     }
 }
 
@@ -114,28 +217,27 @@ st_status st_cpu_attention_backward(void *ctx, int dev, const st_op_call *c)
     (void)dev;
     const st_view *qv = &c->in[1];
     int64_t BH = qv->shape[0] * qv->shape[1], T = qv->shape[2], D = qv->shape[3];
-    float scale = 1.0f / sqrtf((float)D);
     const float *lse = cpu_ptr(&c->in[5]);
     int nt = BH > 1 && BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
     const float *in[5];
     float *tmp[5] = {0}, *out[3], *tout[3] = {0};
-    float *scratch = malloc(sizeof(float) * 2 * (size_t)T * (size_t)nt);
+    float *scratch = malloc(sizeof(float) * (size_t)(bwd_scratch(T, D) * nt));
     st_status s = scratch ? ST_OK
                           : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention_backward: scratch of %d x %lld floats",
-                                   nt, 2 * (long long)T);
+                                   nt, (long long)bwd_scratch(T, D));
     for (int i = 0; i < 5 && s == ST_OK; i++) s = cpu_as_f32(&c->in[i], &in[i], &tmp[i]);
     for (int i = 0; i < 3 && s == ST_OK; i++) s = cpu_out_f32(&c->out[i], &out[i], &tout[i], 0);
     if (s == ST_OK) {
         int64_t hs = T * D;
 #pragma omp parallel num_threads(nt)
         {
-            float *sc = scratch + 2 * T * omp_get_thread_num();
-#pragma omp for schedule(static)
-            for (int64_t h = 0; h < BH; h++) {
-                const float *hin[5];
-                for (int i = 0; i < 5; i++) hin[i] = in[i] + h * hs;
-                attention_backward_head(out[0] + h * hs, out[1] + h * hs, out[2] + h * hs, hin,
-                                        lse + h * T, T, D, scale, sc);
+            float *scr = scratch + bwd_scratch(T, D) * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t b = 0; b < BH; b++) {
+                att_head h = {in[0] + b * hs, in[1] + b * hs, in[2] + b * hs, in[3] + b * hs, in[4] + b * hs,
+                              lse + b * T, out[0] + b * hs, out[1] + b * hs, out[2] + b * hs, T, D,
+                              1.0f / sqrtf((float)D)};
+                attention_backward_head(&h, scr);
             }
         }
         for (int i = 0; i < 3; i++) cpu_finish_f32(&c->out[i], tout[i]);

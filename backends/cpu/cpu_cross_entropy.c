@@ -1,8 +1,11 @@
 /* cross_entropy (softmax + negative log-likelihood per row) and its backward on the CPU. The loss
  * is logsumexp - logit[target] with the row max factored out, never -log(prob), which would
- * underflow to +inf for confident wrong predictions. */
+ * underflow to +inf for confident wrong predictions. Memory sees one read of the logits and one
+ * write of the probabilities (the max, exps with their sum and the scaling sweep a row held in
+ * L2); bf16 logits are converted a row at a time in a per-thread scratch row. */
+#include <omp.h>
 #include <stdlib.h>
-#include "cpu_strided.h"
+#include "cpu_rowio.h"
 #include "cpu_vmath.h"
 
 #define CE_PAR_MIN 32768
@@ -17,11 +20,13 @@ static st_status check_targets(const char *op, const int32_t *tg, int64_t rows, 
     return ST_OK;
 }
 
-CPU_CLONES static void ce_row(float *loss, float *probs, const float *x, int32_t target, int64_t V)
+CPU_CLONES static void ce_row(float *loss, float *restrict probs, const float *restrict x, int32_t target,
+                              int64_t V)
 {
     float mx = cpu_row_max(x, V);
     double sum = cpu_row_exp_sum(probs, x, mx, V);
     float inv = (float)(1.0 / sum);
+#pragma omp simd
     for (int64_t j = 0; j < V; j++) probs[j] *= inv;
     *loss = target < 0 ? 0.0f : (float)(log(sum) + (double)mx - (double)x[target]);
 }
@@ -36,13 +41,30 @@ st_status st_cpu_cross_entropy(void *ctx, int dev, const st_op_call *c)
     const int32_t *tg = cpu_ptr(&c->in[1]);
     float *loss = cpu_ptr(&c->out[0]), *probs = cpu_ptr(&c->out[1]);
     ST_TRY(check_targets("cross_entropy", tg, rows, V));
-    const float *x;
-    float *tx;
-    ST_TRY(cpu_as_f32(lv, &x, &tx));
-#pragma omp parallel for schedule(static) if (rows * V > CE_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) ce_row(loss + r, probs + r * V, x + r * V, tg[r], V);
-    free(tx);
+    int nt = rows * V > CE_PAR_MIN ? omp_get_max_threads() : 1;
+    float *scratch = lv->dtype == ST_F32 ? NULL : cpu_row_scratch(nt, 1, V);
+    if (lv->dtype != ST_F32 && !scratch)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu cross_entropy: %d scratch rows of %lld", nt, (long long)V);
+#pragma omp parallel num_threads(nt)
+    {
+        float *bx = scratch ? scratch + V * omp_get_thread_num() : NULL;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) ce_row(loss + r, probs + r * V, cpu_row_in(lv, r * V, V, bx), tg[r], V);
+    }
+    free(scratch);
     return ST_OK;
+}
+
+/* d = (p - onehot(t)) g over one row; t < 0: zeros. */
+CPU_CLONES static void ce_backward_row(float *restrict d, const float *restrict p, int32_t t, float g, int64_t V)
+{
+    if (t < 0) {
+        for (int64_t j = 0; j < V; j++) d[j] = 0.0f;
+        return;
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < V; j++) d[j] = p[j] * g;
+    d[t] = (p[t] - 1.0f) * g;
 }
 
 st_status st_cpu_cross_entropy_backward(void *ctx, int dev, const st_op_call *c)
@@ -55,21 +77,20 @@ st_status st_cpu_cross_entropy_backward(void *ctx, int dev, const st_op_call *c)
     const float *dloss = cpu_ptr(&c->in[0]), *probs = cpu_ptr(&c->in[1]);
     const int32_t *tg = cpu_ptr(&c->in[2]);
     ST_TRY(check_targets("cross_entropy_backward", tg, rows, V));
-    float *dx, *tdx;
-    ST_TRY(cpu_out_f32(dv, &dx, &tdx, 0));
-#pragma omp parallel for schedule(static) if (rows * V > CE_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        float *d = dx + r * V;
-        const float *p = probs + r * V;
-        int32_t t = tg[r];
-        float g = dloss[r];
-        if (t < 0) {
-            for (int64_t j = 0; j < V; j++) d[j] = 0.0f;
-            continue;
+    int nt = rows * V > CE_PAR_MIN ? omp_get_max_threads() : 1;
+    float *scratch = dv->dtype == ST_F32 ? NULL : cpu_row_scratch(nt, 1, V);
+    if (dv->dtype != ST_F32 && !scratch)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu cross_entropy_backward: %d scratch rows of %lld", nt, (long long)V);
+#pragma omp parallel num_threads(nt)
+    {
+        float *bd = scratch ? scratch + V * omp_get_thread_num() : NULL;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *d = cpu_row_out(dv, r * V, bd);
+            ce_backward_row(d, probs + r * V, tg[r], dloss[r], V);
+            cpu_row_store(dv, r * V, V, d);
         }
-        for (int64_t j = 0; j < V; j++) d[j] = p[j] * g;
-        d[t] = (p[t] - 1.0f) * g;
     }
-    cpu_finish_f32(dv, tdx);
+    free(scratch);
     return ST_OK;
 }

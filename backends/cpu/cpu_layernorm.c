@@ -1,46 +1,45 @@
-/* layernorm over the last dim and its backward on the CPU: f32 data, row sums in double. The
- * variance takes two passes (mean, then squared deviations), accurate even when |mean| >> std. */
+/* layernorm over the last dim and its backward on the CPU. Memory sees one read of each input row
+ * and one write of each output row; the row's statistics are two sweeps over it while it sits in
+ * L1 (mean, then squared deviations: accurate even when |mean| >> std, unlike sum and sum of
+ * squares), with f32 vector partial sums handed to a double every CPU_SUM_BLOCK elements. bf16
+ * rows are converted one at a time in a per-thread scratch row (cpu_rowio.h). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cpu_ops.h"
+#include "cpu_rowio.h"
+#include "cpu_vmath.h"
 
 #define LN_PAR_MIN 16384
+/* Rows whose dw/db terms gather in f32 before they are added to the thread's double sums. */
+#define LN_FLUSH_ROWS 32
 
-/* An operand list staged to f32 (see cpu_as_f32), freed together. */
-typedef struct staged {
-    const float *p[5];
-    float *tmp[5];
-    int n;
-} staged;
-
-static st_status stage_inputs(const st_op_call *c, int n, staged *s)
+CPU_CLONES static void layernorm_row(float *restrict y, float *mean, float *rstd, const float *restrict x,
+                                     const float *restrict w, const float *restrict b, int64_t C, float eps)
 {
-    memset(s, 0, sizeof *s);
-    for (s->n = 0; s->n < n; s->n++) ST_TRY(cpu_as_f32(&c->in[s->n], &s->p[s->n], &s->tmp[s->n]));
-    return ST_OK;
-}
-
-static void unstage(staged *s)
-{
-    for (int i = 0; i < 5; i++) free(s->tmp[i]);
-}
-
-static void layernorm_row(float *y, float *mean, float *rstd, const float *x, const float *w,
-                          const float *b, int64_t C, float eps)
-{
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < C; i++) sum += x[i];
-    float m = (float)(sum / (double)C);
-    double var = 0.0;
-#pragma omp simd reduction(+ : var)
-    for (int64_t i = 0; i < C; i++) var += ((double)x[i] - m) * ((double)x[i] - m);
-    float rs = (float)(1.0 / sqrt(var / (double)C + eps));
+    float m = (float)(cpu_row_dot(x, NULL, C) / (double)C);
+    float rs = (float)(1.0 / sqrt(cpu_row_sqdev(x, m, C) / (double)C + eps));
+#pragma omp simd
     for (int64_t i = 0; i < C; i++) y[i] = (x[i] - m) * rs * w[i] + b[i];
     *mean = m;
     *rstd = rs;
+}
+
+static void layernorm_rows(const st_op_call *c, const float *w, const float *b, int64_t rows, int64_t C,
+                           float *scratch, int nt)
+{
+    const st_view *xv = &c->in[0], *yv = &c->out[0];
+    float *mean = cpu_ptr(&c->out[1]), *rstd = cpu_ptr(&c->out[2]), eps = c->p.layernorm.eps;
+#pragma omp parallel num_threads(nt)
+    {
+        float *bx = scratch + 2 * C * omp_get_thread_num(), *by = bx + C;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *y = cpu_row_out(yv, r * C, by);
+            layernorm_row(y, mean + r, rstd + r, cpu_row_in(xv, r * C, C, bx), w, b, C, eps);
+            cpu_row_store(yv, r * C, C, y);
+        }
+    }
 }
 
 st_status st_cpu_layernorm(void *ctx, int dev, const st_op_call *c)
@@ -49,62 +48,94 @@ st_status st_cpu_layernorm(void *ctx, int dev, const st_op_call *c)
     (void)dev;
     int64_t C = c->in[0].shape[c->in[0].ndim - 1];
     int64_t rows = cpu_numel(&c->in[0]) / C;
-    float *mean = cpu_ptr(&c->out[1]), *rstd = cpu_ptr(&c->out[2]);
-    staged in;
-    float *y, *ty;
-    st_status s = stage_inputs(c, 3, &in);
-    if (s == ST_OK) s = cpu_out_f32(&c->out[0], &y, &ty, 0);
-    if (s == ST_OK) {
-        const float *x = in.p[0], *w = in.p[1], *b = in.p[2];
-        float eps = c->p.layernorm.eps;
-#pragma omp parallel for schedule(static) if (rows * C > LN_PAR_MIN)
-        for (int64_t r = 0; r < rows; r++)
-            layernorm_row(y + r * C, mean + r, rstd + r, x + r * C, w, b, C, eps);
-        cpu_finish_f32(&c->out[0], ty);
-    }
-    unstage(&in);
+    int nt = rows * C > LN_PAR_MIN ? omp_get_max_threads() : 1;
+    const float *w, *b;
+    float *tw = NULL, *tb = NULL, *scratch = cpu_row_scratch(nt, 2, C);
+    st_status s = scratch ? ST_OK
+                          : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu layernorm: %d x 2 scratch rows of %lld", nt,
+                                   (long long)C);
+    if (s == ST_OK) s = cpu_as_f32(&c->in[1], &w, &tw);
+    if (s == ST_OK) s = cpu_as_f32(&c->in[2], &b, &tb);
+    if (s == ST_OK) layernorm_rows(c, w, b, rows, C, scratch, nt);
+    free(tw);
+    free(tb);
+    free(scratch);
     return s;
 }
 
-/* dx for one row, and this row's terms added to the thread's dw/db partial sums. */
-static void layernorm_backward_row(float *dx, double *dw, double *db, const float *g, const float *x,
-                                   const float *w, float mean, float rstd, int64_t C)
+/* dx for one row, and this row's terms added to the thread's f32 dw/db partial sums. */
+CPU_CLONES static void layernorm_backward_row(float *restrict dx, float *restrict dw, float *restrict db,
+                                              const float *restrict g, const float *restrict x,
+                                              const float *restrict w, float mean, float rstd, int64_t C)
 {
-    double sum_g = 0.0, sum_gx = 0.0;
+    float sum_g = 0.0f, sum_gx = 0.0f;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
     for (int64_t i = 0; i < C; i++) {
         float gw = g[i] * w[i];
         sum_g += gw;
-        sum_gx += (double)gw * ((x[i] - mean) * rstd);
+        sum_gx += gw * ((x[i] - mean) * rstd);
     }
-    float avg_g = (float)(sum_g / (double)C), avg_gx = (float)(sum_gx / (double)C);
+    float avg_g = sum_g / (float)C, avg_gx = sum_gx / (float)C;
+#pragma omp simd
     for (int64_t i = 0; i < C; i++) {
         float xhat = (x[i] - mean) * rstd;
         dx[i] = rstd * (g[i] * w[i] - avg_g - xhat * avg_gx);
-        dw[i] += (double)g[i] * xhat;
+        dw[i] += g[i] * xhat;
         db[i] += g[i];
     }
 }
 
-/* dw, db = sums over rows: each thread keeps partial sums (double, as there may be many rows) of
- * its rows in its slice of `part`, and the slices are added at the end. */
-static void layernorm_backward_rows(float *dx, float *dw, float *db, const staged *in, int64_t rows,
-                                    int64_t C, double *part, int nt)
+/* f32 partials (pf) added into the double ones (pd) and cleared. */
+CPU_CLONES static void flush_partials(double *restrict pd, float *restrict pf, int64_t n)
 {
-    const float *g = in->p[0], *x = in->p[1], *w = in->p[2], *mean = in->p[3], *rstd = in->p[4];
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        pd[i] += pf[i];
+        pf[i] = 0.0f;
+    }
+}
+
+typedef struct ln_bwd {
+    const st_view *gv, *xv, *dxv;
+    const float *w, *mean, *rstd;
+    int64_t rows, C;
+} ln_bwd;
+
+/* One thread's rows: dx, and its dw/db sums in pd (2C doubles) via f32 blocks of rows. */
+static void layernorm_backward_thread(const ln_bwd *a, double *pd, float *scr)
+{
+    int64_t C = a->C;
+    float *pf = scr, *bg = scr + 2 * C, *bx = bg + C, *bd = bx + C;
+    memset(pf, 0, sizeof(float) * 2 * (size_t)C);
+    int64_t n = 0;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < a->rows; r++) {
+        float *dx = cpu_row_out(a->dxv, r * C, bd);
+        layernorm_backward_row(dx, pf, pf + C, cpu_row_in(a->gv, r * C, C, bg), cpu_row_in(a->xv, r * C, C, bx),
+                               a->w, a->mean[r], a->rstd[r], C);
+        cpu_row_store(a->dxv, r * C, C, dx);
+        if (++n % LN_FLUSH_ROWS == 0) flush_partials(pd, pf, 2 * C);
+    }
+    flush_partials(pd, pf, 2 * C);
+}
+
+/* dw, db = sums over rows: each thread's partial sums (double, as there may be many rows) in its
+ * slice of `part`, added at the end. scratch: 5 rows of C floats a thread. */
+static void layernorm_backward_rows(const ln_bwd *a, float *dw, float *db, double *part, float *scratch, int nt)
+{
+    int64_t C = a->C;
     memset(part, 0, sizeof(double) * 2 * (size_t)C * (size_t)nt);
 #pragma omp parallel num_threads(nt)
     {
-        double *pw = part + 2 * C * omp_get_thread_num(), *pb = pw + C;
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            layernorm_backward_row(dx + r * C, pw, pb, g + r * C, x + r * C, w, mean[r], rstd[r], C);
+        int t = omp_get_thread_num();
+        layernorm_backward_thread(a, part + 2 * C * t, scratch + 5 * C * t);
+#pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < C; i++) {
             double sw = 0.0, sb = 0.0;
-            for (int t = 0; t < nt; t++) {
-                sw += part[2 * C * t + i];
-                sb += part[2 * C * t + C + i];
+            for (int k = 0; k < nt; k++) {
+                sw += part[2 * C * k + i];
+                sb += part[2 * C * k + C + i];
             }
             dw[i] = (float)sw;
             db[i] = (float)sb;
@@ -119,26 +150,31 @@ st_status st_cpu_layernorm_backward(void *ctx, int dev, const st_op_call *c)
     int64_t C = c->in[1].shape[c->in[1].ndim - 1];
     int64_t rows = cpu_numel(&c->in[1]) / C;
     int nt = rows * C > LN_PAR_MIN ? omp_get_max_threads() : 1;
-    staged in = {0};
-    float *dx, *dw, *db, *tdx = NULL, *tdw = NULL, *tdb = NULL;
+    const float *w = NULL, *mean = NULL, *rstd = NULL;
+    float *tw = NULL, *tm = NULL, *tr = NULL, *dw, *db, *tdw = NULL, *tdb = NULL;
     double *part = malloc(sizeof(double) * 2 * (size_t)C * (size_t)nt);
-    st_status s = part ? stage_inputs(c, 5, &in)
-                       : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu layernorm_backward: %d x %lld partial sums", nt,
-                                (long long)C);
-    if (s == ST_OK) s = cpu_out_f32(&c->out[0], &dx, &tdx, 0);
+    float *scratch = cpu_row_scratch(nt, 5, C);
+    st_status s = part && scratch ? ST_OK
+                                  : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu layernorm_backward: %d x %lld partial sums",
+                                           nt, (long long)C);
+    if (s == ST_OK) s = cpu_as_f32(&c->in[2], &w, &tw);
+    if (s == ST_OK) s = cpu_as_f32(&c->in[3], &mean, &tm);
+    if (s == ST_OK) s = cpu_as_f32(&c->in[4], &rstd, &tr);
     if (s == ST_OK) s = cpu_out_f32(&c->out[1], &dw, &tdw, 0);
     if (s == ST_OK) s = cpu_out_f32(&c->out[2], &db, &tdb, 0);
     if (s == ST_OK) {
-        layernorm_backward_rows(dx, dw, db, &in, rows, C, part, nt);
-        cpu_finish_f32(&c->out[0], tdx);
+        ln_bwd a = {&c->in[0], &c->in[1], &c->out[0], w, mean, rstd, rows, C};
+        layernorm_backward_rows(&a, dw, db, part, scratch, nt);
         cpu_finish_f32(&c->out[1], tdw);
         cpu_finish_f32(&c->out[2], tdb);
     } else {
-        free(tdx);
         free(tdw);
         free(tdb);
     }
-    unstage(&in);
+    free(tw);
+    free(tm);
+    free(tr);
     free(part);
+    free(scratch);
     return s;
 }

@@ -160,13 +160,40 @@ static inline double cpu_row_dot(const float *a, const float *b, int64_t n)
     return total;
 }
 
-/* y[j] = exp(x[j] - m) for j < n, returning the sum of the y[j]. y may be exactly x: each
- * element is read before it is written at the same index only, which the vectoriser's use of
- * restrict tolerates (as in the elementwise kernels). */
+/* sum of (x[j] - m)^2 over j < n, blocked like cpu_row_dot. */
+static inline double cpu_row_sqdev(const float *x, float m, int64_t n)
+{
+    double total = 0.0;
+    for (int64_t j0 = 0; j0 < n; j0 += CPU_SUM_BLOCK) {
+        int64_t len = n - j0 < CPU_SUM_BLOCK ? n - j0 : CPU_SUM_BLOCK;
+        const float *y = x + j0;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t j = 0; j < len; j++) acc += (y[j] - m) * (y[j] - m);
+        total += acc;
+    }
+    return total;
+}
+
+/* y[j] = exp(x[j] - m) for j < n, returning the sum of the y[j], in one sweep (the sum is taken
+ * as the values are stored, blocked like cpu_row_dot). y may be exactly x: each element is read
+ * before it is written at the same index only, which the vectoriser's use of restrict tolerates
+ * (as in the elementwise kernels). */
 static inline double cpu_row_exp_sum(float *restrict y, const float *restrict x, float m, int64_t n)
 {
-    for (int64_t j = 0; j < n; j++) y[j] = cpu_expf(x[j] - m);
-    return cpu_row_dot(y, NULL, n);
+    double total = 0.0;
+    for (int64_t j0 = 0; j0 < n; j0 += CPU_SUM_BLOCK) {
+        int64_t len = n - j0 < CPU_SUM_BLOCK ? n - j0 : CPU_SUM_BLOCK;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t j = 0; j < len; j++) {
+            float e = cpu_expf(x[j0 + j] - m);
+            y[j0 + j] = e;
+            acc += e;
+        }
+        total += acc;
+    }
+    return total;
 }
 
 #endif

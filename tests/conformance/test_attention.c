@@ -17,6 +17,9 @@ static const acase acases[] = {
     {{1, 2, 13, 16}, L_CONTIG, L_CONTIG}, {{1, 1, 33, 8}, L_CONTIG, L_CONTIG},
     {{1, 1, 0, 4}, L_CONTIG, L_CONTIG},   {{2, 1, 5, 1}, L_CONTIG, L_CONTIG},
     {{2, 3, 7, 5}, L_SWAP12, L_SWAP12},   {{1, 2, 65, 32}, L_STEP, L_CONTIG},
+    /* several 64-row tiles of the CPU's blocked kernel, a partial last one, head dims off its
+     * 16-wide register block */
+    {{1, 2, 150, 24}, L_CONTIG, L_CONTIG}, {{1, 1, 130, 80}, L_CONTIG, L_CONTIG},
 };
 #define N_ACASES ((int)(sizeof acases / sizeof acases[0]))
 

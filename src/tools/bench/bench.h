@@ -26,6 +26,7 @@ typedef struct bench_config {
     double budget_s;        /* time spent repeating one case (after its warm-up) */
     int min_reps, max_reps;
     int64_t stream_elems;   /* f32 elements per array of the triad and stream cases */
+    const char *suites;     /* --suites: a comma list of square, tiny, gpt2-124m, stream; NULL all */
     bench_user_peak peak_gflops[BENCH_MAX_PEAKS], peak_gbs[BENCH_MAX_PEAKS];
     int n_peak_gflops, n_peak_gbs;
 } bench_config;
@@ -48,7 +49,7 @@ typedef struct bench_row {
     double flops, bytes; /* per call, as docs/bench.md counts them (0: not counted) */
     bench_stats t;
     int baseline;        /* a probe or a vendor library: what Strata's figures are compared with */
-    int target;          /* issue 3's CPU targets: 1 matmul N >= 1024, 2 elementwise */
+    int target;          /* CPU targets: 1 matmul N >= 1024, 2 elementwise (issue 3), 3 row ops, 4 attention (issue 18) */
     double yardstick;    /* CPU: the probe's best rate just before and after this case; 0: none */
     char ref[32];        /* the baseline row this one is compared with, "" for none */
     double ref_rate;     /* its median rate */
@@ -164,7 +165,7 @@ typedef struct bench_report {
     const char *fma_isa; /* "avx512f", "avx2", or "none" */
     char blas[256];      /* the OpenBLAS reference: where cblas_sgemm came from */
     bench_env env;
-    bench_verdict verdicts[2];
+    bench_verdict verdicts[4];
     int n_verdicts;
     bench_train_result train;
     int has_train;
@@ -220,6 +221,10 @@ void bench_openblas_describe(char *out, size_t len);
 /* ---- the suites (bench_ops.c, bench_opcases.c) ---- */
 void bench_square(const bench_config *cfg, bench_report *r, bench_device *d);
 void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d);
+/* The row ops (softmax, layernorm, cross-entropy, backwards) over stream-sized arrays (bench_rowops.c). */
+void bench_rowops(const bench_config *cfg, bench_report *r, bench_device *d);
+/* Causal attention forward/backward at T = 1024, H = 12, D = 64 against a 1024^3 matmul (bench_attention.c). */
+void bench_attention(const bench_config *cfg, bench_report *r, bench_device *d);
 /* Every op of the op table at the shapes of the named trainer config (`tiny`, `gpt2-124m`). */
 void bench_model_ops(const bench_config *cfg, bench_report *r, bench_device *d, const char *model);
 

@@ -20,10 +20,12 @@
 /* issue 3's targets for the CPU backend. */
 #define TARGET_MATMUL 0.90
 #define TARGET_ELEMENTWISE 0.85
+#define TARGET_ROWOPS 0.80
+#define TARGET_ATTENTION 0.50
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: strata-bench [--quick] [--backend LIST] [--json FILE] [--roofline FILE] [--progress]\n"
+    fprintf(f, "usage: strata-bench [--quick] [--backend LIST] [--suites LIST] [--json FILE] [--roofline FILE] [--progress]\n"
                "                    [--peak-gflops [DEVICE=]X] [--peak-gbs [DEVICE=]X]\n"
                "       strata-bench train --model tiny|gpt2-124m [--batch B] [--seq T] [--steps N] [--json FILE]\n"
                "       strata-bench collectives [--json FILE] [ARGS...]   (under mpirun)\n"
@@ -33,6 +35,8 @@ static void usage(FILE *f)
                "the vendor libraries (OpenBLAS, CLBlast, cuBLAS) and the device's probes in the same run.\n\n"
                "  --quick           CI: the tiny config and matmuls up to 1024, few repetitions\n"
                "  --backend LIST    only these backends (comma-separated names)\n"
+               "  --suites LIST     only these suites: square, tiny, gpt2-124m, stream (the triad, elementwise\n"
+               "                    and row ops), attention (T=1024 against a 1024^3 matmul); default all\n"
                "  --json FILE       every figure and the environment (docs/bench.md)\n"
                "  --roofline FILE   an SVG roofline of this run\n"
                "  --progress        progress line on stderr (default: when stderr is a terminal)\n"
@@ -68,6 +72,8 @@ static int parse_args(int argc, char **argv, bench_config *cfg)
             cfg->progress = 1, takes = 0;
         } else if (strcmp(arg, "--backend") == 0 && val) {
             cfg->backend = val;
+        } else if (strcmp(arg, "--suites") == 0 && val) {
+            cfg->suites = val;
         } else if (strcmp(arg, "--json") == 0 && val) {
             cfg->json_path = val;
         } else if (strcmp(arg, "--roofline") == 0 && val) {
@@ -228,9 +234,11 @@ static void verdicts(bench_report *r)
 {
     r->verdicts[0] = (bench_verdict){"cpu matmul N>=1024", "FMA peak", TARGET_MATMUL, 0, "", ""};
     r->verdicts[1] = (bench_verdict){"cpu elementwise", "triad", TARGET_ELEMENTWISE, 0, "", ""};
-    r->n_verdicts = 2;
+    r->verdicts[2] = (bench_verdict){"cpu row ops", "triad", TARGET_ROWOPS, 0, "", ""};
+    r->verdicts[3] = (bench_verdict){"cpu attention fwd+bwd T=1024", "FMA peak", TARGET_ATTENTION, 0, "", ""};
+    r->n_verdicts = 4;
     printf("\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < r->n_verdicts; i++) {
         bench_verdict *v = &r->verdicts[i];
         judge(r, i + 1, v);
         if (v->value >= 0)
@@ -241,13 +249,26 @@ static void verdicts(bench_report *r)
     }
 }
 
+/* Whether --suites (a comma list; unset: all) names this suite. */
+static int suite_on(const bench_config *cfg, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = cfg->suites; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, n) == 0) return 1;
+        p += n + (p[n] == ',');
+    }
+    return !cfg->suites;
+}
+
 static void run_device(const bench_config *cfg, bench_report *r, bench_device *d)
 {
     device_setup(cfg, r, d);
-    bench_square(cfg, r, d);
-    bench_model_ops(cfg, r, d, "tiny");
-    if (!cfg->quick) bench_model_ops(cfg, r, d, "gpt2-124m");
-    if (strcmp(d->backend, "cpu") == 0) bench_stream(cfg, r, d);
+    if (suite_on(cfg, "square")) bench_square(cfg, r, d);
+    if (suite_on(cfg, "tiny")) bench_model_ops(cfg, r, d, "tiny");
+    if (!cfg->quick && suite_on(cfg, "gpt2-124m")) bench_model_ops(cfg, r, d, "gpt2-124m");
+    if (strcmp(d->backend, "cpu") == 0 && suite_on(cfg, "stream")) bench_stream(cfg, r, d);
+    if (suite_on(cfg, "attention")) bench_attention(cfg, r, d);
     /* the CPU's probe figures only ever rise during the run */
     if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gflops_src, "probe") == 0) d->peak_gflops = r->peak_gflops;
     if (strcmp(d->backend, "cpu") == 0 && strcmp(d->peak_gbs_src, "probe") == 0) d->peak_gbs = r->triad_gbps;

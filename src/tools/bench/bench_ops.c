@@ -64,13 +64,10 @@ void bench_square(const bench_config *cfg, bench_report *r, bench_device *d)
 
 /* ---- elementwise and row-wise ops over cfg->stream_elems elements ---- */
 
-enum { ROW = 1024 }; /* row length of the row-wise cases */
-
 typedef struct ew_ctx {
     st_device *dev;
-    st_tensor *out, *a, *b;                 /* (n) */
-    st_tensor *out2, *a2;                   /* the same storage seen as (n / ROW, ROW) */
-    st_tensor *mean, *rstd, *w, *bias, *one; /* (n / ROW), (ROW), and a single element */
+    st_tensor *out, *a, *b; /* (n) */
+    st_tensor *one;         /* a single element */
     st_status (*op)(struct ew_ctx *);
 } ew_ctx;
 
@@ -79,11 +76,6 @@ static st_status op_mul(ew_ctx *c) { return st_mul(c->out, c->a, c->b); }
 static st_status op_scale(ew_ctx *c) { return st_scale(c->out, c->a, 2.0f, 1.0f); }
 static st_status op_gelu(ew_ctx *c) { return st_gelu(c->out, c->a); }
 static st_status op_copy(ew_ctx *c) { return st_copy(c->out, c->a); }
-static st_status op_softmax(ew_ctx *c) { return st_softmax(c->out2, c->a2, 0); }
-static st_status op_layernorm(ew_ctx *c)
-{
-    return st_layernorm(c->out2, c->mean, c->rstd, c->a2, c->w, c->bias, 1e-5f);
-}
 static st_status op_sumsq(ew_ctx *c) { return st_sumsq(c->one, c->a); }
 
 /* arrays: how many n-element arrays one call streams (reads + writes), as the triad counts;
@@ -95,8 +87,7 @@ static const struct ew_case {
     st_status (*op)(ew_ctx *);
 } ew_cases[] = {
     {"add", 3, 2, 1, op_add},   {"mul", 3, 2, 1, op_mul},   {"scale", 2, 2, 2, op_scale},
-    {"gelu", 2, 2, 8, op_gelu}, {"copy", 2, 2, 0, op_copy}, {"softmax", 2, 0, 5, op_softmax},
-    {"layernorm", 2, 0, 8, op_layernorm}, {"sumsq", 1, 0, 2, op_sumsq},
+    {"gelu", 2, 2, 8, op_gelu}, {"copy", 2, 2, 0, op_copy}, {"sumsq", 1, 0, 2, op_sumsq},
 };
 
 static st_status run_ew(void *p)
@@ -109,31 +100,23 @@ static st_status run_ew(void *p)
 static st_status ew_setup(ew_ctx *c, st_device *dev, int64_t n)
 {
     st_status s = ST_OK;
-    int64_t rows[2] = {n / ROW, ROW}, one = 1;
+    int64_t one = 1;
     c->dev = dev;
     c->out = new_tensor(dev, 1, &n, &s);
     c->a = new_tensor(dev, 1, &n, &s);
     c->b = new_tensor(dev, 1, &n, &s);
-    c->mean = new_tensor(dev, 1, &rows[0], &s);
-    c->rstd = new_tensor(dev, 1, &rows[0], &s);
-    c->w = new_tensor(dev, 1, &rows[1], &s);
-    c->bias = new_tensor(dev, 1, &rows[1], &s);
     c->one = new_tensor(dev, 1, &one, &s);
-    if (s == ST_OK) s = st_tensor_reshape(c->out, 2, rows, &c->out2);
-    if (s == ST_OK) s = st_tensor_reshape(c->a, 2, rows, &c->a2);
     /* Fills touch every page once, before any timing. */
     if (s == ST_OK) s = st_rand_uniform(c->a, 3, 0, -2.0f, 2.0f);
     if (s == ST_OK) s = st_rand_uniform(c->b, 4, 0, -2.0f, 2.0f);
     if (s == ST_OK) s = st_fill(c->out, 0.0);
-    if (s == ST_OK) s = st_fill(c->w, 1.0);
-    if (s == ST_OK) s = st_fill(c->bias, 0.0);
     if (s == ST_OK) s = st_device_sync(dev);
     return s;
 }
 
 static void ew_free(ew_ctx *c)
 {
-    st_tensor *all[] = {c->out, c->a, c->b, c->out2, c->a2, c->mean, c->rstd, c->w, c->bias, c->one};
+    st_tensor *all[] = {c->out, c->a, c->b, c->one};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) st_tensor_destroy(all[i]);
 }
 
@@ -141,7 +124,7 @@ void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d)
 {
     st_device *dev = d->dev;
     int is_cpu = strcmp(d->backend, "cpu") == 0;
-    int64_t n = cfg->stream_elems / ROW * ROW;
+    int64_t n = cfg->stream_elems;
     ew_ctx c = {0};
     char setup_error[256] = "";
     st_status setup = ew_setup(&c, dev, n);
@@ -169,4 +152,5 @@ void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d)
         r->rows[index].yardstick = before > after ? before : after;
     }
     ew_free(&c);
+    bench_rowops(cfg, r, d); /* softmax, layernorm, cross-entropy and backwards: bench_rowops.c */
 }
