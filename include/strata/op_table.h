@@ -13,8 +13,8 @@
  * X(FAMILY, ID, name, SIGNATURE, RULE, FLAGS, PARAMS, GRAD, FLOPS, BYTES, CASES, DOC)
  *   FAMILY, ID, name  family token, enum suffix (ST_OP_<ID>) and lower-case name
  *   SIGNATURE  operands and their dtypes, outputs first: "out:f <- a:out b:out". Each operand
- *              is NAME:DTYPES where DTYPES is a dtype's name (f32, bf16, i32, ...), f (f32|bf16),
- *              any (f32|bf16|i32), or the name of another operand whose dtype it must have.
+ *              is NAME:DTYPES where DTYPES is a dtype's name (f32, bf16, i32, i8), f (f32|bf16),
+ *              any (f32|bf16|i32|i8), or the name of another operand whose dtype it must have.
  *   RULE       the shape rule (src/core/op_rules*.c, st_rule_<RULE>): checks shapes and parameters
  *              and infers the outputs from the inputs. Ops of one rule share a signature shape.
  *   FLAGS      ST_OPF_STRIDED: backends receive arbitrary strided views (broadcast = stride 0);
@@ -44,13 +44,14 @@
     ST_OPS_COPY(X, copy) ST_OPS_RANDOM(X, random) ST_OPS_ELEMENTWISE(X, elementwise)            \
     ST_OPS_MATMUL(X, matmul) ST_OPS_REDUCE(X, reduce) ST_OPS_SOFTMAX(X, softmax)                \
     ST_OPS_LAYERNORM(X, layernorm) ST_OPS_EMBEDDING(X, embedding)                               \
-    ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)
+    ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)                     \
+    ST_OPS_QUANT(X, quant)
 
-/* Raw element moves: i32 and NaN payloads pass unchanged. */
+/* Raw element moves: i32, i8 and NaN payloads pass unchanged. */
 #define ST_OPS_COPY(X, F)                                                                      \
     X(F, FILL, fill, "out:any <-", fill, ST_OPF_STRIDED, st_fill_params, NOGRAD, 0, ALL,         \
       CASES(CASE("", P(.value = 0.5), S(ROWS, C))),                                             \
-      "p.value converted to out's dtype; i32 saturates, NaN gives 0")                          \
+      "p.value converted to out's dtype; i32 and i8 saturate, NaN gives 0")                   \
     X(F, COPY, copy, "out:any <- in:out", copy, ST_OPF_STRIDED, st_no_params, VJP(""), 0, ALL,   \
       CASES(CASE("", NOP, S(ROWS, C))), "in")                                                   \
     X(F, CAST, cast, "out:f <- in:f", cast, ST_OPF_STRIDED, st_cast_params, VJP(""), 0, ALL,     \
@@ -174,6 +175,23 @@
       CASES(CASE("", P(.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,                \
                        .weight_decay = 0.1f, .grad_scale = 1.0f, .step = 1), S(C, C4))),         \
       "AdamW step with bias correction and decoupled weight decay, in place")
+
+/* Block-symmetric quantization (ZeRO++'s qwZ and qgZ): blocks of p.block elements, one f32 scale
+ * each, payload int8 (p.bits 8) or int4 packed two per byte (p.bits 4). */
+#define ST_OPS_QUANT(X, F)                                                                     \
+    X(F, QUANTIZE, quantize, "q:i8 scale:f32 <- in:f", quantize, 0, st_quant_params, NOGRAD,    \
+      3 * N(in), ALL,                                                                           \
+      CASES(CASE("int8", P(.bits = 8, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS, C4)),           \
+            CASE("int4", P(.bits = 4, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS, C4))),          \
+      "per block of p.block: scale = amax / qmax, q = rint(in qmax / amax), amax = max abs(in), "\
+      "qmax 127 (p.bits 8) or 7 (4, two per byte); NaN or inf in a block: scale NaN or inf, q 0") \
+    X(F, DEQUANTIZE, dequantize, "out:f <- q:i8 scale:f32", dequantize, 0, st_quant_params,     \
+      NOGRAD, N(out), ALL,                                                                      \
+      CASES(CASE("int8", P(.bits = 8, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS * C4),           \
+                 S((ROWS * C4 + ST_QUANT_BLOCK_DEFAULT - 1) / ST_QUANT_BLOCK_DEFAULT)),         \
+            CASE("int4", P(.bits = 4, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS * C4 / 2),       \
+                 S((ROWS * C4 + ST_QUANT_BLOCK_DEFAULT - 1) / ST_QUANT_BLOCK_DEFAULT))),        \
+      "q scale per block; p.accumulate: out += q scale")
 
 /* Flags (the FLAGS column). */
 #define ST_OPF_STRIDED 1u
