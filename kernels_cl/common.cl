@@ -8,6 +8,7 @@
 #define ST_F32 0
 #define ST_BF16 1
 #define ST_I32 2
+#define ST_I8 3
 
 /* bf16 is the upper half of an f32; stores round to nearest even and keep NaN a (quiet) NaN. */
 inline float st_bf16_to_f32(ushort x) { return as_float((uint)x << 16); }

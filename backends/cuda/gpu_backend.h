@@ -117,7 +117,7 @@ void ST_GPU(coll_describe)(char *out, size_t size);
 ST_OP_TABLE(ST_GPU_DECL_)
 #undef ST_GPU_DECL_
 
-static inline size_t gpu_dtype_size(st_dtype dt) { return dt == ST_BF16 ? 2 : 4; }
+static inline size_t gpu_dtype_size(st_dtype dt) { return dt == ST_BF16 ? 2 : dt == ST_I8 ? 1 : 4; }
 
 /* Device address of a view's first element. */
 static inline void *gpu_ptr(const st_view *v)

@@ -26,7 +26,7 @@ extern "C" {
 
 /* Bumped on any layout change; the op count is folded in so that adding an op to the table
  * (which grows the vtable) is a different ABI automatically. */
-#define ST_BACKEND_ABI_BASE 5u /* 4: the params union; 5: st_device_props.pci_bus_id */
+#define ST_BACKEND_ABI_BASE 6u /* 4: the params union; 5: st_device_props.pci_bus_id; 6: views of dtype i8 */
 #define ST_BACKEND_ABI_VERSION ((ST_BACKEND_ABI_BASE << 16) | (uint32_t)ST_OP_COUNT)
 
 #define ST_PLUGIN_ENTRY_SYMBOL "strata_backend_entry"

@@ -1,7 +1,7 @@
 /* Checkpoints: named host tensors in safetensors files, and import of llm.c model files.
  *
  * safetensors layout: an 8-byte little-endian header length N, N bytes of JSON, then the data
- * area. The JSON object maps each tensor name to {"dtype": "F32"|"BF16"|"I32", "shape": [...],
+ * area. The JSON object maps each tensor name to {"dtype": "F32"|"BF16"|"I32"|"I8", "shape": [...],
  * "data_offsets": [begin, end]} (offsets relative to the data area), plus an optional
  * "__metadata__" object of string values. Data is row-major, little-endian.
  *
@@ -10,7 +10,7 @@
  * the state that goes with them can never disagree, and no sidecar file is needed. Optimizer
  * moments are ordinary tensors (e.g. "opt.m.h.0.ln_1.weight").
  *
- * Only F32, BF16 and I32 are supported; a file holding any other dtype is rejected. This code
+ * Only F32, BF16, I32 and I8 are supported; a file holding any other dtype is rejected. This code
  * assumes a little-endian host (x86-64, AArch64), like the format.
  */
 #ifndef STRATA_CHECKPOINT_H

@@ -44,7 +44,8 @@
     ST_OPS_COPY(X, copy) ST_OPS_RANDOM(X, random) ST_OPS_ELEMENTWISE(X, elementwise)            \
     ST_OPS_MATMUL(X, matmul) ST_OPS_REDUCE(X, reduce) ST_OPS_SOFTMAX(X, softmax)                \
     ST_OPS_LAYERNORM(X, layernorm) ST_OPS_EMBEDDING(X, embedding)                               \
-    ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)
+    ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)                     \
+    ST_OPS_QUANT(X, quant)
 
 /* Raw element moves: i32 and NaN payloads pass unchanged. */
 #define ST_OPS_COPY(X, F)                                                                      \
@@ -174,6 +175,23 @@
       CASES(CASE("", P(.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,                \
                        .weight_decay = 0.1f, .grad_scale = 1.0f, .step = 1), S(C, C4))),         \
       "AdamW step with bias correction and decoupled weight decay, in place")
+
+/* Block-symmetric quantization (ZeRO++'s qwZ and qgZ): blocks of p.block elements, one f32 scale
+ * each, payload int8 (p.bits 8) or int4 packed two per byte (p.bits 4). */
+#define ST_OPS_QUANT(X, F)                                                                     \
+    X(F, QUANTIZE, quantize, "q:i8 scale:f32 <- in:f", quantize, 0, st_quant_params, NOGRAD,    \
+      3 * N(in), ALL,                                                                           \
+      CASES(CASE("int8", P(.bits = 8, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS, C4)),           \
+            CASE("int4", P(.bits = 4, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS, C4))),          \
+      "per block of p.block: scale = amax / qmax, q = rint(in qmax / amax), amax = max abs(in), "\
+      "qmax 127 (p.bits 8) or 7 (4, two per byte); NaN or inf in a block: scale NaN or inf, q 0") \
+    X(F, DEQUANTIZE, dequantize, "out:f <- q:i8 scale:f32", dequantize, 0, st_quant_params,     \
+      NOGRAD, N(out), ALL,                                                                      \
+      CASES(CASE("int8", P(.bits = 8, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS * C4),           \
+                 S((ROWS * C4 + ST_QUANT_BLOCK_DEFAULT - 1) / ST_QUANT_BLOCK_DEFAULT)),         \
+            CASE("int4", P(.bits = 4, .block = ST_QUANT_BLOCK_DEFAULT), S(ROWS * C4 / 2),       \
+                 S((ROWS * C4 + ST_QUANT_BLOCK_DEFAULT - 1) / ST_QUANT_BLOCK_DEFAULT))),        \
+      "q scale per block; p.accumulate: out += q scale")
 
 /* Flags (the FLAGS column). */
 #define ST_OPF_STRIDED 1u

@@ -75,6 +75,16 @@ typedef struct st_adamw_params {
     int64_t step;
 } st_adamw_params;
 
+/* quantize, dequantize: block-symmetric quantization (docs/OPS.md). bits 8: one int8 per element;
+ * bits 4: two per byte of an i8 tensor (element 2i in the low nibble, 2i+1 in the high one, two's
+ * complement in [-7, 7]; an odd count's last high nibble is 0). Blocks are consecutive runs of
+ * `block` elements (the last may be shorter), each with one f32 scale. */
+typedef struct st_quant_params {
+    int bits;       /* 8 or 4 */
+    int64_t block;  /* elements per scale, > 0; even when bits == 4 */
+    int accumulate; /* dequantize only: out += q * scale instead of out = q * scale */
+} st_quant_params;
+
 /* Any op's parameters: one member per op, named after it, of the op's params type. */
 typedef union st_op_params {
 #define ST_OP_PARAMS_(F, ID, name, sig, rule, flags, P, ...) P name;
@@ -262,6 +272,28 @@ ST_API st_status st_attention_backward(st_tensor *dq, st_tensor *dk, st_tensor *
  * step >= 1. */
 ST_API st_status st_adamw(st_tensor *param, st_tensor *m, st_tensor *v, const st_tensor *grad,
                    const st_adamw_params *p);
+
+/* ---- block-symmetric quantization (ZeRO++'s qwZ and qgZ) ----
+ * st_quantize: in (f32 or bf16, n elements) -> q (i8; n elements for bits 8, ceil(n/2) bytes for
+ * bits 4, any shape of that many) and scale (f32, ceil(n/block) elements). Per block: amax =
+ * max |x|, scale = amax / qmax (qmax 127 or 7), q = clamp(rint(x * (qmax / amax)), -qmax, qmax)
+ * rounding half to even; amax 0 gives scale 0 and q 0. Non-finite input is never hidden: a block
+ * holding a NaN gets scale NaN, one whose amax is inf gets scale inf (its q are 0), so whatever
+ * is dequantized from that block is non-finite too.
+ * st_dequantize: out (f32 or bf16, n elements) = q * scale per block, or += with accumulate.
+ * bits and block must be the ones q was made with. Errors: ST_ERR_INVALID_ARG for bits other
+ * than 8 or 4, block <= 0 or odd with bits 4; ST_ERR_SHAPE / ST_ERR_DTYPE for operands that do
+ * not fit (each message names the op and the value). */
+/* The block size (elements per scale) Strata's quantized collectives use unless told otherwise:
+ * DeepSpeed's qwZ (CUDAQuantizer) aims at groups of 4K elements (at most 8000) and picks 4096 for
+ * every power-of-two tensor size. */
+#define ST_QUANT_BLOCK_DEFAULT 4096
+ST_API st_status st_quantize(const st_tensor *in, st_tensor *q, st_tensor *scale, int bits, int64_t block);
+ST_API st_status st_dequantize(const st_tensor *q, const st_tensor *scale, st_tensor *out, int bits, int64_t block,
+                               int accumulate);
+/* Bytes of n elements quantized to `bits` in blocks of `block`: the payload (n or ceil(n/2)) plus
+ * 4 per scale, what a quantized collective puts on the wire. 0 for invalid arguments. */
+ST_API int64_t st_quant_bytes(int64_t n, int bits, int64_t block);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@ typedef enum st_dtype {
     ST_F32 = 0,   /* IEEE binary32 */
     ST_BF16 = 1,  /* bfloat16 storage; ops compute and accumulate in f32 */
     ST_I32 = 2,   /* indices and targets */
+    ST_I8 = 3,    /* quantized payloads (quantize/dequantize): int8, or two int4 per byte */
     ST_DTYPE_COUNT
 } st_dtype;
 
@@ -33,7 +34,7 @@ typedef struct st_tensor st_tensor;
 
 /* Bytes per element; 0 for an invalid dtype. */
 ST_API size_t st_dtype_size(st_dtype dt);
-/* "f32", "bf16", "i32"; "?" for an invalid dtype. */
+/* "f32", "bf16", "i32", "i8"; "?" for an invalid dtype. */
 ST_API const char *st_dtype_name(st_dtype dt);
 
 /* Allocates a contiguous (row-major) tensor on `dev`. Contents are undefined.

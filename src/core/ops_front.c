@@ -144,3 +144,16 @@ st_status st_adamw(st_tensor *param, st_tensor *m, st_tensor *v, const st_tensor
 {
     return st_op_run(ST_OP_ADAMW, OUTS(param, m, v), 3, INS(grad), 1, p);
 }
+
+st_status st_quantize(const st_tensor *in, st_tensor *q, st_tensor *scale, int bits, int64_t block)
+{
+    st_quant_params p = {.bits = bits, .block = block, .accumulate = 0};
+    return st_op_run(ST_OP_QUANTIZE, OUTS(q, scale), 2, INS(in), 1, &p);
+}
+
+st_status st_dequantize(const st_tensor *q, const st_tensor *scale, st_tensor *out, int bits, int64_t block,
+                        int accumulate)
+{
+    st_quant_params p = {.bits = bits, .block = block, .accumulate = accumulate};
+    return st_op_run(ST_OP_DEQUANTIZE, OUTS(out), 1, INS(q, scale), 2, &p);
+}

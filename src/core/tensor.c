@@ -12,6 +12,7 @@ size_t st_dtype_size(st_dtype dt)
     case ST_F32: return 4;
     case ST_BF16: return 2;
     case ST_I32: return 4;
+    case ST_I8: return 1;
     default: return 0;
     }
 }
@@ -22,6 +23,7 @@ const char *st_dtype_name(st_dtype dt)
     case ST_F32: return "f32";
     case ST_BF16: return "bf16";
     case ST_I32: return "i32";
+    case ST_I8: return "i8";
     default: return "?";
     }
 }

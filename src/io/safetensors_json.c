@@ -16,7 +16,7 @@ typedef struct parser {
 } parser;
 
 static const char *const dtype_names[ST_DTYPE_COUNT] = {[ST_F32] = "F32", [ST_BF16] = "BF16",
-                                                        [ST_I32] = "I32"};
+                                                        [ST_I32] = "I32", [ST_I8] = "I8"};
 
 const char *st_st_dtype_name(st_dtype dt)
 {
@@ -184,7 +184,7 @@ static st_status parse_dtype(parser *ps, st_st_entry *e)
     st_status st = ST_OK;
     if (found < 0)
         st = ST_ERR(ST_ERR_FORMAT, "'%s': tensor '%.*s': dtype \"%.32s\" unknown or unsupported "
-                    "(F32, BF16, I32)", ps->path, MSG_NAME, e->name, s);
+                    "(F32, BF16, I32, I8)", ps->path, MSG_NAME, e->name, s);
     e->dtype = (st_dtype)found;
     free(s);
     return st;

@@ -30,7 +30,7 @@ st_status st_st_parse(const char *json, size_t len, const char *path, st_st_head
 
 void st_st_header_free(st_st_header *h);
 
-/* "F32", "BF16", "I32" for the supported dtypes; NULL otherwise. */
+/* "F32", "BF16", "I32", "I8" for the supported dtypes; NULL otherwise. */
 const char *st_st_dtype_name(st_dtype dt);
 
 #endif

@@ -31,7 +31,8 @@ static void status_and_version(void)
     snprintf(v, sizeof v, "%d.%d.%d", ST_VERSION_MAJOR, ST_VERSION_MINOR, ST_VERSION_PATCH);
     CHECK(st_version() == ST_VERSION, "library %x, header %x", st_version(), ST_VERSION);
     CHECK(strcmp(st_version_string(), v) == 0, "version string %s, expected %s", st_version_string(), v);
-    CHECK(st_dtype_size(ST_F32) == 4 && st_dtype_size(ST_BF16) == 2 && st_dtype_size(ST_I32) == 4, "dtype sizes");
+    CHECK(st_dtype_size(ST_F32) == 4 && st_dtype_size(ST_BF16) == 2 && st_dtype_size(ST_I32) == 4 &&
+              st_dtype_size(ST_I8) == 1 && strcmp(st_dtype_name(ST_I8), "i8") == 0, "dtype sizes");
     CHECK(st_dtype_size(ST_DTYPE_COUNT) == 0 && strcmp(st_dtype_name(ST_DTYPE_COUNT), "?") == 0, "invalid dtype");
     for (int op = 0; op < ST_OP_COUNT; op++)
         CHECK(st_op_name((st_op)op) && st_op_from_name(st_op_name((st_op)op)) == op, "op %d name round trip", op);

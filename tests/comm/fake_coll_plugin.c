@@ -16,7 +16,7 @@
 static const st_host_api *host;
 #define FAIL(s, ...) host->set_error((s), __FILE__, __LINE__, __VA_ARGS__)
 
-static size_t esize(st_dtype dt) { return dt == ST_BF16 ? 2 : 4; }
+static size_t esize(st_dtype dt) { return dt == ST_BF16 ? 2 : dt == ST_I8 ? 1 : 4; }
 static char *ptr(const st_view *v) { return (char *)v->buf + (size_t)v->offset * esize(v->dtype); }
 
 static int64_t numel(const st_view *v)

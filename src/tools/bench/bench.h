@@ -223,6 +223,8 @@ void bench_square(const bench_config *cfg, bench_report *r, bench_device *d);
 void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d);
 /* The row ops (softmax, layernorm, cross-entropy, backwards) over stream-sized arrays (bench_rowops.c). */
 void bench_rowops(const bench_config *cfg, bench_report *r, bench_device *d);
+/* quantize and dequantize (int8, int4) over stream-sized arrays (bench_quant.c). */
+void bench_quant(const bench_config *cfg, bench_report *r, bench_device *d);
 /* Causal attention forward/backward at T = 1024, H = 12, D = 64 against a 1024^3 matmul (bench_attention.c). */
 void bench_attention(const bench_config *cfg, bench_report *r, bench_device *d);
 /* Every op of the op table at the shapes of the named trainer config (`tiny`, `gpt2-124m`). */

@@ -44,11 +44,24 @@ static st_status fill_indices(st_tensor *t, int64_t V)
     return s;
 }
 
+/* Quantized payloads (i8): bytes spread over [-127, 127], host-made, then uploaded. */
+static st_status fill_bytes(st_tensor *t)
+{
+    int64_t n = st_tensor_numel(t);
+    int8_t *host = malloc((size_t)(n ? n : 1));
+    if (!host) return ST_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < n; i++) host[i] = (int8_t)((i * 7919) % 255 - 127);
+    st_status s = st_tensor_write(t, host, (size_t)n);
+    free(host);
+    return s;
+}
+
 /* A tensor of `d` with values: positive floats (log, sqrt and rsqrt stay on their fast paths;
- * outputs are touched too) or indices in [0, V). */
+ * outputs are touched too), indices in [0, V) or i8 payloads. */
 static st_status make(st_device *dev, const st_tensor_desc *d, int64_t V, uint64_t seed, st_tensor **out)
 {
     TRY(st_tensor_create(dev, d->dtype, d->ndim, d->shape, out));
+    if (d->dtype == ST_I8) return fill_bytes(*out);
     return d->dtype == ST_I32 ? fill_indices(*out, V) : st_rand_uniform(*out, seed, 0, 0.5f, 1.5f);
 }
 
@@ -92,6 +105,7 @@ static void describe(const st_op_info *in, const st_op_case *cs, char *out, size
         return;
     }
     const st_tensor_desc *m = &cs->operand[0];
+    for (int i = 1; i < in->n_out + in->n_in && m->dtype == ST_I8; i++) m = &cs->operand[i]; /* a float one */
     for (int i = 1; i < in->n_out + in->n_in; i++) {
         int64_t a = 1, b = 1;
         for (int d = 0; d < cs->operand[i].ndim; d++) a *= cs->operand[i].shape[d];

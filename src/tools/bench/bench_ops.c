@@ -153,4 +153,5 @@ void bench_stream(const bench_config *cfg, bench_report *r, bench_device *d)
     }
     ew_free(&c);
     bench_rowops(cfg, r, d); /* softmax, layernorm, cross-entropy and backwards: bench_rowops.c */
+    bench_quant(cfg, r, d);  /* quantize, dequantize: bench_quant.c */
 }
