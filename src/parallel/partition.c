@@ -6,9 +6,6 @@
 #include "internal.h"
 #include "strata/ops.h"
 #include "strata/partition.h"
-#ifndef ST_QUANT_BLOCK_DEFAULT /* until the quant ops are merged */
-#define ST_QUANT_BLOCK_DEFAULT 4096
-#endif
 
 static const char *const shard_names[ST_SHARD_COUNT] = {"replicated", "gcd", "node", "world"};
 

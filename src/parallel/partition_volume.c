@@ -4,6 +4,7 @@
  * level, all-reduce across nodes, all-gather back. docs/partitioning.md derives each phase. */
 #include <string.h>
 #include "internal.h"
+#include "strata/ops.h"
 #include "strata/partition.h"
 
 /* Level sizes (d, g, n) and the per-rank buffer of each scope: a buffer that has been
@@ -63,11 +64,11 @@ static void add_phase(traffic_builder *b, st_phase_when when, st_collective op, 
         *ph = (st_partition_phase){when, op, (st_level)l, is_grad, 0, bytes, mult * (p - 1)};
 }
 
-/* Bytes of n elements quantized to `bits` in blocks of `block`: payload plus 4 per scale
- * (ops.h's st_quant_bytes). */
+/* Bytes of n elements quantized to `bits` in blocks of `block` on the wire: the payload plus 4 per
+ * scale (ops.h). */
 static uint64_t quant_bytes(uint64_t n, int bits, uint64_t block)
 {
-    return (bits == 4 ? (n + 1) / 2 : n) + 4 * (n / block + (n % block != 0));
+    return (uint64_t)st_quant_bytes((int64_t)n, bits, (int64_t)block);
 }
 
 /* One level of a quantized collective: p - 1 peers, each sent `pieces` pieces of `bytes`. */
