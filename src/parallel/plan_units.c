@@ -127,7 +127,8 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     double gq = p->qg ? p->qg / 8.0 + 4.0 / (double)st_partition_qblock(p) : in->grad_bytes;
     if (p->params != ST_SHARD_NONE) {
         coll[nc++] = (unit_coll){(int)p->params, 0, wq};
-        coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0, p->secondary ? in->param_bytes : wq};
+        coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0,
+                                 p->secondary ? in->param_bytes : wq};
     }
     if (p->grads != ST_SHARD_NONE)
         coll[nc++] = (unit_coll){(int)p->grads, 1, gq};

@@ -295,7 +295,8 @@ static st_status adamw_range(st_shard_state *s, st_tensor *g, int64_t lo, int64_
         return ST_OK;
     st_tensor *pv = NULL, *mv = NULL, *vv = NULL, *gv = NULL;
     /* with a master copy (qw, params narrower than optim) AdamW updates it, not the params shard */
-    st_status st = s->master ? shard_view(s->master, a - s->off_o, b - a, &pv) : shard_view(s->pshard, a - s->off_p, b - a, &pv);
+    st_status st = s->master ? shard_view(s->master, a - s->off_o, b - a, &pv)
+                             : shard_view(s->pshard, a - s->off_p, b - a, &pv);
     if (st == ST_OK)
         st = shard_view(s->m, a - s->off_o, b - a, &mv);
     if (st == ST_OK)

@@ -63,7 +63,8 @@ static st_status write_shard(st_shard_state *s, const char *dir, const char *id)
     float *buf = malloc((size_t)(3 * n + 1) * sizeof(float));
     if (!buf)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_save: %lld-element shard", (long long)n);
-    st_status st = s->master ? read_range(s->master, b - s->off_o, n, buf) : read_range(s->pshard, b - s->off_p, n, buf);
+    st_status st = s->master ? read_range(s->master, b - s->off_o, n, buf)  /* qw: the exact master */
+                             : read_range(s->pshard, b - s->off_p, n, buf);
     if (st == ST_OK)
         st = read_range(s->m, 0, n, buf + n);
     if (st == ST_OK)
