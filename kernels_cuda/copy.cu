@@ -42,6 +42,10 @@ st_status ST_GPU(fill)(void *ctx, int dev, const st_op_call *c)
     unsigned grid = gpu_blocks(sh.n, GPU_THREADS);
     if (c->out[0].dtype == ST_BF16) {
         fill_kernel<uint16_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, host_bf16((float)c->p.fill.value));
+    } else if (c->out[0].dtype == ST_I8) {
+        double v = c->p.fill.value; /* saturating as i32's */
+        int8_t i = v != v ? 0 : v >= 127.0 ? 127 : v <= -128.0 ? -128 : (int8_t)v;
+        fill_kernel<uint8_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, (uint8_t)i);
     } else {
         float f = (float)c->p.fill.value;
         uint32_t bits;
@@ -79,6 +83,7 @@ static st_status convert(void *ctx, int dev, const st_op_call *c)
     unsigned grid = gpu_blocks(sh.n, GPU_THREADS);
     st_dtype from = c->in[0].dtype, to = c->out[0].dtype;
     if (from == to && to == ST_BF16) copy_kernel<uint16_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, a);
+    else if (from == to && to == ST_I8) copy_kernel<uint8_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, a);
     else if (from == to) copy_kernel<uint32_t><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, a);
     else if (from == ST_F32) cast_kernel<float, gpu_bf16><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, a);
     else cast_kernel<gpu_bf16, float><<<grid, GPU_THREADS, 0, d->stream>>>(sh, o, a);

@@ -58,17 +58,41 @@ __global__ void quantize_kernel(int8_t *q, float *scale, const T *x, int64_t n, 
     }
 }
 
+/* Element i's payload as an integer: int8, or a sign-extended nibble. */
+static __device__ __forceinline__ int q_at(const int8_t *q, int64_t i, int bits)
+{
+    int8_t b = q[bits == 8 ? i : i / 2];
+    uint32_t nib = ((uint32_t)(uint8_t)b >> ((i & 1) * 4)) & 15u;
+    return bits == 8 ? (int)b : (int)(nib ^ 8u) - 8;
+}
+
+template <typename T>
+static __device__ __forceinline__ void dequantize_one(T *out, const int8_t *q, int64_t i, int bits, float s, int acc)
+{
+    float y = __fmul_rn((float)q_at(q, i, bits), s);
+    gpu_st(out, i, acc ? gpu_ld(out, i) + y : y);
+}
+
+/* Blocks of at least a thread block's size: one thread block per quantization block (its scale read
+ * once, no division per element). */
+template <typename T>
+__global__ void dequantize_blocks_kernel(T *out, const int8_t *q, const float *scale, int64_t n, int64_t block,
+                                         int bits, int acc)
+{
+    int64_t nb = (n + block - 1) / block;
+    GPU_ROW_STRIDE(g, nb) {
+        int64_t i0 = g * block, e = n - i0 < block ? n : i0 + block;
+        float s = scale[g];
+        for (int64_t i = i0 + threadIdx.x; i < e; i += blockDim.x) dequantize_one(out, q, i, bits, s, acc);
+    }
+}
+
+/* Smaller blocks: one thread per element. */
 template <typename T>
 __global__ void dequantize_kernel(T *out, const int8_t *q, const float *scale, int64_t n, int64_t block, int bits,
                                   int acc)
 {
-    GPU_GRID_STRIDE(i, n) {
-        int8_t b = q[bits == 8 ? i : i / 2];
-        uint32_t nib = ((uint32_t)(uint8_t)b >> ((i & 1) * 4)) & 15u;
-        int v = bits == 8 ? (int)b : (int)(nib ^ 8u) - 8; /* sign-extends the nibble */
-        float y = __fmul_rn((float)v, scale[i / block]);
-        gpu_st(out, i, acc ? gpu_ld(out, i) + y : y);
-    }
+    GPU_GRID_STRIDE(i, n) dequantize_one(out, q, i, bits, scale[i / block], acc);
 }
 
 /* Outputs (q, scale), input in. */
@@ -94,10 +118,16 @@ st_status ST_GPU(dequantize)(void *ctx, int dev, const st_op_call *c)
     if (s != ST_OK) return s;
     const st_quant_params *p = &c->p.dequantize;
     int64_t n = gpu_numel(&c->out[0]);
-    GPU_DISPATCH_F(c->out[0].dtype, T, dequantize_kernel<T><<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
-                                           (T *)gpu_ptr(&c->out[0]), (const int8_t *)gpu_ptr(&c->in[0]),
-                                           (const float *)gpu_ptr(&c->in[1]), n, p->block, p->bits,
-                                           p->accumulate != 0));
+    int64_t nb = (n + p->block - 1) / p->block;
+    const int8_t *q = (const int8_t *)gpu_ptr(&c->in[0]);
+    const float *scale = (const float *)gpu_ptr(&c->in[1]);
+    int acc = p->accumulate != 0;
+    if (p->block >= GPU_THREADS)
+        GPU_DISPATCH_F(c->out[0].dtype, T, dequantize_blocks_kernel<T><<<gpu_rows_grid(nb), GPU_THREADS, 0, d->stream>>>(
+                                               (T *)gpu_ptr(&c->out[0]), q, scale, n, p->block, p->bits, acc));
+    else
+        GPU_DISPATCH_F(c->out[0].dtype, T, dequantize_kernel<T><<<gpu_blocks(n, GPU_THREADS), GPU_THREADS, 0, d->stream>>>(
+                                               (T *)gpu_ptr(&c->out[0]), q, scale, n, p->block, p->bits, acc));
     GPU_LAUNCHED("dequantize_kernel");
     return ST_OK;
 }

@@ -1,5 +1,5 @@
-/* The copy family on the CPU: fill and copy move raw 2- or 4-byte elements through the strided
- * loop nest, so i32 and NaN payloads pass unchanged; cast converts through f32 tiles. */
+/* The copy family on the CPU: fill and copy move raw 1-, 2- or 4-byte elements through the
+ * strided loop nest, so i32, i8 and NaN payloads pass unchanged; cast converts through f32 tiles. */
 #include "cpu_strided.h"
 #include "cpu_vmath.h"
 
@@ -9,8 +9,11 @@ static void fill_seg(const cpu_iter *it, char *const *ptr, int64_t len, const vo
     if (it->esize[0] == 4) {
         uint32_t v = *(const uint32_t *)arg, *y = (uint32_t *)ptr[0];
         for (int64_t j = 0; j < len; j++) y[j * s] = v;
-    } else {
+    } else if (it->esize[0] == 2) {
         uint16_t v = (uint16_t)*(const uint32_t *)arg, *y = (uint16_t *)ptr[0];
+        for (int64_t j = 0; j < len; j++) y[j * s] = v;
+    } else {
+        uint8_t v = (uint8_t)*(const uint32_t *)arg, *y = (uint8_t *)ptr[0];
         for (int64_t j = 0; j < len; j++) y[j * s] = v;
     }
 }
@@ -31,6 +34,11 @@ st_status st_cpu_fill(void *ctx, int dev, const st_op_call *c)
         memcpy(&bits, &i, 4);
         break;
     }
+    case ST_I8: { /* saturating as i32's */
+        int8_t i = value != value ? 0 : value >= 127.0 ? INT8_MAX : value <= -128.0 ? INT8_MIN : (int8_t)value;
+        bits = (uint8_t)i;
+        break;
+    }
     default: return ST_ERR(ST_ERR_DTYPE, "cpu: fill of %s", st_dtype_name(c->out[0].dtype));
     }
     cpu_iter it;
@@ -49,9 +57,13 @@ static void copy_seg(const cpu_iter *it, char *const *ptr, int64_t len, const vo
         uint32_t *y = (uint32_t *)ptr[0];
         const uint32_t *x = (const uint32_t *)ptr[1];
         for (int64_t j = 0; j < len; j++) y[j * so] = x[j * si];
-    } else {
+    } else if (it->esize[0] == 2) {
         uint16_t *y = (uint16_t *)ptr[0];
         const uint16_t *x = (const uint16_t *)ptr[1];
+        for (int64_t j = 0; j < len; j++) y[j * so] = x[j * si];
+    } else {
+        uint8_t *y = (uint8_t *)ptr[0];
+        const uint8_t *x = (const uint8_t *)ptr[1];
         for (int64_t j = 0; j < len; j++) y[j * so] = x[j * si];
     }
 }

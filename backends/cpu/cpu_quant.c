@@ -63,15 +63,12 @@ CPU_CLONES static void quant8_run(int8_t *restrict q, const float *restrict x, i
     for (int64_t i = 0; i < n; i++) q[i] = (int8_t)quant_one(x[i], &b);
 }
 
-/* n elements from an even start: byte j holds elements 2j (low nibble) and 2j + 1 (high). */
-CPU_CLONES static void quant4_run(uint8_t *restrict q, const float *restrict x, int64_t n, qblock b)
+/* Packs n int4 values (one per int8, from an even start): byte j holds elements 2j (low nibble)
+ * and 2j + 1 (high); an odd n's last high nibble is 0. */
+CPU_CLONES static void pack4_run(uint8_t *restrict q, const int8_t *restrict t, int64_t n)
 {
-    int64_t j = 0;
-    for (; 2 * j + 1 < n; j++) {
-        int lo = quant_one(x[2 * j], &b), hi = quant_one(x[2 * j + 1], &b);
-        q[j] = (uint8_t)((lo & 15) | ((hi & 15) << 4));
-    }
-    if (2 * j < n) q[j] = (uint8_t)(quant_one(x[2 * j], &b) & 15);
+    for (int64_t j = 0; j < n / 2; j++) q[j] = (uint8_t)((t[2 * j] & 15) | ((t[2 * j + 1] & 15) << 4));
+    if (n & 1) q[n / 2] = (uint8_t)(t[n - 1] & 15);
 }
 
 /* Quantizes block elements [0, n) of x (dtype dt) into q (at the block's first byte). */
@@ -85,6 +82,7 @@ static void quantize_block(const void *x, st_dtype dt, int64_t n, int bits, void
         return;
     }
     float tile[CPU_TILE];
+    int8_t q8[CPU_TILE];
     for (int64_t i = 0; i < n; i += CPU_TILE) { /* CPU_TILE is even: int4 chunks fill whole bytes */
         int64_t len = n - i < CPU_TILE ? n - i : CPU_TILE;
         const float *xs = (const float *)x + i;
@@ -93,7 +91,10 @@ static void quantize_block(const void *x, st_dtype dt, int64_t n, int bits, void
             xs = tile;
         }
         if (bits == 8) quant8_run((int8_t *)q + i, xs, len, b);
-        else quant4_run((uint8_t *)q + i / 2, xs, len, b);
+        else {
+            quant8_run(q8, xs, len, b);
+            pack4_run((uint8_t *)q + i / 2, q8, len);
+        }
     }
 }
 

@@ -12,7 +12,9 @@ st_status st_cl_fill(void *ctx, int dev, const st_op_call *c)
     cl_mem out = st_cl_mem(&c->out[0]);
     cl_int dt = c->out[0].dtype;
     cl_float fv = (cl_float)c->p.fill.value;
-    cl_int iv = (cl_int)c->p.fill.value;
+    double v = c->p.fill.value; /* i32 and i8 saturate, NaN gives 0 */
+    double lo = dt == ST_I8 ? -128.0 : -2147483648.0, hi = dt == ST_I8 ? 127.0 : 2147483647.0;
+    cl_int iv = v != v ? 0 : v <= lo ? (cl_int)lo : v >= hi ? (cl_int)hi : (cl_int)v;
     ST_CL_TRY(st_cl_begin(d, ST_CL_K_FILL, &l));
     ST_CL_ARG(&l, out);
     ST_CL_ARG(&l, s.v[0]);

@@ -13,8 +13,8 @@
  * X(FAMILY, ID, name, SIGNATURE, RULE, FLAGS, PARAMS, GRAD, FLOPS, BYTES, CASES, DOC)
  *   FAMILY, ID, name  family token, enum suffix (ST_OP_<ID>) and lower-case name
  *   SIGNATURE  operands and their dtypes, outputs first: "out:f <- a:out b:out". Each operand
- *              is NAME:DTYPES where DTYPES is a dtype's name (f32, bf16, i32, ...), f (f32|bf16),
- *              any (f32|bf16|i32), or the name of another operand whose dtype it must have.
+ *              is NAME:DTYPES where DTYPES is a dtype's name (f32, bf16, i32, i8), f (f32|bf16),
+ *              any (f32|bf16|i32|i8), or the name of another operand whose dtype it must have.
  *   RULE       the shape rule (src/core/op_rules*.c, st_rule_<RULE>): checks shapes and parameters
  *              and infers the outputs from the inputs. Ops of one rule share a signature shape.
  *   FLAGS      ST_OPF_STRIDED: backends receive arbitrary strided views (broadcast = stride 0);
@@ -47,11 +47,11 @@
     ST_OPS_CROSS_ENTROPY(X, cross_entropy) ST_OPS_ATTENTION(X, attention) ST_OPS_ADAMW(X, adamw)                     \
     ST_OPS_QUANT(X, quant)
 
-/* Raw element moves: i32 and NaN payloads pass unchanged. */
+/* Raw element moves: i32, i8 and NaN payloads pass unchanged. */
 #define ST_OPS_COPY(X, F)                                                                      \
     X(F, FILL, fill, "out:any <-", fill, ST_OPF_STRIDED, st_fill_params, NOGRAD, 0, ALL,         \
       CASES(CASE("", P(.value = 0.5), S(ROWS, C))),                                             \
-      "p.value converted to out's dtype; i32 saturates, NaN gives 0")                          \
+      "p.value converted to out's dtype; i32 and i8 saturate, NaN gives 0")                   \
     X(F, COPY, copy, "out:any <- in:out", copy, ST_OPF_STRIDED, st_no_params, VJP(""), 0, ALL,   \
       CASES(CASE("", NOP, S(ROWS, C))), "in")                                                   \
     X(F, CAST, cast, "out:f <- in:f", cast, ST_OPF_STRIDED, st_cast_params, VJP(""), 0, ALL,     \

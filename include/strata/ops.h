@@ -174,7 +174,7 @@ typedef struct st_op_case {
 ST_API st_status st_op_case_get(st_op op, int k, const st_op_dims *d, st_op_case *out);
 
 /* ---- creation and movement ---- */
-/* out[...] = value (converted to out's dtype). */
+/* out[...] = value (converted to out's dtype; i32 and i8 saturate, NaN gives 0). */
 ST_API st_status st_fill(st_tensor *out, double value);
 /* out = in; same device and dtype, in broadcasting to out; either may be strided. */
 ST_API st_status st_copy(st_tensor *out, const st_tensor *in);

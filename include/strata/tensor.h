@@ -26,7 +26,8 @@ typedef enum st_dtype {
     ST_F32 = 0,   /* IEEE binary32 */
     ST_BF16 = 1,  /* bfloat16 storage; ops compute and accumulate in f32 */
     ST_I32 = 2,   /* indices and targets */
-    ST_I8 = 3,    /* quantized payloads (quantize/dequantize): int8, or two int4 per byte */
+    ST_I8 = 3,    /* quantized payloads (quantize/dequantize): int8, or two int4 per byte; fill and
+                     copy move it, cast and arithmetic do not take it */
     ST_DTYPE_COUNT
 } st_dtype;
 

@@ -68,7 +68,7 @@ static int operand_index(const st_op_info *in, const char *name, size_t len)
 static unsigned dtype_mask(const char *s, size_t len)
 {
     if (len == 1 && s[0] == 'f') return F_MASK;
-    if (len == 3 && strncmp(s, "any", 3) == 0) return F_MASK | (1u << ST_I32);
+    if (len == 3 && strncmp(s, "any", 3) == 0) return F_MASK | (1u << ST_I32) | (1u << ST_I8);
     for (int dt = 0; dt < ST_DTYPE_COUNT; dt++)
         if (strlen(st_dtype_name((st_dtype)dt)) == len && strncmp(st_dtype_name((st_dtype)dt), s, len) == 0)
             return 1u << dt;

@@ -41,6 +41,7 @@ static double load(const st_view *v, int64_t lin)
 {
     int64_t k = at(v, lin);
     if (v->dtype == ST_I32) return ((const int32_t *)v->buf)[k];
+    if (v->dtype == ST_I8) return ((const int8_t *)v->buf)[k];
     if (v->dtype == ST_F32) return ((const float *)v->buf)[k];
     uint32_t u = (uint32_t)((const uint16_t *)v->buf)[k] << 16;
     float f;
@@ -55,6 +56,7 @@ static void store(const st_view *v, int64_t lin, double x)
     uint32_t u;
     memcpy(&u, &f, 4);
     if (v->dtype == ST_I32) ((int32_t *)v->buf)[k] = (int32_t)x;
+    else if (v->dtype == ST_I8) ((int8_t *)v->buf)[k] = (int8_t)x;
     else if (v->dtype == ST_F32) ((float *)v->buf)[k] = f;
     else ((uint16_t *)v->buf)[k] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16); /* nearest even */
 }

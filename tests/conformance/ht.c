@@ -36,6 +36,7 @@ double conf_round(st_dtype dt, double x)
     switch (dt) {
     case ST_F32: return (float)x;
     case ST_BF16: return bf16_value(bf16_bits((float)x));
+    case ST_I8: return x != x ? 0.0 : x >= 127.0 ? 127.0 : x <= -128.0 ? -128.0 : (double)(int8_t)x;
     default: return (double)(int32_t)x;
     }
 }
@@ -44,6 +45,7 @@ double conf_decode(st_dtype dt, const void *buf, int64_t i)
 {
     return dt == ST_F32    ? ((const float *)buf)[i]
            : dt == ST_BF16 ? bf16_value(((const uint16_t *)buf)[i])
+           : dt == ST_I8   ? ((const int8_t *)buf)[i]
                            : ((const int32_t *)buf)[i];
 }
 
@@ -151,6 +153,7 @@ static int write_base(check *k, ht *h)
     for (int64_t i = 0; i < h->bn; i++) {
         if (h->dt == ST_F32) ((float *)buf)[i] = (float)h->bv[i];
         else if (h->dt == ST_BF16) ((uint16_t *)buf)[i] = bf16_bits((float)h->bv[i]);
+        else if (h->dt == ST_I8) ((int8_t *)buf)[i] = (int8_t)h->bv[i];
         else ((int32_t *)buf)[i] = (int32_t)h->bv[i];
     }
     int ok = check_ok(k, st_tensor_write(h->base, buf, es * (size_t)h->bn), "st_tensor_write");
@@ -172,7 +175,7 @@ int ht_rand(conf *c, check *k, ht *h, st_dtype dt, int ndim, const int64_t *shap
     if (!alloc_ht(c, k, h, dt, ndim, shape, l)) return 0;
     for (int64_t i = 0; i < h->bn; i++) {
         double x = conf_rand(c, lo, hi);
-        h->bv[i] = conf_round(dt, dt == ST_I32 ? floor(x) : x);
+        h->bv[i] = conf_round(dt, dt == ST_I32 || dt == ST_I8 ? floor(x) : x);
     }
     for (int64_t i = 0; i < h->n; i++) h->v[i] = h->bv[map_index(h, i)];
     return write_base(k, h);
@@ -182,15 +185,15 @@ int ht_from(conf *c, check *k, ht *h, st_dtype dt, int ndim, const int64_t *shap
             const double *vals)
 {
     if (!alloc_ht(c, k, h, dt, ndim, shape, l)) return 0;
-    for (int64_t i = 0; i < h->bn; i++) h->bv[i] = SENTINEL;
+    for (int64_t i = 0; i < h->bn; i++) h->bv[i] = conf_round(dt, SENTINEL);
     return ht_set(k, h, vals);
 }
 
 int ht_out(conf *c, check *k, ht *h, st_dtype dt, int ndim, const int64_t *shape, layout l)
 {
     if (!alloc_ht(c, k, h, dt, ndim, shape, l)) return 0;
-    for (int64_t i = 0; i < h->bn; i++) h->bv[i] = SENTINEL;
-    for (int64_t i = 0; i < h->n; i++) h->v[i] = SENTINEL;
+    for (int64_t i = 0; i < h->bn; i++) h->bv[i] = conf_round(dt, SENTINEL);
+    for (int64_t i = 0; i < h->n; i++) h->v[i] = conf_round(dt, SENTINEL);
     return write_base(k, h);
 }
 

@@ -198,7 +198,8 @@ void test_fill(conf *c, st_dtype dt)
 {
     static const double fvals[] = {3.25, 0.1, -2.5e-3, 1e30, -0.0};
     static const double ivals[] = {7, -3, 0, 2147483647.0, -2147483648.0};
-    const double *vals = dt == ST_I32 ? ivals : fvals;
+    static const double i8vals[] = {7, -3, 0, 1000.0, -129.5}; /* the last two saturate */
+    const double *vals = dt == ST_I32 ? ivals : dt == ST_I8 ? i8vals : fvals;
     check k;
     check_begin(&k, "fill", dt, "fwd", 0.0);
     for (int j = 0; j < 5; j++)
@@ -230,7 +231,7 @@ static void copy_cases(conf *c, check *k, st_dtype dt_out, st_dtype dt_in, int c
         ht in = {0}, out = {0};
         check_case(k, "%s %s %s -> %s %s", st_dtype_name(dt_in), shape_str(s1, sizeof s1, u->nd, u->s),
                    layout_name(u->lin), st_dtype_name(dt_out), layout_name(u->lout));
-        double lo = dt_in == ST_I32 ? -100000 : -3e4, hi = -lo;
+        double lo = dt_in == ST_I32 ? -100000 : dt_in == ST_I8 ? -128 : -3e4, hi = dt_in == ST_I8 ? 128 : -lo;
         if (ht_rand(c, k, &in, dt_in, u->nd, u->s, u->lin, lo, hi) &&
             ht_out(c, k, &out, dt_out, u->nd, u->s, u->lout)) {
             st_status s = cast ? st_cast(out.t, in.t) : st_copy(out.t, in.t);

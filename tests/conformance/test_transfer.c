@@ -28,8 +28,8 @@ static void one_way(conf *c, check *k, st_dtype dt, const tcase *t, int to_cpu)
                layout_name(t->lsrc), st_device_label(to.dev), layout_name(t->ldst));
     ht src = {0}, dst = {0};
     st_tensor *moved = NULL;
-    double lo = dt == ST_I32 ? -1e9 : -1e4;
-    if (ht_rand(&from, k, &src, dt, t->nd, t->s, t->lsrc, lo, -lo) &&
+    double lo = dt == ST_I32 ? -1e9 : dt == ST_I8 ? -128 : -1e4, hi = dt == ST_I8 ? 128 : -lo;
+    if (ht_rand(&from, k, &src, dt, t->nd, t->s, t->lsrc, lo, hi) &&
         check_ok(k, st_tensor_to(src.t, to.dev, &moved), "st_tensor_to")) {
         if (st_tensor_device(moved) != to.dev || !st_tensor_is_contiguous(moved) || st_tensor_dtype(moved) != dt)
             check_fail(k, "st_tensor_to gave a tensor on %s, contiguous %d, %s", st_device_label(st_tensor_device(moved)),
@@ -74,8 +74,8 @@ static void refusals(conf *c, check *k)
 
 void test_transfer(conf *c)
 {
-    static const st_dtype dts[3] = {ST_F32, ST_BF16, ST_I32};
-    for (int d = 0; d < 3; d++) {
+    static const st_dtype dts[4] = {ST_F32, ST_BF16, ST_I32, ST_I8};
+    for (int d = 0; d < 4; d++) {
         check k;
         check_begin(&k, "transfer", dts[d], "cpu <-> device (bit-exact)", 0.0);
         for (int i = 0; i < N_TCASES; i++) {

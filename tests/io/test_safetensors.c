@@ -37,9 +37,10 @@ static void round_trip(void)
     float f[6] = {1, -2, 3.5f, 0, 1e-30f, -7};
     uint16_t b[4] = {0x3F80, 0xC000, 0x7F80, 0x0001};
     int32_t i0 = -42, big[2 * 3 * 1 * 2 * 1 * 1 * 1 * 2];
+    int8_t q[5] = {-127, 0, 127, -8, 0x7f}; /* quantized payloads, dtype "I8" */
     for (int k = 0; k < 24; k++) big[k] = k * 1000 - 7;
     int64_t s23[] = {2, 3}, s4[] = {4}, s302[] = {3, 0, 2}, s0[] = {0},
-            s8[] = {2, 3, 1, 2, 1, 1, 1, 2};
+            s8[] = {2, 3, 1, 2, 1, 1, 1, 2}, s5[] = {5};
     st_ckpt_tensor t[] = {
         tensor("h.0.attn.c_attn.weight", ST_F32, 2, s23, f),
         tensor("bf", ST_BF16, 1, s4, b),
@@ -47,23 +48,24 @@ static void round_trip(void)
         tensor("empty \"q\" \\ \n \xc3\xa9", ST_F32, 3, s302, NULL),
         tensor("empty_i32", ST_I32, 1, s0, NULL),
         tensor("eight_dims", ST_I32, 8, s8, big),
+        tensor("q", ST_I8, 1, s5, q),
     };
     st_ckpt_meta meta[] = {{"step", "10"}, {"rng \"state\"", "123\n456"}, {"", ""}};
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    CHECK_ST(st_safetensors_write(path, t, 6, meta, 3), ST_OK);
+    CHECK_ST(st_safetensors_write(path, t, 7, meta, 3), ST_OK);
     size_t fsize;
     unsigned char *raw = io_read_file(path, &fsize);
     uint64_t hlen = 0;
     for (int k = 7; raw && k >= 0; k--) hlen = hlen << 8 | raw[k];
     int aligned = (8 + hlen) % 8 == 0;
-    CHECK(raw && aligned && fsize == 8 + hlen + 24 + 8 + 4 + 96, "size %zu hlen %llu",
+    CHECK(raw && aligned && fsize == 8 + hlen + 24 + 8 + 4 + 96 + 5, "size %zu hlen %llu",
           fsize, (unsigned long long)hlen);
     free(raw);
     st_safetensors *r = NULL;
     CHECK_ST(st_safetensors_open(path, &r), ST_OK);
-    CHECK(st_safetensors_count(r) == 6, "count %d", st_safetensors_count(r));
-    for (int k = 0; k < 6 && r; k++) {
+    CHECK(st_safetensors_count(r) == 7, "count %d", st_safetensors_count(r));
+    for (int k = 0; k < 7 && r; k++) {
         st_ckpt_info info;
         CHECK_ST(st_safetensors_find(r, t[k].name, &info), ST_OK);
         CHECK(info.dtype == t[k].dtype && info.ndim == t[k].ndim, "tensor %d dtype/ndim", k);
@@ -75,7 +77,7 @@ static void round_trip(void)
     st_ckpt_info info;
     CHECK_ST(st_safetensors_info(r, 0, &info), ST_OK);
     CHECK(strcmp(info.name, t[0].name) == 0, "first in file order: %s", info.name);
-    CHECK_ST(st_safetensors_info(r, 6, &info), ST_ERR_INVALID_ARG);
+    CHECK_ST(st_safetensors_info(r, 7, &info), ST_ERR_INVALID_ARG);
     float small[5];
     CHECK_ST(st_safetensors_read(r, t[0].name, small, sizeof small), ST_ERR_INVALID_ARG);
     CHECK_ST(st_safetensors_read(r, "nope", small, sizeof small), ST_ERR_INVALID_ARG);
