@@ -34,7 +34,21 @@ typedef enum st_shard { ST_SHARD_NONE, ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WOR
 typedef struct st_partition {
     st_shard params, grads, optim;
     st_shard secondary;
+    /* ZeRO++'s quantized communication (docs/partitioning.md, section 9), 0 = exact:
+     *  - qw (qwZ), 0 or 8: each rank quantizes its exact (master) parameters to int8 blocks once
+     *    after every update, and the parameter all-gather that starts from them moves the payload
+     *    and one f32 scale per block (params == optim: every micro-batch's gather over params;
+     *    params narrower than optim: the step's gather from the optim shard). Needs sharded params.
+     *  - qg (qgZ), 0, 8 or 4: every reduce-scatter of the gradient becomes, level by level, a
+     *    quantize / all-to-all / dequantize-and-sum in f32, one quantization per level. Needs
+     *    sharded gradients.
+     *  - qblock: elements per scale; 0 = ST_QUANT_BLOCK_DEFAULT (ops.h). Even for qg = 4. */
+    int qw, qg;
+    int64_t qblock;
 } st_partition;
+
+/* The block size *p's quantized collectives use: p->qblock, or ST_QUANT_BLOCK_DEFAULT for 0. */
+ST_API int64_t st_partition_qblock(const st_partition *p);
 
 /* Name of a shard value ("replicated", "gcd", "node", "world"); "?" out of range. */
 ST_API const char *st_shard_name(st_shard s);
@@ -42,23 +56,31 @@ ST_API const char *st_shard_name(st_shard s);
 /* Ranks one shard of scope `s` spans: 1, d, g*d or n*g*d. 0 for a value out of range. */
 ST_API uint64_t st_shard_ranks(st_shard s, const st_topo_shape *shape);
 
-/* Number of named schemes and the i-th (0 <= i < count): ddp, zero1, zero2, zero3, zero++,
- * frontier3 (see docs/partitioning.md for frontier3's reading of the paper). *name is a static
- * string. Errors: ST_ERR_INVALID_ARG for i out of range or NULL outputs. */
+/* Number of named schemes and the i-th (0 <= i < count): ddp, zero1, zero2, zero3, zero3+hpz
+ * (ZeRO-3 plus the hpZ secondary copy; called zero++ before ZeRO++'s quantization existed here),
+ * zero++ (full ZeRO++: hpZ + qw=int8 + qg=int4), frontier3 and frontier3q (frontier3 with
+ * quantized gathers and gradient exchanges; docs/partitioning.md gives our reading of the
+ * paper). *name is a static string. Errors: ST_ERR_INVALID_ARG for i out of range or NULL outputs. */
 ST_API int st_partition_scheme_count(void);
 ST_API st_status st_partition_scheme(int i, const char **name, st_partition *out);
 
-/* Checks the rules above. Errors: ST_ERR_INVALID_ARG naming the rule broken. */
+/* Checks the rules above, and: qw in {0, 8} only with sharded params, qg in {0, 8, 4} only with
+ * sharded grads, qblock >= 0 (0 = default) and even when qg = 4. Errors: ST_ERR_INVALID_ARG naming
+ * the rule broken. */
 ST_API st_status st_partition_validate(const st_partition *p);
 
-/* Parses a named scheme or "params=S,grads=S,optim=S[,secondary=S]" with S one of replicated
- * (alias none), gcd, node, world. Keys missing from the key=value form are replicated; secondary
- * defaults to none. The result is validated. Errors: ST_ERR_INVALID_ARG for an unknown name, key or
- * value, a duplicated key, an empty item, or an invalid scheme (the message names which). */
+/* Parses a named scheme, "params=S,grads=S,optim=S[,secondary=S]" with S one of replicated
+ * (alias none), gcd, node, world, or a scheme name followed by key=value overrides
+ * ("zero3,qw=int8,qg=int4", "zero++,qblock=2048"). Quantization keys: qw=none|int8,
+ * qg=none|int8|int4, qblock=N (elements per scale, N > 0). Keys missing from the pure key=value
+ * form are replicated (none for qw/qg, the default block for qblock). The result is validated.
+ * Errors: ST_ERR_INVALID_ARG for an unknown name, key or value, a duplicated key, an empty item,
+ * or an invalid scheme (the message names which). */
 ST_API st_status st_partition_parse(const char *text, st_partition *out);
 
-/* Writes the key=value form ("params=gcd,grads=node,optim=world", with ",secondary=S" only when
- * set) into buf (always terminated when size > 0). Returns the length it needed, as snprintf. */
+/* Writes the key=value form ("params=gcd,grads=node,optim=world", with ",secondary=S", ",qw=int8",
+ * ",qg=int4" and ",qblock=N" only when set) into buf (always terminated when size > 0); it parses
+ * back to the same scheme. Returns the length it needed, as snprintf. */
 ST_API int st_partition_format(const st_partition *p, char *buf, size_t size);
 
 /* The named scheme equal to *p, or NULL. */
@@ -87,11 +109,15 @@ typedef struct st_partition_phase {
     st_collective op;      /* ST_COLL_ALL_GATHER, ST_COLL_REDUCE_SCATTER or ST_COLL_ALL_REDUCE */
     st_level level;
     int is_grad;           /* 1: gradient elements (grad_bytes), 0: parameter elements */
+    /* 0: exact elements. 8 or 4: block-quantized, bytes = payload plus 4 per scale on the wire
+     * (op ST_COLL_ALL_TO_ALL for qgZ's exchanges). A quantized ST_PHASE_STEP all-gather of a scheme
+     * with params == optim carries the scales alone: its payload moves every micro-batch. */
+    int bits;
     uint64_t bytes;        /* per rank, per occurrence (per micro-batch for FORWARD/BACKWARD) */
     uint64_t messages;     /* ring messages per rank per call: p-1 (2(p-1) for all-reduce) */
 } st_partition_phase;
 
-#define ST_PARTITION_MAX_PHASES 24
+#define ST_PARTITION_MAX_PHASES 32
 
 /* Bytes one rank moves per optimizer step, per level. Volumes use the padded length
  * padded = ceil(P / N) * N (N = n*g*d): every state buffer is allocated with that many elements so

@@ -149,7 +149,7 @@ typedef struct st_plan_row {
     int fits;
 } st_plan_row;
 
-#define ST_PLAN_MAX_ROWS 8
+#define ST_PLAN_MAX_ROWS 12
 
 typedef struct st_plan_result {
     int n_rows;

@@ -50,6 +50,7 @@ struct st_comm {
     int finalize_mpi;               /* this communicator holds a reference on the library's MPI init */
     const st_comm_init_options *init; /* borrowed during creation only: what the ranks must agree on */
     char *hosts;                    /* size * ST_COMM_HOST_LEN: each rank's host name (MPI only) */
+    struct shard_quant *squant;     /* the sharded engine's quantization (shard_quant.c), or NULL */
     char *ring;                     /* two blocks of ring_cap bytes: reduce-scatter scratch */
     size_t ring_cap;
 #ifdef STRATA_HAVE_MPI

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
+#include "strata/ops.h"
 #include "strata/partition.h"
 
 static const char *const shard_names[ST_SHARD_COUNT] = {"replicated", "gcd", "node", "world"};
@@ -11,19 +12,31 @@ static const char *const shard_names[ST_SHARD_COUNT] = {"replicated", "gcd", "no
 /* The named schemes. frontier3 is our reading of "Scaling LLM Training on Frontier with
  * Low-Bandwidth Partitioning" from its abstract alone: parameters gathered within the GCD pair,
  * gradients reduced within the node every micro-batch and across nodes once per step, optimizer
- * state over the world. A different reading is a one-line change here. */
+ * state over the world. zero++ is ZeRO++ as published (ZeRO-3, hpZ's node secondary copy, qwZ's
+ * int8 weights, qgZ's int4 gradients); zero3+hpz is its hpZ part alone (the scheme called zero++
+ * before quantization existed). frontier3q is frontier3 with ZeRO++'s quantization on the
+ * exchanges that leave the GCD pair (docs/partitioning.md, section 9). A different reading is a
+ * one-line change here. */
 static const struct {
     const char *name;
     st_partition p;
 } schemes[] = {
-    {"ddp", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE}},
-    {"zero1", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_NONE}},
-    {"zero2", {ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE}},
-    {"zero3", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE}},
-    {"zero++", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE}},
-    {"frontier3", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE}},
+    {"ddp", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0}},
+    {"zero1", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
+    {"zero2", {ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
+    {"zero3", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
+    {"zero3+hpz", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 0, 0, 0}},
+    {"zero++", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 8, 4, 0}},
+    {"frontier3", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
+    {"frontier3q", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 8, 4, 0}},
 };
 #define N_SCHEMES ((int)(sizeof schemes / sizeof schemes[0]))
+#define SCHEME_LIST "ddp, zero1, zero2, zero3, zero3+hpz, zero++, frontier3, frontier3q"
+
+int64_t st_partition_qblock(const st_partition *p)
+{
+    return p && p->qblock > 0 ? p->qblock : ST_QUANT_BLOCK_DEFAULT;
+}
 
 const char *st_shard_name(st_shard s)
 {
@@ -56,6 +69,29 @@ st_status st_partition_scheme(int i, const char **name, st_partition *out)
     return ST_OK;
 }
 
+static st_status validate_quant(const st_partition *p)
+{
+    if (p->qw != 0 && p->qw != 8)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qw=%d: weights are quantized to int8 (qw=int8) or not "
+                      "at all (qw=none)", p->qw);
+    if (p->qg != 0 && p->qg != 8 && p->qg != 4)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qg=%d: gradients are quantized to int8 or int4 "
+                      "(qg=int8|int4) or not at all (qg=none)", p->qg);
+    if (p->qw && p->params == ST_SHARD_NONE)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qw=int8 needs sharded params (params=gcd|node|world): "
+                      "replicated parameters are never all-gathered");
+    if (p->qg && p->grads == ST_SHARD_NONE)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qg=int%d needs sharded grads (grads=gcd|node|world): "
+                      "replicated gradients are all-reduced, not reduce-scattered", p->qg);
+    if (p->qblock < 0)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qblock=%lld: the block (elements per scale) must be > 0",
+                      (long long)p->qblock);
+    if (p->qg == 4 && st_partition_qblock(p) % 2)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qblock=%lld with qg=int4: the block must be even (two "
+                      "int4 per byte)", (long long)p->qblock);
+    return ST_OK;
+}
+
 st_status st_partition_validate(const st_partition *p)
 {
     if (!p)
@@ -72,6 +108,7 @@ st_status st_partition_validate(const st_partition *p)
         return ST_ERR(ST_ERR_INVALID_ARG,
                       "partition: params=%s is wider than grads=%s; shard grads at least as wide as "
                       "params (params <= grads <= optim)", shard_names[p->params], shard_names[p->grads]);
+    ST_TRY(validate_quant(p));
     if (p->secondary != ST_SHARD_NONE && p->secondary >= p->params)
         return ST_ERR(ST_ERR_INVALID_ARG,
                       "partition: secondary=%s must be narrower than params=%s (the secondary copy "
@@ -94,54 +131,105 @@ static int parse_shard(const char *v, size_t len, st_shard *out)
     return 0;
 }
 
-static const char *const keys[] = {"params", "grads", "optim", "secondary"};
+static const char *const keys[] = {"params", "grads", "optim", "secondary", "qw", "qg", "qblock"};
+enum { N_KEYS = 7 };
+
+static int word_is(const char *v, size_t len, const char *w) { return strlen(w) == len && strncmp(v, w, len) == 0; }
+
+/* qw/qg values: none, int8, int4 (qw: no int4). */
+static int parse_bits(const char *v, size_t len, int allow4, int *out)
+{
+    int bits = word_is(v, len, "none") ? 0 : word_is(v, len, "int8") ? 8 : allow4 && word_is(v, len, "int4") ? 4 : -1;
+    if (bits < 0)
+        return 0;
+    *out = bits;
+    return 1;
+}
+
+static int parse_block(const char *v, size_t len, int64_t *out)
+{
+    int64_t b = 0;
+    if (len == 0 || len > 12)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+        b = b * 10 + (v[i] - '0');
+    }
+    if (b <= 0)
+        return 0;
+    *out = b == ST_QUANT_BLOCK_DEFAULT ? 0 : b; /* the default is stored as 0 */
+    return 1;
+}
+
+static st_status bad_value(const char *text, int k, const char *v, size_t vlen)
+{
+    static const char *const want[N_KEYS] = {
+        "replicated (or none), gcd, node or world", "replicated (or none), gcd, node or world",
+        "replicated (or none), gcd, node or world", "replicated (or none), gcd, node or world",
+        "none or int8", "none, int8 or int4", "a whole number of elements per scale, > 0"};
+    return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': %s=%.*s: value must be %s", text, keys[k], (int)vlen, v,
+                  want[k]);
+}
 
 /* One "key=value" item of length len; seen[] catches duplicates. */
-static st_status parse_item(const char *item, size_t len, st_shard *fields[4], int seen[4], const char *text)
+static st_status parse_item(const char *item, size_t len, st_partition *p, int seen[N_KEYS], const char *text)
 {
     const char *eq = memchr(item, '=', len);
     if (len == 0)
         return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': empty item (stray comma?)", text);
     if (!eq)
         return ST_ERR(ST_ERR_INVALID_ARG,
-                      "partition '%s': '%.*s' is neither a scheme name nor key=value (schemes: ddp, "
-                      "zero1, zero2, zero3, zero++, frontier3)", text, (int)len, item);
-    size_t klen = (size_t)(eq - item);
-    for (int k = 0; k < 4; k++) {
-        if (strlen(keys[k]) != klen || strncmp(item, keys[k], klen) != 0)
+                      "partition '%s': '%.*s' is neither a scheme name nor key=value (schemes: " SCHEME_LIST
+                      "; a name comes first)", text, (int)len, item);
+    size_t klen = (size_t)(eq - item), vlen = len - klen - 1;
+    const char *v = eq + 1;
+    st_shard *shards[4] = {&p->params, &p->grads, &p->optim, &p->secondary};
+    for (int k = 0; k < N_KEYS; k++) {
+        if (!word_is(item, klen, keys[k]))
             continue;
         if (seen[k])
             return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': key '%s' given twice", text, keys[k]);
         seen[k] = 1;
-        size_t vlen = len - klen - 1;
-        if (!parse_shard(eq + 1, vlen, fields[k]))
-            return ST_ERR(ST_ERR_INVALID_ARG,
-                          "partition '%s': %s=%.*s: value must be replicated (or none), gcd, node or world",
-                          text, keys[k], (int)vlen, eq + 1);
-        return ST_OK;
+        int ok = k < 4 ? parse_shard(v, vlen, shards[k]) : k == 4 ? parse_bits(v, vlen, 0, &p->qw)
+                 : k == 5 ? parse_bits(v, vlen, 1, &p->qg) : parse_block(v, vlen, &p->qblock);
+        return ok ? ST_OK : bad_value(text, k, v, vlen);
     }
     return ST_ERR(ST_ERR_INVALID_ARG,
-                  "partition '%s': unknown key '%.*s' (keys: params, grads, optim, secondary)", text,
-                  (int)klen, item);
+                  "partition '%s': unknown key '%.*s' (keys: params, grads, optim, secondary, qw, qg, qblock)",
+                  text, (int)klen, item);
+}
+
+/* The named scheme whose name is text[0, len), or -1. */
+static int scheme_index(const char *text, size_t len)
+{
+    for (int i = 0; i < N_SCHEMES; i++)
+        if (word_is(text, len, schemes[i].name))
+            return i;
+    return -1;
 }
 
 st_status st_partition_parse(const char *text, st_partition *out)
 {
     if (!text || !out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_partition_parse: NULL argument");
-    for (int i = 0; i < N_SCHEMES; i++)
-        if (strcmp(text, schemes[i].name) == 0) {
-            *out = schemes[i].p;
+    st_partition p = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0};
+    int seen[N_KEYS] = {0};
+    const char *item = text;
+    const char *comma = strchr(item, ',');
+    int named = scheme_index(item, comma ? (size_t)(comma - item) : strlen(item));
+    if (named >= 0) { /* a name, then overrides of any of its keys */
+        p = schemes[named].p;
+        if (!comma) {
+            *out = p;
             return ST_OK;
         }
-    st_partition p = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE};
-    st_shard *fields[4] = {&p.params, &p.grads, &p.optim, &p.secondary};
-    int seen[4] = {0, 0, 0, 0};
-    const char *item = text;
+        item = comma + 1;
+    }
     for (;;) {
-        const char *comma = strchr(item, ',');
+        comma = strchr(item, ',');
         size_t len = comma ? (size_t)(comma - item) : strlen(item);
-        ST_TRY(parse_item(item, len, fields, seen, text));
+        ST_TRY(parse_item(item, len, &p, seen, text));
         if (!comma)
             break;
         item = comma + 1;
@@ -151,17 +239,40 @@ st_status st_partition_parse(const char *text, st_partition *out)
     return ST_OK;
 }
 
+/* ",key=value" appended at buf[*n] (clipped to size); *n grows by what it needed. */
+static void append(char *buf, size_t size, int *n, const char *key, const char *value)
+{
+    if (*n < 0)
+        return;
+    size_t used = (size_t)*n < size ? (size_t)*n : (size ? size - 1 : 0);
+    int m = snprintf(buf ? buf + used : NULL, size - used, ",%s=%s", key, value);
+    *n = m < 0 ? m : *n + m;
+}
+
 int st_partition_format(const st_partition *p, char *buf, size_t size)
 {
     if (!p)
         return snprintf(buf, size, "(null)");
     int n = snprintf(buf, size, "params=%s,grads=%s,optim=%s", st_shard_name(p->params),
                      st_shard_name(p->grads), st_shard_name(p->optim));
-    if (p->secondary == ST_SHARD_NONE || n < 0)
-        return n;
-    size_t used = (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);
-    int m = snprintf(buf ? buf + used : NULL, size - used, ",secondary=%s", st_shard_name(p->secondary));
-    return m < 0 ? m : n + m;
+    if (p->secondary != ST_SHARD_NONE)
+        append(buf, size, &n, "secondary", st_shard_name(p->secondary));
+    if (p->qw)
+        append(buf, size, &n, "qw", "int8");
+    if (p->qg)
+        append(buf, size, &n, "qg", p->qg == 4 ? "int4" : "int8");
+    char block[24];
+    snprintf(block, sizeof block, "%lld", (long long)p->qblock);
+    if ((p->qw || p->qg) && p->qblock > 0 && p->qblock != ST_QUANT_BLOCK_DEFAULT)
+        append(buf, size, &n, "qblock", block);
+    return n;
+}
+
+static int same(const st_partition *a, const st_partition *b)
+{
+    int quant = a->qw || a->qg;
+    return a->params == b->params && a->grads == b->grads && a->optim == b->optim && a->secondary == b->secondary &&
+           a->qw == b->qw && a->qg == b->qg && (!quant || st_partition_qblock(a) == st_partition_qblock(b));
 }
 
 const char *st_partition_name(const st_partition *p)
@@ -169,8 +280,7 @@ const char *st_partition_name(const st_partition *p)
     if (!p)
         return NULL;
     for (int i = 0; i < N_SCHEMES; i++)
-        if (schemes[i].p.params == p->params && schemes[i].p.grads == p->grads &&
-            schemes[i].p.optim == p->optim && schemes[i].p.secondary == p->secondary)
+        if (same(&schemes[i].p, p))
             return schemes[i].name;
     return NULL;
 }

@@ -4,6 +4,7 @@
  * level, all-reduce across nodes, all-gather back. docs/partitioning.md derives each phase. */
 #include <string.h>
 #include "internal.h"
+#include "strata/ops.h"
 #include "strata/partition.h"
 
 /* Level sizes (d, g, n) and the per-rank buffer of each scope: a buffer that has been
@@ -19,6 +20,7 @@ typedef struct traffic_builder {
     const level_geom *geo;
     const st_partition_model *m;
     int overflow;
+    uint64_t block;       /* elements per quantization scale */
 } traffic_builder;
 
 static void geom_init(level_geom *g, const st_topo_shape *s, uint64_t params)
@@ -33,6 +35,15 @@ static void geom_init(level_geom *g, const st_topo_shape *s, uint64_t params)
     g->padded = (params + n - 1) / n * n;
 }
 
+static st_partition_phase *new_phase(traffic_builder *b)
+{
+    if (b->t->n_phases == ST_PARTITION_MAX_PHASES) {
+        b->overflow = 1;
+        return NULL;
+    }
+    return &b->t->phases[b->t->n_phases++];
+}
+
 /* Appends one level of one collective. At level l a ring over p = size[l] ranks moves
  * (p-1) * padded / below[l+1] elements each way for reduce-scatter and all-gather, twice that
  * for all-reduce. */
@@ -44,19 +55,63 @@ static void add_phase(traffic_builder *b, st_phase_when when, st_collective op, 
     uint64_t elems = (p - 1) * (b->geo->padded / b->geo->below[l + 1]);
     uint64_t mult = op == ST_COLL_ALL_REDUCE ? 2 : 1;
     uint64_t bytes;
-    if (__builtin_mul_overflow(elems, mult * (uint64_t)(is_grad ? b->m->grad_bytes : b->m->param_bytes),
-                               &bytes) ||
-        b->t->n_phases == ST_PARTITION_MAX_PHASES) {
+    if (__builtin_mul_overflow(elems, mult * (uint64_t)(is_grad ? b->m->grad_bytes : b->m->param_bytes), &bytes)) {
         b->overflow = 1;
         return;
     }
-    st_partition_phase *ph = &b->t->phases[b->t->n_phases++];
-    ph->when = when;
-    ph->op = op;
-    ph->level = (st_level)l;
-    ph->is_grad = is_grad;
-    ph->bytes = bytes;
-    ph->messages = mult * (p - 1);
+    st_partition_phase *ph = new_phase(b);
+    if (ph)
+        *ph = (st_partition_phase){when, op, (st_level)l, is_grad, 0, bytes, mult * (p - 1)};
+}
+
+/* Bytes of n elements quantized to `bits` in blocks of `block` on the wire: the payload plus 4 per
+ * scale (ops.h). */
+static uint64_t quant_bytes(uint64_t n, int bits, uint64_t block)
+{
+    return (uint64_t)st_quant_bytes((int64_t)n, bits, (int64_t)block);
+}
+
+/* One level of a quantized collective: p - 1 peers, each sent `pieces` pieces of `bytes`. */
+static void add_quant_phase(traffic_builder *b, st_phase_when when, st_collective op, int l, int is_grad, int bits,
+                            uint64_t pieces, uint64_t bytes)
+{
+    uint64_t p = b->geo->size[l], total;
+    if (p == 1)
+        return;
+    if (__builtin_mul_overflow((p - 1) * pieces, bytes, &total)) {
+        b->overflow = 1;
+        return;
+    }
+    st_partition_phase *ph = new_phase(b);
+    if (ph)
+        *ph = (st_partition_phase){when, op, (st_level)l, is_grad, bits, total, p - 1};
+}
+
+/* qgZ: a reduce-scatter over levels [lo, hi) as one quantized all-to-all per level: at level l
+ * every rank sends each of its p - 1 peers their chunk of padded / below[l+1] elements,
+ * quantized (payload plus scales), and sums what it receives in f32. */
+static void reduce_grads(traffic_builder *b, st_phase_when when, int lo, int hi, int qg)
+{
+    for (int l = lo; l < hi; l++) {
+        if (!qg)
+            add_phase(b, when, ST_COLL_REDUCE_SCATTER, l, 1);
+        else
+            add_quant_phase(b, when, ST_COLL_ALL_TO_ALL, l, 1, qg, 1,
+                            quant_bytes(b->geo->padded / b->geo->below[l + 1], qg, b->block));
+    }
+}
+
+/* qwZ: the all-gather over levels [lo, hi) of shards of the master scope `src` (= hi), each
+ * quantized once at its owner and forwarded as is: at level l a rank passes on the
+ * below[src] / below[l+1] master shards it holds to its p - 1 peers. `part` 1: payload only,
+ * 2: scales only, 3: both. */
+static void gather_quant(traffic_builder *b, st_phase_when when, int lo, int hi, int part)
+{
+    uint64_t len = b->geo->padded / b->geo->below[hi];
+    uint64_t scales = 4 * (len / b->block + (len % b->block != 0));
+    uint64_t bytes = (part & 1 ? len : 0) + (part & 2 ? scales : 0);
+    for (int l = hi - 1; l >= lo; l--)
+        add_quant_phase(b, when, ST_COLL_ALL_GATHER, l, 0, 8, b->geo->below[hi] / b->geo->below[l + 1], bytes);
 }
 
 /* All-gather of parameters from shards of scope `from` to shards of scope `to` (to < from):
@@ -70,11 +125,12 @@ static void gather_params(traffic_builder *b, st_phase_when when, st_shard from,
 /* Once per step: the gradient, reduced within scope grads, becomes the world-reduced gradient of
  * the optimizer's shard (reduce-scatter over the levels in optim but not in grads; ranks that hold
  * the same optimizer shard then all-reduce it over the remaining levels, hierarchically), and the
- * updated parameters are gathered from the optimizer's shard to the parameters' scope. */
+ * updated parameters are gathered from the optimizer's shard to the parameters' scope (quantized
+ * with qw when params are narrower than optim; with params == optim and qw, the scales of the
+ * re-quantized shard are gathered here and the payload every micro-batch). */
 static void step_phases(traffic_builder *b, const st_partition *p)
 {
-    for (int l = (int)p->grads; l < (int)p->optim; l++)
-        add_phase(b, ST_PHASE_STEP, ST_COLL_REDUCE_SCATTER, l, 1);
+    reduce_grads(b, ST_PHASE_STEP, (int)p->grads, (int)p->optim, p->qg);
     if (p->optim != ST_SHARD_WORLD) {
         for (int l = (int)p->optim; l < ST_LEVEL_NODE; l++)
             add_phase(b, ST_PHASE_STEP, ST_COLL_REDUCE_SCATTER, l, 1);
@@ -82,7 +138,12 @@ static void step_phases(traffic_builder *b, const st_partition *p)
         for (int l = ST_LEVEL_NODE - 1; l >= (int)p->optim; l--)
             add_phase(b, ST_PHASE_STEP, ST_COLL_ALL_GATHER, l, 1);
     }
-    gather_params(b, ST_PHASE_STEP, p->optim, p->params);
+    if (p->qw && p->params < p->optim)
+        gather_quant(b, ST_PHASE_STEP, (int)p->params, (int)p->optim, 3);
+    else if (p->qw)
+        gather_quant(b, ST_PHASE_STEP, 0, (int)p->params, 2);
+    else
+        gather_params(b, ST_PHASE_STEP, p->optim, p->params);
 }
 
 static st_status check_args(const st_partition *p, const st_topo_shape *shape, const st_partition_model *m,
@@ -138,16 +199,23 @@ st_status st_partition_traffic_get(const st_partition *p, const st_topo_shape *s
     st_partition_traffic t;
     memset(&t, 0, sizeof t);
     t.padded = geo.padded;
-    traffic_builder b = {&t, &geo, m, 0};
+    traffic_builder b = {&t, &geo, m, 0, (uint64_t)st_partition_qblock(p)};
     /* Sharded parameters are gathered for each micro-batch's forward and again for its backward
-     * (the gathered copy is freed in between); with a secondary copy, backward gathers from it. */
-    gather_params(&b, ST_PHASE_FORWARD, p->params, ST_SHARD_NONE);
-    gather_params(&b, ST_PHASE_BACKWARD, p->secondary != ST_SHARD_NONE ? p->secondary : p->params,
-                  ST_SHARD_NONE);
+     * (the gathered copy is freed in between); with a secondary copy, backward gathers from it.
+     * With qw and params == optim both gathers from the shard move its int8 payload. */
+    int qmicro = p->qw && p->params == p->optim;
+    if (qmicro)
+        gather_quant(&b, ST_PHASE_FORWARD, 0, (int)p->params, 1);
+    else
+        gather_params(&b, ST_PHASE_FORWARD, p->params, ST_SHARD_NONE);
+    if (qmicro && p->secondary == ST_SHARD_NONE)
+        gather_quant(&b, ST_PHASE_BACKWARD, 0, (int)p->params, 1);
+    else
+        gather_params(&b, ST_PHASE_BACKWARD, p->secondary != ST_SHARD_NONE ? p->secondary : p->params,
+                      ST_SHARD_NONE);
     /* Sharded gradients are reduce-scattered within their scope after each micro-batch's backward,
      * innermost level first, and accumulated into the shard. */
-    for (int l = 0; l < (int)p->grads; l++)
-        add_phase(&b, ST_PHASE_BACKWARD, ST_COLL_REDUCE_SCATTER, l, 1);
+    reduce_grads(&b, ST_PHASE_BACKWARD, 0, (int)p->grads, p->qg);
     step_phases(&b, p);
     if (b.overflow || !sum_levels(&t, (uint64_t)m->micro_batches))
         return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: byte counts overflow 64 bits (P = %llu)",
@@ -167,6 +235,10 @@ st_status st_partition_memory_get(const st_partition *p, const st_topo_shape *sh
     r.params = geo.padded / st_shard_ranks(p->params, shape) * (uint64_t)m->param_bytes;
     r.grads = geo.padded / st_shard_ranks(p->grads, shape) * (uint64_t)m->grad_bytes;
     r.optim = geo.padded / st_shard_ranks(p->optim, shape) * (uint64_t)m->optim_bytes;
+    /* qw with params narrower than optim: the params shard holds dequantized values, so f32
+     * parameters need an exact master copy of the optim shard (narrower ones have it in K). */
+    if (p->qw && p->params < p->optim && m->param_bytes >= 4)
+        r.optim += geo.padded / st_shard_ranks(p->optim, shape) * 4;
     r.secondary = p->secondary == ST_SHARD_NONE
                       ? 0
                       : geo.padded / st_shard_ranks(p->secondary, shape) * (uint64_t)m->param_bytes;

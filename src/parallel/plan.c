@@ -101,6 +101,8 @@ static int dominant_level(const st_plan_row *r)
     return best;
 }
 
+static int is_exact(const st_plan_row *r) { return !r->partition.qw && !r->partition.qg; }
+
 /* Whether row a is a better choice than row b (both fit). */
 static int better(const st_plan_row *a, const st_plan_row *b)
 {
@@ -127,10 +129,12 @@ static void explain(const st_plan_input *in, st_plan_result *res)
 {
     size_t used = 0;
     const st_plan_row *c = res->chosen >= 0 ? &res->rows[res->chosen] : NULL;
-    int runner = -1, n_unfit = 0;
+    int runner = -1, n_unfit = 0, quant = -1;
     for (int i = 0; i < res->n_rows; i++) {
         if (!res->rows[i].fits)
             n_unfit++;
+        else if (!is_exact(&res->rows[i]) && i != res->chosen)
+            quant = quant < 0 || better(&res->rows[i], &res->rows[quant]) ? i : quant;
         else if (i != res->chosen && (runner < 0 || better(&res->rows[i], &res->rows[runner])))
             runner = i;
     }
@@ -149,6 +153,9 @@ static void explain(const st_plan_input *in, st_plan_result *res)
     } else {
         say(res, &used, "no scheme fits in %.1f GiB per device", in->machine.memory_gib);
     }
+    if (quant >= 0 && (!c || better(&res->rows[quant], c)))
+        say(res, &used, "; with quantized communication (lossy, not chosen by itself) %s would take %.3g s",
+            res->rows[quant].name, res->rows[quant].step_s);
     if (n_unfit) {
         say(res, &used, "; did not fit in %.1f GiB:", in->machine.memory_gib);
         for (int i = 0; i < res->n_rows; i++)
@@ -178,9 +185,12 @@ st_status st_plan_choose(const st_plan_input *in, const st_partition *extra, st_
         ST_TRY(st_plan_evaluate(in, &p, &tmp.rows[tmp.n_rows]));
         tmp.n_rows++;
     }
+    /* Quantized communication changes the numbers trained on: the choice is among exact schemes
+     * (and the caller's own), and the explanation names a faster quantized one. */
     tmp.chosen = -1;
     for (int i = 0; i < tmp.n_rows; i++)
-        if (tmp.rows[i].fits && (tmp.chosen < 0 || better(&tmp.rows[i], &tmp.rows[tmp.chosen])))
+        if (tmp.rows[i].fits && (is_exact(&tmp.rows[i]) || i >= n) &&
+            (tmp.chosen < 0 || better(&tmp.rows[i], &tmp.rows[tmp.chosen])))
             tmp.chosen = i;
     explain(in, &tmp);
     *res = tmp;

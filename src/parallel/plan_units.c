@@ -116,16 +116,22 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     /* Per micro-batch: the forward gather over params, the backward gather over the secondary
      * copy's scope (or params), the gradient's reduce-scatter over grads. */
     typedef struct unit_coll {
-        int scope, reduce, bytes;
+        int scope, reduce;
+        double bytes;      /* per element on the wire */
     } unit_coll;
     unit_coll coll[3];
     int nc = 0;
+    /* qwZ (params == optim): the gathers from the shard move one int8 per element (the scales move
+     * once per step, with the closed forms); qgZ: the payload plus a 4-byte scale per block. */
+    double wq = p->qw && p->params == p->optim ? 1.0 : in->param_bytes;
+    double gq = p->qg ? p->qg / 8.0 + 4.0 / (double)st_partition_qblock(p) : in->grad_bytes;
     if (p->params != ST_SHARD_NONE) {
-        coll[nc++] = (unit_coll){(int)p->params, 0, in->param_bytes};
-        coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0, in->param_bytes};
+        coll[nc++] = (unit_coll){(int)p->params, 0, wq};
+        coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0,
+                                 p->secondary ? in->param_bytes : wq};
     }
     if (p->grads != ST_SHARD_NONE)
-        coll[nc++] = (unit_coll){(int)p->grads, 1, in->grad_bytes};
+        coll[nc++] = (unit_coll){(int)p->grads, 1, gq};
     int most = size[0] > size[1] ? size[0] : size[1];
     most = most > size[2] ? most : size[2];
     double *node_load = malloc(sizeof(double) * (size_t)most);

@@ -166,6 +166,8 @@ st_status st_shard_create(st_params *ps, st_comm *c, const st_partition *p, cons
     st_status st = geometry(s);
     if (st == ST_OK)
         st = allocate(s);
+    if (st == ST_OK)
+        st = shard_quant_create(s);
     if (st != ST_OK) {
         st_shard_destroy(s);
         return st;
@@ -182,6 +184,7 @@ void st_shard_destroy(st_shard_state *s)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         st_tensor_destroy(all[i]);
     shard_layers_free(s);
+    shard_quant_destroy(s);
     free(s);
 }
 
@@ -291,7 +294,9 @@ static st_status adamw_range(st_shard_state *s, st_tensor *g, int64_t lo, int64_
     if (a >= b)
         return ST_OK;
     st_tensor *pv = NULL, *mv = NULL, *vv = NULL, *gv = NULL;
-    st_status st = shard_view(s->pshard, a - s->off_p, b - a, &pv);
+    /* with a master copy (qw, params narrower than optim) AdamW updates it, not the params shard */
+    st_status st = s->master ? shard_view(s->master, a - s->off_o, b - a, &pv)
+                             : shard_view(s->pshard, a - s->off_p, b - a, &pv);
     if (st == ST_OK)
         st = shard_view(s->m, a - s->off_o, b - a, &mv);
     if (st == ST_OK)
@@ -314,6 +319,7 @@ static st_status update(st_shard_state *s, st_tensor *g, float lr, float scale)
     ap.weight_decay = 0;
     ST_TRY(adamw_range(s, g, s->D, s->L, &ap));
     ST_TRY(shard_all_gather_levels(s->c, s->pshard, (int)s->p.params, (int)s->p.optim));
+    ST_TRY(shard_quant_updated(s)); /* qw: re-quantize the updated master */
     s->step++;
     return s->p.params ? ST_OK : shard_sync_arena_params(s);
 }

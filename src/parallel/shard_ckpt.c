@@ -63,7 +63,8 @@ static st_status write_shard(st_shard_state *s, const char *dir, const char *id)
     float *buf = malloc((size_t)(3 * n + 1) * sizeof(float));
     if (!buf)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_save: %lld-element shard", (long long)n);
-    st_status st = read_range(s->pshard, b - s->off_p, n, buf);
+    st_status st = s->master ? read_range(s->master, b - s->off_o, n, buf)  /* qw: the exact master */
+                             : read_range(s->pshard, b - s->off_p, n, buf);
     if (st == ST_OK)
         st = read_range(s->m, 0, n, buf + n);
     if (st == ST_OK)
@@ -303,5 +304,6 @@ st_status st_shard_load(st_shard_state *s, const char *dir)
     free(hp);
     free(hm);
     free(hv);
-    return agree_ok(s, local, "loading");
+    ST_TRY(agree_ok(s, local, "loading"));
+    return shard_quant_sync(s); /* qw: quantize the loaded master, as after an update */
 }

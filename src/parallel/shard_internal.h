@@ -6,6 +6,7 @@
 #include "strata/shard.h"
 
 typedef struct shard_layers shard_layers; /* shard_units.c: the per-unit mode */
+typedef struct shard_quant shard_quant;   /* shard_quant.c: qwZ/qgZ state */
 
 /* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
 struct st_shard_state {
@@ -28,6 +29,8 @@ struct st_shard_state {
     int64_t off_p, off_o, off_s;
     int64_t step;
     shard_layers *lay;             /* NULL until st_shard_attach_graph */
+    shard_quant *q;                /* NULL unless the scheme quantizes (qw or qg) */
+    st_tensor *master;             /* qw with params narrower than optim: the exact optim shard */
     st_partition_memory measured; /* allocator deltas around each kind's allocation */
 };
 
@@ -60,6 +63,46 @@ int shard_first_copy(const st_comm *c, int s);
 st_status shard_sum_scalar(st_comm *c, float *v);
 /* Checks that every rank passed the same n (<= 8) values; ST_ERR_INVALID_ARG naming `what`. */
 st_status shard_agree(st_comm *c, const int64_t *v, int n, const char *const *what);
+
+/* Pieces of run [a, a + m) in the p sub-blocks [base + j sub, + sub) of a level: counts[j] and
+ * displs[j] (where each starts in the run); shard_others sums the counts of all peers but `me`. */
+void shard_pieces(int p, int64_t base, int64_t sub, int64_t a, int64_t m, int *counts, int *displs);
+int64_t shard_others(const int *counts, int p, int me);
+
+/* comm_quant.c: the quantized collectives (host MPI, quantization on t's device). */
+typedef struct quant_src {
+    const int8_t *q;       /* this rank's master shard quantized to int8 (mlen bytes, host) */
+    const float *scales;   /* the scales of every master shard of the gathered vector, in order */
+    int64_t mlen, block;   /* master shard length; elements per scale (blocks start at each shard) */
+} quant_src;
+/* qwZ: t holds (room for) elements [a, a + numel(t)) of a scope-lo vector of n elements made of
+ * master shards of scope hi; afterwards t holds them dequantized, the int8 payload all-gathered over
+ * levels [lo, hi) slowest first. Counted as all-gather bytes (1 per element). */
+st_status comm_quant_gather_run(st_comm *c, const quant_src *src, st_tensor *t, int64_t a, int64_t n, int lo,
+                                int hi);
+/* All-gather in place of host floats (count of them, this rank's block at its offset) over
+ * levels [lo, hi), counted. */
+st_status comm_quant_gather_scales(st_comm *c, float *h, int64_t count, int lo, int hi);
+/* qgZ: as shard_reduce_scatter_run, each level a quantized all-to-all (bits 8 or 4, `block`
+ * elements per scale) with the sum in f32. Counted as all-to-all wire bytes. */
+st_status comm_quant_reduce_scatter_run(st_comm *c, int bits, int64_t block, st_tensor *t, int64_t a, int64_t n,
+                                        int lo, int hi, int64_t *start, int64_t *kept);
+
+/* shard_quant.c: the engine's side. Every function is a no-op without quantization. */
+st_status shard_quant_create(st_shard_state *s);   /* after the state's tensors exist (collective) */
+void shard_quant_destroy(st_shard_state *s);
+/* After an update or a load: re-quantize the master shard, gather the scales, and with params
+ * narrower than optim the quantized step gather into the params shard (collective, counted). */
+st_status shard_quant_sync(st_shard_state *s);
+/* After AdamW and the step's parameter gather: re-quantize (params == optim), or bring the master
+ * into the params shard when no level lies between params and optim. */
+st_status shard_quant_updated(st_shard_state *s);
+/* Dispatch from shard_levels.c: 1 when c's engine quantizes this gather / reduce-scatter. */
+int shard_quant_gathers(const st_comm *c, int lo, int hi);
+int shard_quant_reduces(const st_comm *c, int lo, int hi);
+st_status shard_quant_gather(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi);
+st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi, int64_t *start,
+                             int64_t *kept);
 
 /* shard.c helpers the checkpoint and unit code use. dst[doff, + len) = src[soff, + len), 1-d. */
 st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out);

@@ -73,6 +73,10 @@ st_status shard_reduce_scatter_levels(st_comm *c, st_tensor *t, int lo, int hi)
 {
     if (!active(c, lo, hi))
         return ST_OK;
+    if (shard_quant_reduces(c, lo, hi)) { /* qgZ: the whole buffer as one run */
+        int64_t start = 0, kept = 0;
+        return shard_quant_reduce(c, t, 0, st_tensor_numel(t), lo, hi, &start, &kept);
+    }
     float *h = NULL;
     int staged = 0;
     ST_TRY(host_view(c, t, &h, &staged));
@@ -94,6 +98,8 @@ st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi)
 {
     if (!active(c, lo, hi))
         return ST_OK;
+    if (shard_quant_gathers(c, lo, hi)) /* qwZ: the whole buffer as one run */
+        return shard_quant_gather(c, t, 0, st_tensor_numel(t), lo, hi);
     float *h = NULL;
     int staged = 0;
     ST_TRY(host_view(c, t, &h, &staged));
@@ -121,7 +127,7 @@ st_status shard_all_gather_levels(st_comm *c, st_tensor *t, int lo, int hi)
 
 /* Piece of run [a, a + m) in peer j's sub-block [base + j sub, + sub): its length and where it
  * starts in the run. Every peer of a level computes the same pieces (they share base). */
-static void pieces(int p, int64_t base, int64_t sub, int64_t a, int64_t m, int *counts, int *displs)
+void shard_pieces(int p, int64_t base, int64_t sub, int64_t a, int64_t m, int *counts, int *displs)
 {
     for (int j = 0; j < p; j++) {
         int64_t lo = base + j * sub, hi = lo + sub;
@@ -132,7 +138,7 @@ static void pieces(int p, int64_t base, int64_t sub, int64_t a, int64_t m, int *
     }
 }
 
-static int64_t others(const int *counts, int p, int me)
+int64_t shard_others(const int *counts, int p, int me)
 {
     int64_t sum = 0;
     for (int j = 0; j < p; j++)
@@ -189,6 +195,8 @@ st_status shard_all_gather_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, i
 {
     if (!active(c, lo, hi))
         return ST_OK;
+    if (shard_quant_gathers(c, lo, hi))
+        return shard_quant_gather(c, t, a, n, lo, hi);
     int *counts = NULL;
     ST_TRY(run_args(c, t, &counts));
     float *h = NULL;
@@ -205,8 +213,8 @@ st_status shard_all_gather_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, i
         int p = c->lsize[l];
         if (p == 1)
             continue;
-        pieces(p, shard_offset(c, n, lo, l), below[l + 1], a, m, counts, counts + c->size);
-        int64_t moved = others(counts, p, c->lrank[l]);
+        shard_pieces(p, shard_offset(c, n, lo, l), below[l + 1], a, m, counts, counts + c->size);
+        int64_t moved = shard_others(counts, p, c->lrank[l]);
         if (moved + counts[c->lrank[l]] > 0) /* the same on every peer: the run meets the block */
             st = gatherv(c, l, h, counts, counts + c->size);
         count(c, l, ST_COLL_ALL_GATHER, (uint64_t)moved * sizeof(float));
@@ -218,6 +226,8 @@ st_status shard_all_gather_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, i
 st_status shard_reduce_scatter_run(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi, int64_t *start,
                                    int64_t *kept)
 {
+    if (active(c, lo, hi) && shard_quant_reduces(c, lo, hi))
+        return shard_quant_reduce(c, t, a, n, lo, hi, start, kept);
     int *counts = NULL;
     ST_TRY(run_args(c, t, &counts));
     float *h = NULL;
@@ -230,8 +240,8 @@ st_status shard_reduce_scatter_run(st_comm *c, st_tensor *t, int64_t a, int64_t 
         int p = c->lsize[l];
         int64_t sub = block / p;
         if (p > 1) {
-            pieces(p, base, sub, cur, end - cur, counts, counts + c->size);
-            int64_t moved = others(counts, p, c->lrank[l]);
+            shard_pieces(p, base, sub, cur, end - cur, counts, counts + c->size);
+            int64_t moved = shard_others(counts, p, c->lrank[l]);
             if (end > cur)
                 st = reduce_scatterv(c, l, h, counts);
             count(c, l, ST_COLL_REDUCE_SCATTER, (uint64_t)moved * sizeof(float));

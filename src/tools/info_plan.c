@@ -33,7 +33,8 @@ static void plan_usage(FILE *f)
             "  --grad-accum A       micro-batches per optimizer step (default 1)\n"
             "  --micro-batch-size B sequences per micro-batch (default 1)\n"
             "  --dtype bf16|f32     parameter and gradient storage (default bf16)\n"
-            "  --partition SPEC     also evaluate this scheme (name or params=..,grads=..,optim=..)\n"
+            "  --partition SPEC     also evaluate this scheme (name, params=..,grads=..,optim=.., or a name\n"
+            "                       with overrides: zero3,qw=int8,qg=int4,qblock=N)\n"
             "  --units contiguous|balanced   how each unit's data lies across ranks: contiguous\n"
             "                       (default: Strata's shard engine today) or balanced (1/N of every\n"
             "                       unit on each rank, as DeepSpeed partitions each parameter)\n"
@@ -182,11 +183,12 @@ static void print_phases(FILE *out, const st_plan_row *r)
     static const char *const when[] = {"forward", "backward", "step"};
     for (int i = 0; i < r->traffic.n_phases; i++) {
         const st_partition_phase *ph = &r->traffic.phases[i];
-        fprintf(out, "             %-8s %-14s %-4s %-6s %14llu bytes%s\n", when[ph->when],
+        static const char *const bits[] = {"", " int4", "", " int8"};
+        fprintf(out, "             %-8s %-14s %-4s %-6s %14llu bytes%s%s\n", when[ph->when],
                 ph->op == ST_COLL_ALL_GATHER ? "all-gather" : ph->op == ST_COLL_REDUCE_SCATTER ? "reduce-scatter"
-                                                                                              : "all-reduce",
+                : ph->op == ST_COLL_ALL_TO_ALL ? "all-to-all" : "all-reduce",
                 level_names[ph->level], ph->is_grad ? "grads" : "params", (unsigned long long)ph->bytes,
-                ph->when == ST_PHASE_STEP ? "" : " per micro-batch");
+                bits[(ph->bits / 4) & 3], ph->when == ST_PHASE_STEP ? "" : " per micro-batch");
     }
 }
 
@@ -220,16 +222,19 @@ static void print_text(FILE *out, const st_plan_input *in, const st_plan_result 
     fprintf(out, "%s params and grads, optimizer %d B/param, flat buffers padded to %llu elements\n\n",
             in->param_bytes == 2 ? "bf16" : "f32", in->optim_bytes,
             res->n_rows ? (unsigned long long)res->rows[0].traffic.padded : 0ULL);
-    fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %-23s | %-30s | %-15s | %-20s | fits\n", "scheme", "param", "grad",
-            "optim", "2nd", "GB per step: GCD GPU NODE", "seconds per step: GCD GPU NODE comm", "compute step",
+    fprintf(out, "%-10s %-5s %-5s %-5s %-5s %-5s | %-23s | %-30s | %-15s | %-20s | fits\n", "scheme", "param",
+            "grad", "optim", "2nd", "quant", "GB per step: GCD GPU NODE", "seconds per step: GCD GPU NODE comm", "compute step",
             "GiB: state work total");
     for (int i = 0; i < res->n_rows; i++) {
         const st_plan_row *r = &res->rows[i];
         const st_partition *p = &r->partition;
-        fprintf(out, "%-10s %-5s %-5s %-5s %-5s | %7.2f %7.2f %7.2f | %7.3f %7.3f %7.3f %7.3f | %7.3f %7.3f | "
+        char quant[16] = "-";
+        if (p->qw || p->qg)
+            snprintf(quant, sizeof quant, "w%dg%d", p->qw, p->qg);
+        fprintf(out, "%-10s %-5s %-5s %-5s %-5s %-5s | %7.2f %7.2f %7.2f | %7.3f %7.3f %7.3f %7.3f | %7.3f %7.3f | "
                      "%6.2f %5.2f %6.2f | %s%s\n",
                 r->name, short_shard[p->params], short_shard[p->grads], short_shard[p->optim],
-                p->secondary ? short_shard[p->secondary] : "-", r->traffic.step[0].sent / 1e9,
+                p->secondary ? short_shard[p->secondary] : "-", quant, r->traffic.step[0].sent / 1e9,
                 r->traffic.step[1].sent / 1e9, r->traffic.step[2].sent / 1e9, r->level_s[0], r->level_s[1],
                 r->level_s[2], r->comm_s, r->compute_s, r->step_s, r->state.total / 1073741824.0,
                 r->working / 1073741824.0, r->memory / 1073741824.0, r->fits ? "yes" : "no",

@@ -250,6 +250,12 @@ static int train_loop(run *r, float *losses)
         }
         if (losses) losses[step] = loss;
         train_report_step(r, step, end, loss, lr, norm, ms, total_ms / (double)(step - r->start + 1));
+        /* st_shard_step and the single-process step both skip an update whose gradient norm is
+         * not finite (a NaN or inf gradient, or a quantized block whose scale is): say so */
+        FILE *out = isfinite(norm) ? NULL : train_out(r);
+        if (out)
+            fprintf(out, "step %lld: gradient norm is %g, not finite: update skipped, weights unchanged\n",
+                    (long long)step + 1, norm);
         if (!isfinite(loss)) return fail(r, ST_OK, "loss is %f at step %lld", loss, (long long)step + 1);
         if (after_step(r, step + 1, step + 1 == end)) return -1;
         if (r->stopping && step + 1 < end) {

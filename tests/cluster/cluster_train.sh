@@ -2,7 +2,9 @@
 # strata-train on an emulated cluster (scripts/emulate-cluster.sh: hosts in network namespaces,
 # Open MPI over real TCP links): the topology is detected per host, not given by STRATA_TOPOLOGY;
 # each scheme's losses equal a one-process run with the same global batch, and the bytes each rank
-# sends per step at each level equal the planner's closed forms (strata-info --plan). Two shapes:
+# sends per step at each level equal the planner's closed forms (strata-info --plan); ZeRO++'s
+# quantized schemes (zero++ on 2x2x1, frontier3q on 2x2x2) within 2% of its losses, their bytes
+# the closed forms plus the scales of blocks that unit boundaries split. Two shapes:
 # 2 nodes x 2 ranks (links limited to 1 Gbit/s), and 2 nodes x 2 packages x 2 GCDs (package links
 # 4 Gbit/s, node links 1 Gbit/s). Exit 77 (skipped) when the cluster cannot be made here.
 # Then the measuring tools on the cluster: strata-bench collectives --probe writes a machine file
@@ -53,6 +55,38 @@ planned_bytes() {
     grab && /"GCD"/ { g = $2 } grab && /"GPU"/ { p = $2 } grab && /"NODE"/ { n = $2; sub(/,/, "", g); sub(/,/, "", p); print g " " p " " n; exit }'
 }
 
+# within_slack GOT WANT SLACK: every level's bytes at least the closed form's and at most SLACK more
+# (qgZ per unit: one more 4-byte scale per piece where a unit boundary splits a block,
+# docs/partitioning.md section 9).
+within_slack() {
+  echo "$1 $2" | awk -v s="$3" '{ for (i = 1; i <= 3; i++) if ($i < $(i + 3) || $i - $(i + 3) > s) exit 1 }'
+}
+
+# run_quant NAME SHAPE RANKS EMULATE_ARGS...: ZeRO++'s quantization on the cluster: losses within 2%
+# of the one-process run (not equal), bytes the closed forms (plus the per-unit scale slack).
+run_quant() {
+  scheme="$1"; shape="$2"; ranks="$3"; shift 3
+  log="$dir/q-$shape.jsonl"
+  batch=$((8 / ranks))
+  if ! "$emulate" "$@" -- "$bin/strata-train" --data "$dir/text" $model --batch $batch --partition "$scheme" \
+       --log "$log" > "$dir/out" 2>&1; then
+    cat "$dir/out"; fail "$scheme on $shape"; return
+  fi
+  paste -d ' ' "$dir/single.jsonl" "$log" | awk '
+    /"loss"/ { n++; a = $0; sub(/.*"loss": /, "", a); sub(/,.*/, "", a)
+               b = substr($0, index($0, "} {") + 2); sub(/.*"loss": /, "", b); sub(/,.*/, "", b)
+               d = a - b; if (d < 0) d = -d; if (d > 0.02 * a) { bad = 1; print "step " n ": " a " vs " b } }
+    END { exit (bad || n == 0) }' || { fail "$scheme on $shape: losses not within 2% of one process"; return; }
+  P=$(sed -n 's/.*"partitioned_params": \([0-9]*\).*/\1/p' "$log")
+  got=$(level_bytes "$log")
+  want=$(planned_bytes "$scheme" "$P" "$shape")
+  # the closed forms are the quantized ones (int8/int4 payload plus scales), so equal bytes prove
+  # the quantization took place
+  if [ -z "$P" ] || ! within_slack "$got" "$want" $((4 * 16 * ranks)); then
+    fail "$scheme on $shape: bytes per level $got, closed forms $want (P=$P)"
+  else echo "ok: $scheme on $shape: losses within 2% of one process, bytes gcd/gpu/node $got, closed forms $want"; fi
+}
+
 # run_scheme NAME SHAPE RANKS EMULATE_ARGS...: train, compare with the one-process run.
 run_scheme() {
   scheme="$1"; shape="$2"; ranks="$3"; shift 3
@@ -76,13 +110,15 @@ two="--nodes 2 --ranks-per-node 2 --node-rate 1gbit"
 "$emulate" $two -- "$bin/strata-info" --topology > "$dir/topo" 2>&1 || { cat "$dir/topo"; fail "strata-info --topology"; }
 grep -q "^Job: 4 ranks = 2 nodes x 2 GPUs x 1 GCD (detected" "$dir/topo" || { cat "$dir/topo"; fail "detected 2x2x1"; }
 grep -q "rank 1: host node1, node 1, GPU 0, GCD 0" "$dir/topo" || { cat "$dir/topo"; fail "rank 1 on host node1"; }
-for s in ddp zero3 zero++; do run_scheme "$s" 2x2x1 4 $two; done
+for s in ddp zero3 zero3+hpz; do run_scheme "$s" 2x2x1 4 $two; done
+run_quant zero++ 2x2x1 4 $two
 
 # 2 nodes x 2 packages x 2 GCDs: packages are hosts of their own, grouped by STRATA_NODE_ID.
 three="--nodes 2 --packages-per-node 2 --ranks-per-node 4 --node-rate 1gbit --gpu-rate 4gbit"
 "$emulate" $three -- "$bin/strata-info" --topology > "$dir/topo" 2>&1 || { cat "$dir/topo"; fail "strata-info --topology (3 levels)"; }
 grep -q "^Job: 8 ranks = 2 nodes x 2 GPUs x 2 GCDs" "$dir/topo" || { cat "$dir/topo"; fail "detected 2x2x2"; }
 for s in frontier3 zero2; do run_scheme "$s" 2x2x2 8 $three; done
+run_quant frontier3q 2x2x2 8 $three
 
 # The probe's machine file, read by the planner; the multi-rank train benchmark on it.
 "$emulate" $two -- "$bin/strata-bench" collectives --probe "$dir/machine" --probe-bytes 1M > "$dir/out" 2>&1 ||

@@ -8,16 +8,16 @@ h_counts h_total;
 
 static st_partition parsed(const char *text)
 {
-    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT};
+    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0};
     CHECK_ST(st_partition_parse(text, &p), ST_OK);
     return p;
 }
 
 static void test_names(void)
 {
-    CHECK(st_partition_scheme_count() == 6, "six named schemes");
-    const char *want[] = {"ddp", "zero1", "zero2", "zero3", "zero++", "frontier3"};
-    for (int i = 0; i < 6; i++) {
+    CHECK(st_partition_scheme_count() == 8, "eight named schemes");
+    const char *want[] = {"ddp", "zero1", "zero2", "zero3", "zero3+hpz", "zero++", "frontier3", "frontier3q"};
+    for (int i = 0; i < 8; i++) {
         const char *name = NULL;
         st_partition p;
         CHECK_ST(st_partition_scheme(i, &name, &p), ST_OK);
@@ -31,13 +31,21 @@ static void test_names(void)
     }
     const char *name;
     st_partition p;
-    CHECK_ST(st_partition_scheme(6, &name, &p), ST_ERR_INVALID_ARG);
+    CHECK_ST(st_partition_scheme(8, &name, &p), ST_ERR_INVALID_ARG);
 
     p = parsed("frontier3");
     CHECK(p.params == ST_SHARD_GCD && p.grads == ST_SHARD_NODE && p.optim == ST_SHARD_WORLD &&
           p.secondary == ST_SHARD_NONE, "frontier3 = params=gcd,grads=node,optim=world");
+    p = parsed("zero3+hpz");
+    CHECK(p.params == ST_SHARD_WORLD && p.secondary == ST_SHARD_NODE && !p.qw && !p.qg,
+          "zero3+hpz: a node secondary copy, exact");
     p = parsed("zero++");
-    CHECK(p.params == ST_SHARD_WORLD && p.secondary == ST_SHARD_NODE, "zero++ has a node secondary copy");
+    CHECK(p.params == ST_SHARD_WORLD && p.grads == ST_SHARD_WORLD && p.optim == ST_SHARD_WORLD &&
+          p.secondary == ST_SHARD_NODE && p.qw == 8 && p.qg == 4 && st_partition_qblock(&p) == 4096,
+          "zero++ is ZeRO++ as published: hpZ + qwZ int8 + qgZ int4, block 4096");
+    p = parsed("frontier3q");
+    CHECK(p.params == ST_SHARD_GCD && p.grads == ST_SHARD_NODE && p.optim == ST_SHARD_WORLD && p.qw == 8 && p.qg == 4,
+          "frontier3q = frontier3 + qw=int8 + qg=int4");
     p = parsed("zero1");
     CHECK(p.params == ST_SHARD_NONE && p.grads == ST_SHARD_NONE && p.optim == ST_SHARD_WORLD, "zero1");
 }
@@ -47,7 +55,7 @@ static void test_key_value(void)
     st_partition p = parsed("params=gcd,grads=node,optim=world");
     CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "frontier3") == 0, "key=value names frontier3");
     p = parsed("optim=world,grads=world,params=world,secondary=node");
-    CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0, "any key order");
+    CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero3+hpz") == 0, "any key order");
     p = parsed("optim=node");
     CHECK(p.params == ST_SHARD_NONE && p.grads == ST_SHARD_NONE && p.optim == ST_SHARD_NODE &&
           st_partition_name(&p) == NULL, "missing keys are replicated; not a named scheme");
@@ -63,9 +71,39 @@ static void test_key_value(void)
     CHECK(n == (int)strlen(buf) && strlen(small) == 9, "format truncates like snprintf (%d, '%s')", n, small);
 }
 
+/* Quantization keys: a name with overrides, the pure key=value form, round trips, defaults. */
+static void test_quant_keys(void)
+{
+    st_partition p = parsed("zero3,qw=int8,qg=int4");
+    CHECK(p.params == ST_SHARD_WORLD && p.secondary == ST_SHARD_NONE && p.qw == 8 && p.qg == 4 && p.qblock == 0 &&
+          st_partition_name(&p) == NULL, "zero3 with overrides: quantized, no name");
+    char buf[160];
+    st_partition_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "params=world,grads=world,optim=world,qw=int8,qg=int4") == 0, "format '%s'", buf);
+    st_partition q = parsed(buf);
+    CHECK(q.qw == 8 && q.qg == 4 && q.params == ST_SHARD_WORLD, "round trip");
+    p = parsed("params=world,grads=world,optim=world,secondary=node,qw=int8,qg=int4");
+    CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0, "key=value form names zero++");
+    p = parsed("zero++,qblock=4096");
+    CHECK(p.qblock == 0 && st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0,
+          "the default block is the default (stored as 0)");
+    p = parsed("zero++,qblock=256,qg=int8");
+    st_partition_format(&p, buf, sizeof buf);
+    CHECK(strcmp(buf, "params=world,grads=world,optim=world,secondary=node,qw=int8,qg=int8,qblock=256") == 0 &&
+          st_partition_qblock(&p) == 256 && st_partition_name(&p) == NULL, "format '%s'", buf);
+    q = parsed(buf);
+    CHECK(q.qblock == 256 && q.qg == 8, "qblock round trips");
+    p = parsed("zero++,qw=none,qg=none");
+    CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero3+hpz") == 0, "zero++ without quantization");
+    p = parsed("zero2,qg=int8");
+    CHECK(p.qg == 8 && p.qw == 0, "qg on zero2 (sharded gradients)");
+    p = parsed("frontier3,qw=int8,qg=int4,qblock=64");
+    CHECK(p.qblock == 64 && p.params == ST_SHARD_GCD, "frontier3 with a block");
+}
+
 static void expect_parse_error(const char *text, const char *needle)
 {
-    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT};
+    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0};
     CHECK_ST(st_partition_parse(text, &p), ST_ERR_INVALID_ARG);
     CHECK(h_msg_has(needle), "'%s': message '%s' mentions '%s'", text, st_last_error(), needle);
     CHECK(p.params == ST_SHARD_COUNT, "'%s': output untouched on error", text);
@@ -85,8 +123,18 @@ static void test_parse_errors(void)
     expect_parse_error("params=node,grads=gcd,optim=world", "params=node is wider than grads=gcd");
     expect_parse_error("optim=world,secondary=node", "secondary=node must be narrower than params=replicated");
     expect_parse_error("params=node,grads=node,optim=node,secondary=node", "must be narrower");
+    expect_parse_error("zero1,qw=int8", "qw=int8 needs sharded params");
+    expect_parse_error("ddp,qg=int4", "qg=int4 needs sharded grads");
+    expect_parse_error("zero1,qg=int8", "qg=int8 needs sharded grads");
+    expect_parse_error("zero3,qw=int4", "qw=int4: value must be none or int8");
+    expect_parse_error("zero3,qg=int2", "value must be none, int8 or int4");
+    expect_parse_error("zero3,qg=int4,qblock=7", "must be even");
+    expect_parse_error("zero3,qw=int8,qblock=0", "qblock=0: value must be");
+    expect_parse_error("zero3,qw=int8,qblock=-4", "qblock=-4");
+    expect_parse_error("zero3,qw=int8,qw=none", "given twice");
+    expect_parse_error("zero3,zero2", "neither a scheme name");
     CHECK_ST(st_partition_parse(NULL, NULL), ST_ERR_INVALID_ARG);
-    st_partition bad = {ST_SHARD_NONE, ST_SHARD_NONE, (st_shard)7, ST_SHARD_NONE};
+    st_partition bad = {ST_SHARD_NONE, ST_SHARD_NONE, (st_shard)7, ST_SHARD_NONE, 0, 0, 0};
     CHECK_ST(st_partition_validate(&bad), ST_ERR_INVALID_ARG);
 }
 
@@ -124,8 +172,8 @@ static void test_volumes_2x2x1(void)
     expect_step("zero2", "2x2x1", 10, 2, 4, 2, 0, 2 * 6 * 4 + 6 * 2, 2 * 3 * 4 + 3 * 2);
     /* zero3: per micro-batch AG (fwd) + AG (bwd) of params, RS of grads */
     expect_step("zero3", "2x2x1", 10, 2, 4, 2, 0, 2 * (2 * 6 * 2 + 6 * 4), 2 * (2 * 3 * 2 + 3 * 4));
-    /* zero++: backward gathers within the node (GPU level only) */
-    expect_step("zero++", "2x2x1", 10, 2, 4, 2, 0, 2 * (2 * 6 * 2 + 6 * 4), 2 * (3 * 2 + 3 * 4));
+    /* zero3+hpz: backward gathers within the node (GPU level only) */
+    expect_step("zero3+hpz", "2x2x1", 10, 2, 4, 2, 0, 2 * (2 * 6 * 2 + 6 * 4), 2 * (3 * 2 + 3 * 4));
     /* frontier3 with d = 1: RS GPU per micro-batch; RS NODE, AG NODE, AG GPU once */
     expect_step("frontier3", "2x2x1", 10, 2, 4, 2, 0, 2 * 6 * 4 + 6 * 2, 3 * 4 + 3 * 2);
 }
@@ -139,7 +187,7 @@ static void test_volumes_2x2x2(void)
     expect_step("zero2", "2x2x2", 13, 2, 4, 3, 3 * 8 * 4 + 8 * 2, 3 * 4 * 4 + 4 * 2, 3 * 2 * 4 + 2 * 2);
     expect_step("zero3", "2x2x2", 13, 2, 4, 3, 3 * (2 * 8 * 2 + 8 * 4), 3 * (2 * 4 * 2 + 4 * 4),
                 3 * (2 * 2 * 2 + 2 * 4));
-    expect_step("zero++", "2x2x2", 13, 2, 4, 3, 3 * (2 * 8 * 2 + 8 * 4), 3 * (2 * 4 * 2 + 4 * 4),
+    expect_step("zero3+hpz", "2x2x2", 13, 2, 4, 3, 3 * (2 * 8 * 2 + 8 * 4), 3 * (2 * 4 * 2 + 4 * 4),
                 3 * (2 * 2 + 2 * 4));
     /* frontier3: per micro-batch AG GCD twice (params), RS GCD + GPU (grads); once: RS NODE (grads),
      * AG NODE + GPU (params from the world shard back to the GCD-pair shard). */
@@ -152,6 +200,55 @@ static void test_volumes_2x2x2(void)
     expect_step("optim=node", "2x2x2", 13, 2, 4, 3, 8 * 4 + 8 * 2, 4 * 4 + 4 * 2, 2 * 2 * 4);
 }
 
+/* Quantized schemes on 2x2x2, P = 13 -> Ψ = 16, f32, A = 3, blocks of 4 elements. qwZ (params
+ * == optim): the payload (1 B per element) of the world shards (2 elements) forwarded per level,
+ * NODE 1 x 1 x 2, GPU 1 x 2 x 2, GCD 1 x 4 x 2, for each gather from the shard; their scales
+ * (4 B per shard) the same way once per step: 4, 8, 16. qgZ int4: per level one chunk of Ψ /
+ * below[l+1] elements to the one peer, payload + 4 per block: GCD 8 -> 4 + 8, GPU 4 -> 2 + 4,
+ * NODE 2 -> 1 + 4. */
+static void test_volumes_quantized(void)
+{
+    /* zero++ (hpZ): forward quantized, backward exact within the node (8 x 4, 4 x 4) */
+    expect_step("zero++,qblock=4", "2x2x2", 13, 4, 4, 3, 3 * (8 + 32 + 12) + 16, 3 * (4 + 16 + 6) + 8,
+                3 * (2 + 0 + 5) + 4);
+    /* no secondary copy: both gathers quantized */
+    expect_step("zero3,qw=int8,qg=int4,qblock=4", "2x2x2", 13, 4, 4, 3, 3 * (8 + 8 + 12) + 16,
+                3 * (4 + 4 + 6) + 8, 3 * (2 + 2 + 5) + 4);
+    /* frontier3q: GCD gathers exact (2 x 8 x 4); grads quantized within the node per micro-batch and
+     * across nodes once; the step's gather of world shards (2 elements + 1 scale = 6 B) to the
+     * GCD-pair shard quantized: NODE 1 x 1 x 6, GPU 1 x 2 x 6 */
+    expect_step("frontier3q,qblock=4", "2x2x2", 13, 4, 4, 3, 3 * (64 + 12), 3 * 6 + 12, 5 + 6);
+    /* int8 gradients: payload 1 B per element */
+    expect_step("zero2,qg=int8,qblock=4", "2x2x2", 13, 4, 4, 1, (8 + 8) + 8 * 4, (4 + 4) + 4 * 4, (2 + 4) + 2 * 4);
+
+    /* Full ZeRO++ against ZeRO-3 across nodes, gpt2-124m's P on 2x2x2 with the default block:
+     * f32 ZeRO-3 moves 3 x 4 B per element of a_NODE, ZeRO++ 1 + 0.5 B plus scales. */
+    st_topo_shape shape = {2, 2, 2};
+    st_partition_model m = {124439808, 4, 4, 8, 1};
+    st_partition z3 = parsed("zero3"), zpp = parsed("zero++"), f3q = parsed("frontier3q");
+    st_partition_traffic t3, tpp, tf;
+    CHECK_ST(st_partition_traffic_get(&z3, &shape, &m, &t3), ST_OK);
+    CHECK_ST(st_partition_traffic_get(&zpp, &shape, &m, &tpp), ST_OK);
+    CHECK_ST(st_partition_traffic_get(&f3q, &shape, &m, &tf), ST_OK);
+    const uint64_t aN = 124439808 / 8; /* (n-1) Ψ / N */
+    CHECK(t3.step[ST_LEVEL_NODE].sent == 12 * aN, "zero3 NODE %llu", (unsigned long long)t3.step[2].sent);
+    /* int8 payload aN, int4 payload aN/2 and aN/4096 scales, the shards' scales once */
+    uint64_t blocks = (aN + 4095) / 4096;
+    CHECK(tpp.step[ST_LEVEL_NODE].sent == aN + aN / 2 + 4 * blocks + 4 * blocks, "zero++ NODE %llu",
+          (unsigned long long)tpp.step[2].sent);
+    double r = (double)tpp.step[ST_LEVEL_NODE].sent / (double)t3.step[ST_LEVEL_NODE].sent;
+    CHECK(r > 0.125 && r < 0.1262, "zero++ / zero3 across nodes = %.5f (f32: 1.5/12 plus scales)", r);
+    CHECK(tf.step[ST_LEVEL_NODE].sent < tpp.step[ST_LEVEL_NODE].sent * 1.01, "frontier3q NODE %llu <= zero++'s",
+          (unsigned long long)tf.step[2].sent);
+    /* memory: frontier3q keeps an exact f32 master of the optim shard */
+    st_partition_memory mf, m3;
+    st_partition f3 = parsed("frontier3");
+    CHECK_ST(st_partition_memory_get(&f3q, &shape, &m, &mf), ST_OK);
+    CHECK_ST(st_partition_memory_get(&f3, &shape, &m, &m3), ST_OK);
+    CHECK(mf.optim == m3.optim + m3.optim / 2, "frontier3q optim %llu = frontier3's x 1.5 (m, v and master)",
+          (unsigned long long)mf.optim);
+}
+
 /* 48x4x2 = 384 ranks. The 20b model's P = 20,256,221,184 divides by 384; P = 1,000,000,007 pads to
  * 2,604,167 * 384 = 1,000,000,128. Units for the latter: u0 = 500,000,064, u1 = 3*Ψ/8 = 375,000,048,
  * u2 = 47*2,604,167 = 122,395,849. bf16 throughout, A = 4. */
@@ -160,7 +257,7 @@ static void test_volumes_48x4x2(void)
     const uint64_t u0 = 500000064, u1 = 375000048, u2 = 122395849;
     expect_step("ddp", "48x4x2", 1000000007, 2, 2, 4, 2 * u0 * 2, 2 * u1 * 2, 2 * u2 * 2);
     expect_step("zero3", "48x4x2", 1000000007, 2, 2, 4, 4 * 3 * u0 * 2, 4 * 3 * u1 * 2, 4 * 3 * u2 * 2);
-    expect_step("zero++", "48x4x2", 1000000007, 2, 2, 4, 4 * 3 * u0 * 2, 4 * 3 * u1 * 2, 4 * 2 * u2 * 2);
+    expect_step("zero3+hpz", "48x4x2", 1000000007, 2, 2, 4, 4 * 3 * u0 * 2, 4 * 3 * u1 * 2, 4 * 2 * u2 * 2);
     expect_step("frontier3", "48x4x2", 1000000007, 2, 2, 4, 4 * 3 * u0 * 2, 4 * u1 * 2 + u1 * 2, 2 * u2 * 2);
     CHECK(4 * 3 * u0 * 2 == 12000001536ULL && 5 * u1 * 2 == 3750000480ULL && 2 * u2 * 2 == 489583396ULL,
           "the frontier3 figures quoted in docs/partitioning.md");
@@ -196,7 +293,7 @@ static void test_general_formula(void)
     const uint64_t bp = 2, bg = 4, A = 5;
     int valid = 0;
     for (int i = 0; i < 256; i++) {
-        st_partition p = {(st_shard)(i & 3), (st_shard)(i >> 2 & 3), (st_shard)(i >> 4 & 3), (st_shard)(i >> 6 & 3)};
+        st_partition p = {(st_shard)(i & 3), (st_shard)(i >> 2 & 3), (st_shard)(i >> 4 & 3), (st_shard)(i >> 6 & 3), 0, 0, 0};
         int ok = p.params <= p.grads && p.grads <= p.optim &&
                  (p.secondary == ST_SHARD_NONE || p.secondary < p.params);
         st_partition_model m = {P, (int)bp, (int)bg, 12, (int)A};
@@ -284,9 +381,11 @@ int main(void)
     test_names();
     test_key_value();
     test_parse_errors();
+    test_quant_keys();
     test_volumes_2x2x1();
     test_volumes_2x2x2();
     test_volumes_48x4x2();
+    test_volumes_quantized();
     test_general_formula();
     test_memory();
     test_bad_inputs();

@@ -53,7 +53,7 @@ static void test_json(void)
         CHECK(chosen && chosen->type == TJ_STRING && strcmp(chosen->string, "frontier3") == 0, "chosen frontier3");
         CHECK(num(doc, "params", NULL) == 20256221184.0 && num(doc, "micro_batches", NULL) == 4, "model and A");
         const tj_value *schemes = tj_get(doc, "schemes");
-        CHECK(schemes && schemes->type == TJ_ARRAY && schemes->n == 6, "six schemes");
+        CHECK(schemes && schemes->type == TJ_ARRAY && schemes->n == 8, "eight schemes");
         for (int i = 0; schemes && i < schemes->n; i++) {
             const tj_value *s = &schemes->items[i];
             const tj_value *name = tj_get(s, "name");

@@ -3,7 +3,8 @@
  * scheme's losses and parameters can be compared with ddp's. Under mpirun with an emulated
  * STRATA_TOPOLOGY (or one rank without a launcher):
  *   test_shard train [CKPT_DIR]  every scheme with A = 1 and 2, 10 steps: losses and parameters
- *                                equal ddp's (1e-5 relative), per-level bytes of every step equal
+ *                                equal ddp's (1e-5 relative; quantized schemes within the bounds of
+ *                                compare_quantized), per-level bytes of every step equal
  *                                st_partition_traffic_get, memory per kind as st_partition_memory_get;
  *                                with CKPT_DIR, also writes a zero2 checkpoint there and reference
  *                                parameters before and after one rank-count-independent step.
@@ -186,7 +187,41 @@ static void train(const char *name, const st_partition *p, int A, run_result *r)
 /* Scheme i of the named ones, then a few that only the key=value form reaches (optim narrower
  * than the world, secondary at the GCD level). */
 static const char *const extra[] = {"params=replicated,grads=gcd,optim=node", "params=gcd,grads=gcd,optim=gcd",
-                                    "params=node,grads=node,optim=world,secondary=gcd"};
+                                    "params=node,grads=node,optim=world,secondary=gcd",
+                                    "zero3,qw=int8,qg=int4,qblock=32", "zero2,qg=int8",
+                                    "params=gcd,grads=gcd,optim=node,qw=int8,qg=int4,qblock=16"};
+
+/* A quantized scheme (qw/qg) against ddp, within bounds: AdamW moves an element by at most lr per
+ * step (plus decay), so two runs on different gradients differ by at most 2 lr per step, and
+ * reading the parameters through an int8 gather adds half a quantum (amax / 254); the loss of each
+ * micro-batch within 1%, the gradient norm within 5% (int4 blocks: about 1/14 of a block's amax
+ * per element). And the run must differ from ddp's: the quantization took place. */
+static void compare_quantized(const char *name, int A, const st_partition *p, const run_result *r,
+                              const run_result *ref)
+{
+    double worst_loss = 0, worst_norm = 0, worst_param = 0, amax = 0;
+    for (int t = 0; t < STEPS; t++) {
+        double rel = fabs(r->norm[t] - ref->norm[t]) / ref->norm[t];
+        worst_norm = rel > worst_norm ? rel : worst_norm;
+        for (int k = 0; k < A; k++) {
+            rel = fabs(r->loss[t][k] - ref->loss[t][k]) / fabs(ref->loss[t][k]);
+            worst_loss = rel > worst_loss ? rel : worst_loss;
+        }
+    }
+    for (int64_t i = 0; r->params && ref->params && i < r->P; i++) {
+        double d = fabs((double)r->params[i] - ref->params[i]);
+        worst_param = d > worst_param || isnan(d) ? d : worst_param;
+        amax = fabs(ref->params[i]) > amax ? fabs(ref->params[i]) : amax;
+    }
+    double bound = 2 * 1e-2 * STEPS + (p->qw ? amax / 254 : 0);
+    CHECK(worst_loss <= 1e-2 && worst_norm <= 5e-2, "%s A=%d: loss %.3g, norm %.3g relative from ddp", name, A,
+          worst_loss, worst_norm);
+    CHECK(worst_param <= bound && (worst_param > 1e-6 || st_comm_size(comm) == 1),
+          "%s A=%d: parameters %.3g from ddp's (bound %.3g, and not 0 with several ranks)", name, A, worst_param, bound);
+    if (rank == 0)
+        printf("  near   %-9s A=%d vs ddp: loss %.2g, norm %.2g relative, params %.2g (bound %.2g)\n", name, A,
+               worst_loss, worst_norm, worst_param, bound);
+}
 
 static void compare(const char *name, int A, const run_result *r, const run_result *ref)
 {
@@ -305,7 +340,9 @@ static void train_all(void)
             }
             run_result r = {0};
             train(name, &p, A, i == 0 ? &ref : &r);
-            if (i > 0)
+            if (i > 0 && (p.qw || p.qg))
+                compare_quantized(name, A, &p, &r, &ref);
+            else if (i > 0)
                 compare(name, A, &r, &ref);
             free(r.params);
         }

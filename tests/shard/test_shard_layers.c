@@ -2,7 +2,8 @@
  * cross-entropy head, per-rank random batches, every named scheme for 10 AdamW steps with A = 1
  * and 2. Checks that losses and gradient norms equal ddp's (1e-5 relative), that per-level bytes
  * of every step equal st_partition_traffic_get, that attaching leaves ddp's device peak exactly as
- * it was, and that each scheme's device peak (st_device_memory_get, from the allocator) drops
+ * it was (quantized schemes, qblock 64: losses within 20%, bytes as closed forms plus the scales of
+ * blocks that unit boundaries split), and that each scheme's device peak (st_device_memory_get, from the allocator) drops
  * below ddp's by what the persistent state saves (st_shard_memory; the sharded kinds equal
  * st_partition_memory_get) less the working slots (st_shard_working_memory), within 1 KiB. */
 #include <math.h>
@@ -136,9 +137,14 @@ static void train(const char *name, const st_partition *p, int A, int attach, re
             CHECK(st_shard_reduce_micro(s) == ST_OK, "%s", st_last_error());
         }
         CHECK(st_shard_step(s, 1e-2f, 1.0f / (float)A, 1.0f, &r->norm[t]) == ST_OK, "%s", st_last_error());
+        /* qgZ per unit: each run is quantized on its own, so a block that a unit boundary splits
+         * sends one more scale per piece (docs/partitioning.md, section 9): at most 4 bytes per
+         * run, peer and micro-batch above the closed form. Everything else is exact. */
+        uint64_t slack = p->qg ? 4u * 2 * (2 * LAYERS + 1) * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
         for (int l = 0; l < ST_LEVEL_COUNT; l++)
-            CHECK(level_bytes(l) == tr.step[l].sent, "%s A=%d step %d level %d: %llu bytes, closed form %llu", name,
-                  A, t, l, (unsigned long long)level_bytes(l), (unsigned long long)tr.step[l].sent);
+            CHECK(level_bytes(l) >= tr.step[l].sent && level_bytes(l) - tr.step[l].sent <= slack,
+                  "%s A=%d step %d level %d: %llu bytes, closed form %llu (+ at most %llu)", name, A, t, l,
+                  (unsigned long long)level_bytes(l), (unsigned long long)tr.step[l].sent, (unsigned long long)slack);
     }
     st_device_memory mem;
     st_device_memory_get(dev, &mem);
@@ -150,6 +156,24 @@ static void train(const char *name, const st_partition *p, int A, int attach, re
     CHECK(st_partition_memory_get(p, &shape, &pm, &r->mem) == ST_OK, "%s", st_last_error());
     st_shard_destroy(s);
     model_destroy(&m);
+}
+
+/* Quantized (qw/qg, blocks of 64): 10 AdamW steps of this small MLP amplify the quantization's
+ * noise (AdamW normalises every element's step), so losses within 20% and norms within 25% of
+ * ddp's, and not equal to them; test_shard_quant checks the collectives against exact references. */
+static void compare_quantized(const char *name, int A, const result *r, const result *ref)
+{
+    double worst_loss = 0, worst_norm = 0;
+    for (int t = 0; t < STEPS; t++) {
+        worst_norm = fmax(worst_norm, fabs(r->norm[t] - ref->norm[t]) / ref->norm[t]);
+        for (int k = 0; k < A; k++)
+            worst_loss = fmax(worst_loss, fabs(r->loss[t][k] - ref->loss[t][k]) / fabs(ref->loss[t][k]));
+    }
+    CHECK(worst_loss <= 2e-1 && worst_norm <= 2.5e-1 && (worst_norm > 0 || st_comm_size(comm) == 1),
+          "%s A=%d: losses %.3g, norms %.3g relative from ddp", name, A, worst_loss, worst_norm);
+    if (rank == 0)
+        printf("  %-9s A=%d vs ddp: losses %.2g, norms %.2g relative; peak %7llu B\n", name, A, worst_loss,
+               worst_norm, (unsigned long long)r->peak);
 }
 
 static void compare(const char *name, int A, const result *r, const result *ref)
@@ -202,9 +226,19 @@ int main(void)
             const char *name;
             st_partition p;
             st_partition_scheme(i, &name, &p);
+            if (p.qw || p.qg) /* below, with blocks that suit this small model */
+                continue;
             result r = {0};
             train(name, &p, A, 1, &r);
             compare(name, A, &r, &ref);
+        }
+        static const char *const quant[] = {"zero++,qblock=64", "frontier3q,qblock=64", "zero2,qg=int8,qblock=64"};
+        for (int i = 0; i < 3; i++) {
+            st_partition p;
+            CHECK_ST(st_partition_parse(quant[i], &p), ST_OK);
+            result r = {0};
+            train(quant[i], &p, A, 1, &r);
+            compare_quantized(quant[i], A, &r, &ref);
         }
     }
     st_comm_destroy(comm);

@@ -76,7 +76,10 @@ static void check_log(const char *log, const char *name, const st_partition *p, 
     for (int l = 0; l < 3; l++) {
         uint64_t got[STEPS];
         int n = log_u64(log, keys[l], got, STEPS), bad = 0;
-        for (int i = 0; i < n; i++) bad += got[i] != tr.step[l].sent;
+        /* qgZ per unit: a block a unit boundary splits costs one more scale per piece (at most 4 B per
+         * run of the graph's units, peer and micro-batch: docs/partitioning.md, section 9) */
+        uint64_t slack = p->qg ? 4u * 64 * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
+        for (int i = 0; i < n; i++) bad += got[i] < tr.step[l].sent || got[i] - tr.step[l].sent > slack;
         CHECK(n == STEPS && bad == 0, "%s A=%d %s: %d steps logged, %d differ from %llu (step 1: %llu)", name, A,
               keys[l], n, bad, (unsigned long long)tr.step[l].sent, (unsigned long long)(n ? got[0] : 0));
     }
@@ -128,8 +131,10 @@ static void train_all(const char *dir, const char *data, const char *ckpt)
                        A, rank, err))
                 continue;
             double worst = 0;
+            /* quantized schemes (zero++, frontier3q): within 2% of ddp's losses */
+            float tol = p.qw || p.qg ? 2e-2f : 1e-5f;
             for (int s = 0; i > 0 && s < STEPS; s++) {
-                CHECK(fabsf(got[s] - ref[s]) <= 1e-5f * fabsf(ref[s]), "%s A=%d step %d: %.8f vs ddp %.8f", name,
+                CHECK(fabsf(got[s] - ref[s]) <= tol * fabsf(ref[s]), "%s A=%d step %d: %.8f vs ddp %.8f", name,
                       A, s + 1, got[s], ref[s]);
                 worst = fmax(worst, fabs((double)got[s] - ref[s]) / fabs((double)ref[s]));
             }
