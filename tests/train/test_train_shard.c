@@ -5,7 +5,8 @@
  *       log equal st_partition_traffic_get() for the engine's model (the trainer keeps the loss
  *       all-reduce and the error agreement out of those counters); memory per kind as
  *       st_partition_memory_get() says (exactly for the kinds the engine allocates, which the
- *       allocator's delta around st_shard_create accounts for). With "ckpt": a zero2 run stopped
+ *       allocator's delta around st_shard_create accounts for). With "ckpt": a zero3 run (the
+ *       balanced layout: the engine's format-2 checkpoint; format 1 is test_shard's zero2) stopped
  *       after 5 steps leaves its checkpoint in DIR/ck and the straight run's losses in DIR.
  *   test_train_shard resume SCHEME DIR  resumes a copy of that checkpoint with SCHEME on this rank
  *       count (the same global batch of 8 rows): the straight run's losses from step 6; on 2 ranks
@@ -144,10 +145,10 @@ static void train_all(const char *dir, const char *data, const char *ckpt)
         }
         if (A == 1 && ckpt) {
             train_opts o = small(data, comm, nranks);
-            o.partition = "zero2";
+            o.partition = "zero3";
             o.ckpt = ckpt;
             o.stop_at = 5;
-            CHECK(train_run(&o, NULL, got, err, sizeof err) == 0, "zero2 5 steps with a checkpoint: %s", err);
+            CHECK(train_run(&o, NULL, got, err, sizeof err) == 0, "zero3 5 steps with a checkpoint: %s", err);
             snprintf(log, sizeof log, "%s/straight.bin", dir);
             FILE *f = rank == 0 ? fopen(log, "wb") : NULL;
             if (f) CHECK(fwrite(ref, sizeof ref, 1, f) == 1 && fclose(f) == 0, "writing %s", log);
