@@ -76,6 +76,9 @@ static const char USAGE[] =
     "  --partition P      model state over ranks: auto (the planner's choice; the default under\n"
     "                     mpirun), ddp, zero1, zero2, zero3, zero++, frontier3, or\n"
     "                     params=S,grads=S,optim=S[,secondary=S] with S replicated|gcd|node|world\n"
+    "  --overlap on|off   with sharded parameters, prefetch the next layer's gather and\n"
+    "                     reduce-scatter gradients behind compute (default on; off: each\n"
+    "                     collective finishes first; the same bytes and losses either way)\n"
     "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n"
     "ranks: mpirun -np K strata-train ... trains data-parallel: each rank its B rows of a global\n"
     "batch of K x B, model state partitioned as --partition says (STRATA_TOPOLOGY=NxGxD emulates\n"
@@ -224,6 +227,13 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
     }
     else if (!strcmp(opt, "--data-order")) {
         if ((o->data_order = choose(opt, val, TRAIN_DATA_ORDER_NAMES, 2, err, errlen)) < 0) return -1;
+    }
+    else if (!strcmp(opt, "--overlap")) {
+        if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+            snprintf(err, errlen, "--overlap %s: on or off", val);
+            return -1;
+        }
+        o->no_overlap = !strcmp(val, "off");
     }
     else if (!strcmp(opt, "--partition")) {
         st_partition p;
@@ -401,6 +411,7 @@ int train_must_agree(const train_opts *o, const char **names, const char **vals,
     AGREE("--temperature", "%.17g", o->temperature);
     AGREE("--partition", "%s", o->partition ? o->partition : "(default)");
     AGREE("--dry-run", "%s", o->dry_run ? "yes" : "no");
+    AGREE("--overlap", "%s", o->no_overlap ? "off" : "on");
 #undef AGREE
     return n;
 }
