@@ -149,7 +149,8 @@ ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *o
  * built at st_shard_create for those units): pass NULL. There, per micro-batch, each unit's
  * gather and reduce-scatter are nonblocking collectives queued in one order on every rank; with
  * overlap on (st_shard_set_overlap, the default) the next unit's gather (in the order the first
- * micro-batch used the units; forward's last is followed by backward's first) starts when a unit
+ * micro-batch used the units, within a pass: never across passes, since a forward may be an
+ * evaluation and the optimizer may step between passes) starts when a unit
  * begins, so it moves while that unit computes, and a unit's reduce-scatter runs while the next
  * units' backward computes, advanced between graph nodes by the executor's progress hook
  * (st_graph_set_progress_hook). At most two parameter slots of the forward or backward sequence are

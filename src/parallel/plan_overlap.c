@@ -4,8 +4,8 @@
  * schedules them (docs/partitioning.md, section 7):
  *  - forward over n units (the blocks and the embeddings): the first unit's gather is exposed, then
  *    each unit costs the longer of its compute and the next unit's gather: g + f + (n-1) max(g, f);
- *  - backward: the first unit's gather is exposed (GPT's first backward unit, the embeddings and
- *    ln_f, is still in use when forward ends, so it is not prefetched), then each unit costs the
+ *  - backward: the first unit's gather is exposed (the engine never prefetches across passes),
+ *    then each unit costs the
  *    longer of its compute and the communication queued behind it (the next gather and its own
  *    reduce-scatter, which share one queue), and the last reduce-scatter is exposed:
  *    g_b + b + (n-1) max(g_b + r, b) + r;

@@ -77,17 +77,13 @@ static st_status rebind(st_shard_state *s, int k, int grads)
     return ST_OK;
 }
 
-/* The unit after k in direction `bwd`'s order (forward's last is followed by backward's first),
- * or -1: what to prefetch while k computes. Never across a backward's end: the optimizer step may
- * change the parameters before the next forward. */
-static int successor(const shard_layers *l, int k, int bwd, int *next_bwd)
+/* The unit after k in direction `bwd`'s order, or -1: what to prefetch while k computes. Never
+ * across a pass: a forward may be an evaluation with no backward after it, and the optimizer step
+ * may change the parameters between a backward and the next forward. */
+static int successor(const shard_layers *l, int k, int bwd)
 {
     int i = l->at[bwd][k] + 1;
-    *next_bwd = bwd;
-    if (i < l->n_order[bwd])
-        return l->order[bwd][i];
-    *next_bwd = 1;
-    return bwd ? -1 : l->order[1][0];
+    return i < l->n_order[bwd] ? l->order[bwd][i] : -1;
 }
 
 /* Unit k is about to be used: its gather finished (started now unless prefetched), then, with
@@ -96,7 +92,7 @@ static int successor(const shard_layers *l, int k, int bwd, int *next_bwd)
 static st_status use_unit(st_shard_state *s, int k, int bwd)
 {
     shard_layers *l = s->lay;
-    if (!l->known) {
+    if (!l->known && l->n_order[bwd] < l->n_units) { /* the first pass of each direction */
         l->at[bwd][k] = l->n_order[bwd];
         l->order[bwd][l->n_order[bwd]++] = k;
     }
@@ -106,9 +102,9 @@ static st_status use_unit(st_shard_state *s, int k, int bwd)
     ST_TRY(unit_views(s, k, l->u[k].pslot, l->pv, l->pv_slot));
     if (!s->overlap || !l->known || !s->map->balanced)
         return ST_OK;
-    int nb = 0, n = successor(l, k, bwd, &nb);
+    int n = successor(l, k, bwd);
     if (n >= 0 && l->u[n].pslot < 0 && !l->u[n].pending)
-        ST_TRY(shard_unit_gather_start(s, n, nb));
+        ST_TRY(shard_unit_gather_start(s, n, bwd));
     return ST_OK;
 }
 
