@@ -4,6 +4,7 @@
  * queue advances whenever the engine or the graph executor calls it (between nodes); in between,
  * the TCP transport's data sits in the kernel's socket buffers, which keep filling and draining
  * without the process (docs/partitioning.md, "overlap"). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -55,6 +56,9 @@ void shard_queue_free(shard_queue *q)
 st_status shard_op_new(shard_queue *q, const shard_op_type *type, st_tensor *t, int lo, int hi, shard_op_done done,
                        void *ctx, shard_op **out)
 {
+    if (st_tensor_numel(t) > INT_MAX)
+        return ST_ERR(ST_ERR_UNSUPPORTED, "shard: a %s of %lld elements exceeds MPI's int counts", type->name,
+                      (long long)st_tensor_numel(t));
     shard_op *op = calloc(1, sizeof *op);
     if (!op)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: host allocation failed");
