@@ -222,6 +222,13 @@ typedef st_status (*st_graph_unit_hook)(void *ctx, st_graph_plan *p, int unit, s
 ST_API st_status st_graph_set_param_unit(st_graph_plan *p, st_node n, int unit);
 /* Sets (fn non-NULL) or clears (fn NULL) the unit hook; ctx is borrowed. Errors: ST_ERR_INVALID_ARG. */
 ST_API st_status st_graph_set_unit_hook(st_graph_plan *p, st_graph_unit_hook fn, void *ctx);
+/* Progress hook: called by the executor after every forward node and every backward gradient rule
+ * (not between unit hook calls), so that an engine with nonblocking communication in flight can
+ * advance it without a thread of its own (the sharded engine tests its MPI requests there). It
+ * must not block. An error stops the pass and is returned by it. */
+typedef st_status (*st_graph_progress_hook)(void *ctx, st_graph_plan *p);
+/* Sets (fn non-NULL) or clears (fn NULL) the progress hook; ctx is borrowed. Errors: ST_ERR_INVALID_ARG. */
+ST_API st_status st_graph_set_progress_hook(st_graph_plan *p, st_graph_progress_hook fn, void *ctx);
 /* Rebinds parameter node n to `value` and, when grad is non-NULL and the node has a gradient, its
  * gradient to `grad` (borrowed: the plan takes references and drops those of the previous
  * tensors). Both must have the parameter's dtype and shape and live on the plan's device; they

@@ -101,24 +101,29 @@ typedef struct st_plan_input {
      * strata-train does it (--dtype bf16 with f32 parameters): every forward also holds a compute
      * copy of the parameters at this width. */
     int act_bytes;
-    /* The share of min(forward + backward, communication) that the engine hides behind compute,
-     * in [0, 1]. Strata's shard engine runs every collective between two units of compute, so
-     * nothing overlaps: ST_PLAN_ENGINE_OVERLAP, the default, is 0 until the engine changes. */
+    /* The shard engine's overlap of its per-unit collectives with compute (st_shard_set_overlap),
+     * in [0, 1]: 0 = off (the step is compute plus communication), 1 = on (each micro-batch's
+     * per-unit gathers and reduce-scatters pipelined with the units' compute as the engine does
+     * it: docs/partitioning.md, section 7); between, the two interpolated.
+     * ST_PLAN_ENGINE_OVERLAP (1, the engine's default) by default. */
     double overlap;
-    /* How the per-micro-batch collectives' data lies across ranks. ST_PLAN_UNITS_CONTIGUOUS (the
-     * default: Strata's shard engine today) shards the flat vector in contiguous slices and moves
-     * one unit (a block, or the embeddings) at a time, so a unit lies in few ranks' slices and its
-     * gather is mostly a broadcast from them: each call is charged its busiest rank (models with a
-     * known layout only). ST_PLAN_UNITS_BALANCED: every rank holds 1/N of every unit (as DeepSpeed
-     * partitions each parameter), so every call is a balanced ring: the closed forms. */
+    /* How the per-micro-batch collectives' data lies across ranks. ST_PLAN_UNITS_CONTIGUOUS shards
+     * the flat vector in contiguous slices and moves one unit (a block, or the embeddings) at a
+     * time, so a unit lies in few ranks' slices and its gather is mostly a broadcast from them:
+     * each call is charged its busiest rank (models with a known layout only).
+     * ST_PLAN_UNITS_BALANCED: every rank holds 1/N of every unit (as DeepSpeed partitions each
+     * parameter), so every call is a balanced ring: the closed forms. ST_PLAN_UNITS_ENGINE (the
+     * default): what Strata's shard engine does, balanced where parameters are sharded and
+     * contiguous otherwise (zero2's gradient units). */
     int unit_layout;
 } st_plan_input;
 
-#define ST_PLAN_ENGINE_OVERLAP 0.0
-enum { ST_PLAN_UNITS_CONTIGUOUS, ST_PLAN_UNITS_BALANCED };
+#define ST_PLAN_ENGINE_OVERLAP 1.0
+enum { ST_PLAN_UNITS_CONTIGUOUS, ST_PLAN_UNITS_BALANCED, ST_PLAN_UNITS_ENGINE };
 
 /* Defaults: shape 1x1x1, machine "local", model "gpt2-124m", bf16 parameters and gradients, AdamW
- * (12 bytes/param), A = 1, micro-batch size 1, overlap ST_PLAN_ENGINE_OVERLAP. */
+ * (12 bytes/param), A = 1, micro-batch size 1, overlap ST_PLAN_ENGINE_OVERLAP, unit layout
+ * ST_PLAN_UNITS_ENGINE. */
 ST_API void st_plan_input_init(st_plan_input *in);
 
 /* One scheme's prediction (docs/partitioning.md states the model). Per-micro-batch collectives are
@@ -129,7 +134,8 @@ ST_API void st_plan_input_init(st_plan_input *in);
  * Compute (0 when the machine's compute_gflops is unknown): fwdbwd_s = A * micro_batch_size * seq
  * tokens * (6 P + 12 L C seq) FLOPs / compute rate; optim_s = the optimizer shard's elements *
  * (2 param_bytes + grad_bytes + 2 optim_bytes) / stream bandwidth (0 when that is unknown);
- * step_s = fwdbwd_s + optim_s + comm_s - overlap * min(fwdbwd_s, comm_s).
+ * step_s = fwdbwd_s + optim_s + comm_s with overlap 0; with overlap 1 the per-micro-batch collectives
+ * pipelined with the units' compute (docs/partitioning.md, section 7), never above that sum.
  * Memory, per rank, as strata-train allocates it (0 beyond state when the model's layers are
  * unknown): activations = the training graph's arena and the gradient rules' temporaries;
  * slots = gathered-layer and layer-gradient working buffers of sharded kinds; working =

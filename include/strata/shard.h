@@ -31,6 +31,14 @@
  * gather calls before it. Every call below is collective over every rank of the communicator,
  * in the same order on each.
  *
+ * Layout. The engine works on W, a permutation of the padded flat vector. Where parameters are
+ * sharded over more than one rank, W is balanced: every rank's shard holds 1/N of every unit (the
+ * units of st_shard_attach_graph's default grouping; the last fewer-than-N elements of each unit, its
+ * tail, are held in one small bucket T split evenly too), as ZeRO-3 / FSDP partition each unit, so
+ * that a unit's gather is a true all-gather. Otherwise W is the arena's vector itself (contiguous
+ * slices). The layout changes who holds which element, never the bytes moved: the byte counters
+ * equal st_partition_traffic_get() in either. docs/partitioning.md, "the balanced layout".
+ *
  * Exactness: st_shard_step() leaves every rank with the parameters a ddp step would give, up to
  * the order of f32 summation in the reductions. All ranks must start from identical parameters
  * in the arena (same seed or a broadcast) when st_shard_create() is called.
@@ -137,6 +145,18 @@ ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *o
  * copies of them freed. The memory returns to the device once no other handle refers to it:
  * destroy the st_graph the plan was compiled from (plans stay valid) or the graph keeps the
  * arena alive. With neither parameters nor gradients sharded (ddp, zero1) this does nothing.
+ * With the balanced layout, `units` must group the parameters as the default does (the layout is
+ * built at st_shard_create for those units): pass NULL. There, per micro-batch, each unit's
+ * gather and reduce-scatter are nonblocking collectives queued in one order on every rank; with
+ * overlap on (st_shard_set_overlap, the default) the next unit's gather (in the order the first
+ * micro-batch used the units, within a pass: never across passes, since a forward may be an
+ * evaluation and the optimizer may step between passes) starts when a unit
+ * begins, so it moves while that unit computes, and a unit's reduce-scatter runs while the next
+ * units' backward computes, advanced between graph nodes by the executor's progress hook
+ * (st_graph_set_progress_hook). At most two parameter slots of the forward or backward sequence are
+ * live at once (the unit in use and the one prefetched; a unit that stays live across the pass,
+ * such as GPT's embeddings and ln_f, adds its own), and two gradient slots (the unit in backward
+ * and the one being reduce-scattered). Every collective is finished at the end of each backward.
  * Callable once per state (one plan), after st_shard_create() and before the first forward; not
  * collective (every rank must attach before training, as every rank runs the same units).
  * After it, read parameters through st_shard_save() or a forward's units, not the set's views.
@@ -144,6 +164,16 @@ ST_API st_status st_shard_memory(const st_shard_state *s, st_partition_memory *o
  * Errors: ST_ERR_INVALID_ARG (NULL, unit out of range, a unit none of whose parameters is bound in
  * the plan), ST_ERR_UNSUPPORTED (a plan already attached), ST_ERR_OUT_OF_MEMORY, backend errors. */
 ST_API st_status st_shard_attach_graph(st_shard_state *s, st_graph_plan *plan, const int *units);
+
+/* Overlap of the per-unit collectives with compute (see st_shard_attach_graph): on = 1 (the default)
+ * or off = 0, where each collective finishes before the hook that started it returns. The same
+ * collectives run in the same order with the same arithmetic either way, so losses, parameters and
+ * byte counters are bit-identical. Finishes anything in flight first. Not collective, but every rank
+ * must use the same setting (the prefetch order is part of the collectives' order).
+ * Errors: ST_ERR_INVALID_ARG (NULL, on not 0 or 1), MPI errors. */
+ST_API st_status st_shard_set_overlap(st_shard_state *s, int on);
+/* The overlap setting; 0 for NULL. */
+ST_API int st_shard_overlap(const st_shard_state *s);
 
 /* Bytes of the working slots the attached plan's units have needed so far (the pool only grows;
  * 0 before attaching): the part of the device's peak that full parameters and gradients still take.
@@ -154,7 +184,11 @@ ST_API st_status st_shard_working_memory(const st_shard_state *s, uint64_t *byte
  * first copy of an optim shard writes "shard-KKKKK-of-NNNNN.safetensors" with that range of the
  * parameters, m and v (tensors "params", "adamw.m", "adamw.v", cut at P), then rank 0 writes
  * "index.safetensors" (metadata only: P, step, ranks, scheme, the shard length) once every shard is
- * on disk. Every file carries the step and one random id drawn for this save
+ * on disk. Format 2 (the balanced layout): shard k holds elements [k len, (k + 1) len) of W, and
+ * its tensor "arena" (i32, n x 4: offset and length, each as high and low 32-bit words) says
+ * where its pieces lie in the arena's vector; elements at or past P are left out. Format 1 (the
+ * contiguous layout, and every checkpoint written before the balanced one): shard k holds the
+ * arena's [k len, (k + 1) len) cut at P. Both load into any rank count, scheme and layout. Every file carries the step and one random id drawn for this save
  * ("strata.shard.id"), so that a loader refuses a shard of any other save. Every file is written
  * atomically (temporary file, fsync, rename), but a directory rewritten in place can still mix
  * saves after a crash: write each save into a fresh directory and commit it as a whole

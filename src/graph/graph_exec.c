@@ -91,6 +91,7 @@ st_status st_graph_forward(st_graph_plan *p)
         st_status s = g_units_fire(p, i, 0, 0);
         if (s == ST_OK) s = forward_node(p, i);
         if (s == ST_OK && p->profile && p->nodes[i].kind == G_OP) s = g_prof_stop(p, i, 0);
+        if (s == ST_OK && p->progress && p->nodes[i].kind == G_OP) s = p->progress(p->progress_ctx, p);
         if (s == ST_OK) s = g_units_fire(p, i, 0, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph forward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,
@@ -117,6 +118,7 @@ st_status st_graph_backward(st_graph_plan *p)
         st_status s = g_units_fire(p, i, 1, 0);
         if (s == ST_OK) s = g_backward_node(p, i);
         if (s == ST_OK && p->profile) s = g_prof_stop(p, i, 1);
+        if (s == ST_OK && p->progress) s = p->progress(p->progress_ctx, p);
         if (s == ST_OK) s = g_units_fire(p, i, 1, 1);
         if (s != ST_OK)
             return ST_ERR(s, "graph backward: %s #%d '%s': %s", g_kind_name(&p->nodes[i]), i, p->nodes[i].name,

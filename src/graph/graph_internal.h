@@ -77,6 +77,8 @@ struct st_graph_plan {
     int *unit;
     int n_units, units_dirty;
     st_graph_unit_hook hook;
+    st_graph_progress_hook progress;
+    void *progress_ctx;
     void *hook_ctx;
     int *fwd_first, *fwd_last, *bwd_first, *bwd_last;
 };

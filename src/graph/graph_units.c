@@ -50,6 +50,14 @@ st_status st_graph_set_unit_hook(st_graph_plan *p, st_graph_unit_hook fn, void *
     return ST_OK;
 }
 
+st_status st_graph_set_progress_hook(st_graph_plan *p, st_graph_progress_hook fn, void *ctx)
+{
+    if (!p) return ST_ERR(ST_ERR_INVALID_ARG, "st_graph_set_progress_hook: NULL plan");
+    p->progress = fn;
+    p->progress_ctx = fn ? ctx : NULL;
+    return ST_OK;
+}
+
 static st_status check_like(const st_graph_plan *p, const g_node *nd, const st_tensor *t, const char *what)
 {
     if (st_tensor_dtype(t) != nd->dtype)

@@ -23,6 +23,16 @@ void st_plan_input_init(st_plan_input *in)
     in->micro_batches = 1;
     in->micro_batch_size = 1;
     in->overlap = ST_PLAN_ENGINE_OVERLAP;
+    in->unit_layout = ST_PLAN_UNITS_ENGINE;
+}
+
+/* The layout the per-micro-batch collectives of scheme p run on: the engine's is balanced where
+ * parameters are sharded and nothing is quantized, contiguous otherwise (shard.h). */
+static int unit_layout(const st_plan_input *in, const st_partition *p)
+{
+    if (in->unit_layout != ST_PLAN_UNITS_ENGINE)
+        return in->unit_layout;
+    return p->params != ST_SHARD_NONE && !p->qw && !p->qg ? ST_PLAN_UNITS_BALANCED : ST_PLAN_UNITS_CONTIGUOUS;
 }
 
 static st_status check_machine(const st_plan_machine *m)
@@ -49,9 +59,10 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: overlap %g is not in [0, 1]", in->overlap);
     if (in->act_bytes != 0 && in->act_bytes != 2 && in->act_bytes != 4)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: act_bytes %d is not 0, 2 or 4", in->act_bytes);
-    if (in->unit_layout != ST_PLAN_UNITS_CONTIGUOUS && in->unit_layout != ST_PLAN_UNITS_BALANCED)
-        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is neither contiguous nor balanced",
-                      in->unit_layout);
+    if (in->unit_layout != ST_PLAN_UNITS_CONTIGUOUS && in->unit_layout != ST_PLAN_UNITS_BALANCED &&
+        in->unit_layout != ST_PLAN_UNITS_ENGINE)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is not contiguous, balanced or the "
+                      "engine's", in->unit_layout);
     st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
                              in->micro_batches};
     st_plan_row r;
@@ -65,7 +76,9 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
      * bandwidth. Per-micro-batch ones run unit by unit: where the unit layout is known, each unit's
      * collectives are charged their busiest rank (plan_units.c); otherwise (a raw parameter count)
      * as the closed forms, one call per layer. */
-    int units = plan_unit_comm(in, p, r.traffic.padded, r.level_s, r.messages);
+    st_plan_input laid = *in;
+    laid.unit_layout = unit_layout(in, p);
+    int units = plan_unit_comm(&laid, p, r.traffic.padded, r.level_s, r.messages);
     uint64_t calls = in->model.layers > 0 ? (uint64_t)in->model.layers + 1 : 1;
     uint64_t step_msgs[ST_LEVEL_COUNT] = {0, 0, 0};
     for (int i = 0; i < r.traffic.n_phases; i++) {

@@ -32,18 +32,22 @@ static double activation_bytes(const st_plan_input *in)
     return (fmax(head, embed) + 6.0 * BT * C) * b + copies;
 }
 
-/* The engine's working slots: with sharded parameters, two gathered layers (the one in use and the
- * next); with sharded gradients, one layer's full gradient before its reduce-scatter. A "layer" is
- * the larger of a block (12 C^2 + 13 C) and the token embedding (V C). */
+/* The engine's working slots (shard.h, st_shard_attach_graph): the embeddings' unit (V C + T C +
+ * 2 C: wte, wpe and ln_f), in use through the whole forward and backward, plus blocks (12 C^2 +
+ * 13 C): with sharded parameters the block in use, and with overlap the next one being gathered;
+ * with sharded gradients, the block in backward and, with overlap, the previous one still being
+ * reduce-scattered; quantized schemes run blocking, one block. (Replicated parameters with sharded gradients keep whole arenas of parameters
+ * and use gradient slots only.) */
 static double slot_bytes(const st_plan_input *in, const st_partition *p)
 {
     const st_plan_model *m = &in->model;
-    double C = m->hidden, block = 12.0 * C * C + 13.0 * C, embed = (double)m->vocab * C;
-    double layer = fmax(block, embed), s = 0;
+    double C = m->hidden, block = 12.0 * C * C + 13.0 * C;
+    double embed = ((double)m->vocab + m->seq) * C + 2.0 * C, s = 0;
+    double blocks = in->overlap > 0 && p->params != ST_SHARD_NONE && !p->qw && !p->qg ? 2.0 : 1.0;
     if (p->params != ST_SHARD_NONE)
-        s += 2.0 * layer * in->param_bytes;
+        s += (embed + blocks * block) * in->param_bytes;
     if (p->grads != ST_SHARD_NONE)
-        s += layer * in->grad_bytes;
+        s += (embed + blocks * block) * in->grad_bytes;
     return s;
 }
 
@@ -90,5 +94,5 @@ void plan_compute(const st_plan_input *in, const st_partition *p, st_plan_row *r
         r->optim_s = elems * per_elem / (mc->stream_gbs * 1e9);
     }
     r->compute_s = r->fwdbwd_s + r->optim_s;
-    r->step_s = r->compute_s + r->comm_s - in->overlap * fmin(r->fwdbwd_s, r->comm_s);
+    r->step_s = plan_step_time(in, r);
 }

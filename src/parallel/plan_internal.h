@@ -8,6 +8,8 @@
 void plan_memory(const st_plan_input *in, const st_partition *p, st_plan_row *r);
 /* r->fwdbwd_s, r->optim_s, r->compute_s and r->step_s (r->comm_s and r->state must be filled). */
 void plan_compute(const st_plan_input *in, const st_partition *p, st_plan_row *r);
+/* plan_overlap.c: step_s from a row whose compute and communication are filled in. */
+double plan_step_time(const st_plan_input *in, const st_plan_row *r);
 
 /* Per-micro-batch communication of the shard engine's per-unit collectives (plan_units.c), for
  * models whose unit layout is known (GPT-2 shapes): adds each level's seconds (A micro-batches)

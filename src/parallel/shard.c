@@ -7,6 +7,7 @@
 #include <string.h>
 #include "internal.h"
 #include "comm_internal.h"
+#include "shard_async.h"
 #include "shard_internal.h"
 #include "strata/ops.h"
 
@@ -36,18 +37,38 @@ static st_status alloc_zero(st_device *dev, int64_t n, st_tensor **out)
     return st_fill(*out, 0.0);
 }
 
-/* With padded working copies the arena is the real working buffer: copy the parameters there. */
-st_status shard_sync_arena_params(st_shard_state *s)
+st_status shard_working(st_shard_state *s)
 {
-    int live = s->padded_copy && !st_params_released(s->ps, 0);
-    return live ? shard_copy_range(s->arena_p, 0, s->wp, 0, s->F) : ST_OK;
+    if (!s->map->balanced || s->lay)
+        return ST_OK;
+    if (!s->wp && !st_params_released(s->ps, 0)) {
+        ST_TRY(alloc_zero(s->dev, s->L, &s->wp));
+        ST_TRY(shard_map_from_arena(s, s->wp, s->arena_p));
+    }
+    if (!s->wg && !st_params_released(s->ps, 1)) {
+        ST_TRY(alloc_zero(s->dev, s->L, &s->wg));
+        ST_TRY(shard_map_from_arena(s, s->wg, s->arena_g));
+    }
+    return ST_OK;
 }
 
-/* The padded gradient buffer holding the arena's gradient, zeros past it. */
+/* With working copies (padded, or in the balanced layout's order) the arena is the real working
+ * buffer: copy the parameters there. */
+st_status shard_sync_arena_params(st_shard_state *s)
+{
+    int live = s->padded_copy && s->wp && !st_params_released(s->ps, 0);
+    if (!live)
+        return ST_OK;
+    return s->map->balanced ? shard_map_to_arena(s, s->arena_p, s->wp) : shard_copy_range(s->arena_p, 0, s->wp, 0, s->F);
+}
+
+/* The working gradient buffer holding the arena's gradient (in W's order), zeros past it. */
 static st_status load_working_grads(st_shard_state *s)
 {
     if (!s->padded_copy)
         return ST_OK;
+    if (s->map->balanced)
+        return shard_map_from_arena(s, s->wg, s->arena_g);
     ST_TRY(st_fill(s->wg, 0.0));
     return shard_copy_range(s->wg, 0, s->arena_g, 0, s->F);
 }
@@ -86,7 +107,12 @@ static st_status geometry(st_shard_state *s)
     static const char *const what[] = {"partitioned length P", "params scope", "grads scope", "optim scope",
                                        "secondary scope"};
     int64_t v[5] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary};
-    return shard_agree(s->c, v, 5, what);
+    ST_TRY(shard_agree(s->c, v, 5, what));
+    /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md), except
+     * for quantized schemes: their collectives (shard_quant.c) run on the contiguous layout's
+     * level-range calls, blocking, until they are queued as state machines (shard_async.h). */
+    int balanced = s->p.params != ST_SHARD_NONE && s->N > 1 && !s->p.qw && !s->p.qg;
+    return shard_map_new(s, NULL, balanced, &s->map);
 }
 
 /* Working buffers, then each kind of state (shards taken from the arena's values). */
@@ -106,16 +132,16 @@ static st_status allocate(st_shard_state *s)
     st_device_memory m0;
     st_device_memory_get(s->dev, &m0);
     uint64_t mark = m0.current;
-    s->padded_copy = s->L > s->F;
-    if (s->padded_copy) {
+    s->padded_copy = s->L > s->F || s->map->balanced;
+    if (s->padded_copy && !s->map->balanced) {
         ST_TRY(alloc_zero(s->dev, s->L, &s->wp));
         ST_TRY(alloc_zero(s->dev, s->L, &s->wg));
         ST_TRY(shard_copy_range(s->wp, 0, s->arena_p, 0, s->F));
         ST_TRY(shard_copy_range(s->wg, 0, s->arena_g, 0, s->F));
-    } else {
+    } else if (!s->padded_copy) {
         ST_TRY(shard_view(s->arena_p, 0, s->L, &s->wp));
         ST_TRY(shard_view(s->arena_g, 0, s->L, &s->wg));
-    }
+    } /* balanced: W-ordered copies only if the whole-arena path runs (shard_working) */
     grown(s->dev, &mark); /* padded working copies are not model state */
     const st_partition *p = &s->p;
     s->len_p = p->params ? scope_len(s, p->params) : s->L;
@@ -125,7 +151,10 @@ static st_status allocate(st_shard_state *s)
     s->off_o = shard_offset(s->c, s->L, 0, p->optim);
     if (p->params) {
         ST_TRY(alloc_zero(s->dev, s->len_p, &s->pshard));
-        ST_TRY(shard_copy_range(s->pshard, 0, s->wp, s->off_p, s->len_p));
+        if (s->map->balanced)
+            ST_TRY(shard_map_take(s, s->pshard, s->off_p, s->len_p, s->arena_p));
+        else
+            ST_TRY(shard_copy_range(s->pshard, 0, s->wp, s->off_p, s->len_p));
     } else {
         ST_TRY(st_tensor_ref(s->wp, &s->pshard));
     }
@@ -142,7 +171,10 @@ static st_status allocate(st_shard_state *s)
         s->len_s = scope_len(s, p->secondary);
         s->off_s = shard_offset(s->c, s->L, 0, p->secondary);
         ST_TRY(alloc_zero(s->dev, s->len_s, &s->sec));
-        ST_TRY(shard_copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
+        if (s->map->balanced)
+            ST_TRY(shard_map_take(s, s->sec, s->off_s, s->len_s, s->arena_p));
+        else
+            ST_TRY(shard_copy_range(s->sec, 0, s->wp, s->off_s, s->len_s));
     }
     s->measured.secondary = grown(s->dev, &mark);
     int64_t one = 1;
@@ -163,6 +195,7 @@ st_status st_shard_create(st_params *ps, st_comm *c, const st_partition *p, cons
     s->c = c;
     s->p = *p;
     s->cfg = *cfg;
+    s->overlap = 1;
     st_status st = geometry(s);
     if (st == ST_OK)
         st = allocate(s);
@@ -185,8 +218,24 @@ void st_shard_destroy(st_shard_state *s)
         st_tensor_destroy(all[i]);
     shard_layers_free(s);
     shard_quant_destroy(s);
+    shard_queue_free(s->q);
+    shard_map_free(s->map);
     free(s);
 }
+
+st_status st_shard_set_overlap(st_shard_state *s, int on)
+{
+    if (!s || (on != 0 && on != 1))
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_set_overlap: NULL state or a value other than 0/1");
+    if (s->q)
+        ST_TRY(shard_queue_wait(s->q, -1));
+    s->overlap = on;
+    return ST_OK;
+}
+
+int st_shard_overlap(const st_shard_state *s) { return s ? s->overlap : 0; }
+
+st_status shard_drain(st_shard_state *s) { return s->q ? shard_queue_wait(s->q, -1) : ST_OK; }
 
 st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partition_model *out)
 {
@@ -207,7 +256,7 @@ st_status st_shard_memory(const st_shard_state *s, st_partition_memory *out)
     if (!s || !out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_memory: NULL argument");
     /* Replicated kinds live in the arena, or in the padded copy when the arena is the shorter. */
-    uint64_t arena = (uint64_t)(s->padded_copy ? s->L : s->F) * sizeof(float);
+    uint64_t arena = (uint64_t)(s->L > s->F ? s->L : s->F) * sizeof(float);
     out->params = s->p.params ? s->measured.params : arena;
     out->grads = s->p.grads ? s->measured.grads : arena;
     out->optim = s->measured.optim;
@@ -222,6 +271,7 @@ st_status st_shard_gather(st_shard_state *s, st_phase_when when)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_gather: NULL state or a phase other than forward/backward");
     if (!s->p.params || s->lay) /* attached: the graph's unit hooks gather */
         return ST_OK;
+    ST_TRY(shard_working(s));
     int from_sec = when == ST_PHASE_BACKWARD && s->sec;
     st_tensor *src = from_sec ? s->sec : s->pshard;
     int scope = from_sec ? (int)s->p.secondary : (int)s->p.params;
@@ -239,6 +289,7 @@ st_status st_shard_reduce_micro(st_shard_state *s)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_reduce_micro: NULL state");
     if (!s->p.grads || s->lay) /* attached: the graph's unit hooks reduce */
         return ST_OK;
+    ST_TRY(shard_working(s));
     ST_TRY(load_working_grads(s));
     ST_TRY(shard_reduce_scatter_levels(s->c, s->wg, 0, (int)s->p.grads));
     st_tensor *mine = NULL;
@@ -256,8 +307,10 @@ st_status st_shard_reduce_micro(st_shard_state *s)
 static st_status reduce_to_optim(st_shard_state *s, st_tensor *g)
 {
     int optim = (int)s->p.optim;
-    if (!s->p.grads)
+    if (!s->p.grads) {
+        ST_TRY(shard_working(s));
         ST_TRY(load_working_grads(s));
+    }
     ST_TRY(shard_reduce_scatter_levels(s->c, s->acc, (int)s->p.grads, optim));
     if (optim == ST_SHARD_WORLD)
         return ST_OK;
@@ -312,12 +365,61 @@ static st_status adamw_range(st_shard_state *s, st_tensor *g, int64_t lo, int64_
     return st;
 }
 
+/* The balanced layout: W's pieces of the optim shard decay where their arena offsets lie below D;
+ * runs of W with the same answer are updated together. */
+typedef struct decay_runs {
+    st_shard_state *s;
+    st_tensor *g;
+    const st_adamw_params *ap;
+    int64_t lo, hi;
+    int decay;
+} decay_runs;
+
+static st_status decay_flush(decay_runs *x)
+{
+    if (x->hi <= x->lo)
+        return ST_OK;
+    st_adamw_params ap = *x->ap;
+    ap.weight_decay = x->decay ? ap.weight_decay : 0;
+    return adamw_range(x->s, x->g, x->lo, x->hi, &ap);
+}
+
+static st_status decay_piece(void *ctx, int64_t w, int64_t a, int64_t n)
+{
+    decay_runs *x = ctx;
+    int64_t D = x->s->D, k = a >= D ? 0 : a + n <= D ? n : D - a; /* the first k decay */
+    for (int part = 0; part < 2; part++) {
+        int64_t lo = part ? w + k : w, hi = part ? w + n : w + k;
+        if (hi <= lo)
+            continue;
+        int decay = part == 0;
+        if (decay != x->decay || lo != x->hi) {
+            ST_TRY(decay_flush(x));
+            x->lo = lo;
+            x->decay = decay;
+        }
+        x->hi = hi;
+    }
+    return ST_OK;
+}
+
+static st_status adamw_balanced(st_shard_state *s, st_tensor *g, const st_adamw_params *ap)
+{
+    decay_runs x = {s, g, ap, s->off_o, s->off_o, 1};
+    ST_TRY(shard_map_each(s->map, s->off_o, s->len_o, decay_piece, &x));
+    return decay_flush(&x);
+}
+
 static st_status update(st_shard_state *s, st_tensor *g, float lr, float scale)
 {
     st_adamw_params ap = {lr, s->cfg.beta1, s->cfg.beta2, s->cfg.eps, s->cfg.weight_decay, scale, s->step + 1};
-    ST_TRY(adamw_range(s, g, 0, s->D, &ap));
-    ap.weight_decay = 0;
-    ST_TRY(adamw_range(s, g, s->D, s->L, &ap));
+    if (s->map->balanced) {
+        ST_TRY(adamw_balanced(s, g, &ap));
+    } else {
+        ST_TRY(adamw_range(s, g, 0, s->D, &ap));
+        ap.weight_decay = 0;
+        ST_TRY(adamw_range(s, g, s->D, s->L, &ap));
+    }
     ST_TRY(shard_all_gather_levels(s->c, s->pshard, (int)s->p.params, (int)s->p.optim));
     ST_TRY(shard_quant_updated(s)); /* qw: re-quantize the updated master */
     s->step++;
@@ -329,6 +431,7 @@ st_status st_shard_step(st_shard_state *s, float lr, float avg, float max_norm, 
     if (!s || !isfinite(lr) || !isfinite(avg) || !(avg > 0))
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_step: NULL state, or lr %g / avg %g not finite and positive",
                       lr, avg);
+    ST_TRY(shard_drain(s));
     st_tensor *g = NULL;
     ST_TRY(shard_view(s->acc, 0, s->len_o, &g));
     float sumsq = 0;

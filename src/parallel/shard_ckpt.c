@@ -16,7 +16,7 @@
 #include "strata/checkpoint.h"
 
 #define KEY_PREFIX "strata.shard."
-#define FORMAT "1"
+#define FORMAT(s) ((s)->map->balanced ? "2" : "1")
 
 enum { K_FORMAT, K_P, K_COUNT, K_LEN, K_STEP, K_INDEX, K_BEGIN, K_RANKS, K_SCHEME, K_ID, K_N };
 static const char *const keys[K_N] = {KEY_PREFIX "format", KEY_PREFIX "P", KEY_PREFIX "count",
@@ -57,9 +57,45 @@ static st_status read_range(st_tensor *t, int64_t off, int64_t n, float *dst)
     return st;
 }
 
+/* Where the elements of W's range [w, w + n) lie in the arena, cut at P: pieces (arena offset, length)
+ * in W order, as the "arena" tensor of a format-2 shard (four i32 words each). */
+typedef struct arena_pieces {
+    int32_t *word;
+    int n, cap;
+    int64_t P, w0, kept;
+    float *buf; /* compacted in place: elements past P dropped (3 tensors of `stride`) */
+    int64_t stride;
+} arena_pieces;
+
+static st_status keep_piece(void *ctx, int64_t w, int64_t a, int64_t n)
+{
+    arena_pieces *x = ctx;
+    if (a >= x->P)
+        return ST_OK;
+    n = a + n > x->P ? x->P - a : n;
+    if (x->n == x->cap) {
+        int cap = x->cap ? 2 * x->cap : 64;
+        int32_t *g = realloc(x->word, sizeof *g * 4 * (size_t)cap);
+        if (!g)
+            return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_save: layout of a shard");
+        x->word = g;
+        x->cap = cap;
+    }
+    int32_t *q = x->word + 4 * x->n++;
+    q[0] = (int32_t)((uint64_t)a >> 32), q[1] = (int32_t)(uint32_t)a;
+    q[2] = (int32_t)((uint64_t)n >> 32), q[3] = (int32_t)(uint32_t)n;
+    for (int i = 0; i < 3; i++)
+        memmove(x->buf + i * x->stride + x->kept, x->buf + i * x->stride + (w - x->w0), (size_t)n * sizeof(float));
+    x->kept += n;
+    return ST_OK;
+}
+
 static st_status write_shard(st_shard_state *s, const char *dir, const char *id)
 {
+    int balanced = s->map->balanced;
     int64_t b = s->off_o, e = s->off_o + s->len_o < s->P ? s->off_o + s->len_o : s->P, n = e > b ? e - b : 0;
+    if (balanced)
+        n = s->len_o;
     float *buf = malloc((size_t)(3 * n + 1) * sizeof(float));
     if (!buf)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_save: %lld-element shard", (long long)n);
@@ -69,6 +105,10 @@ static st_status write_shard(st_shard_state *s, const char *dir, const char *id)
         st = read_range(s->m, 0, n, buf + n);
     if (st == ST_OK)
         st = read_range(s->v, 0, n, buf + 2 * n);
+    arena_pieces x = {NULL, 0, 0, s->P, b, 0, buf, n};
+    if (st == ST_OK && balanced)
+        st = shard_map_each(s->map, b, n, keep_piece, &x);
+    int64_t kept = balanced ? x.kept : n;
     char val[K_N][32], path[4096];
     int k = (int)(s->off_o / s->len_o);
     snprintf(val[K_P], 32, "%lld", (long long)s->P);
@@ -76,16 +116,18 @@ static st_status write_shard(st_shard_state *s, const char *dir, const char *id)
     snprintf(val[K_STEP], 32, "%lld", (long long)s->step);
     snprintf(val[K_INDEX], 32, "%d", k);
     snprintf(val[K_BEGIN], 32, "%lld", (long long)b);
-    st_ckpt_meta meta[] = {{keys[K_FORMAT], FORMAT}, {keys[K_P], val[K_P]}, {keys[K_COUNT], val[K_COUNT]},
+    st_ckpt_meta meta[] = {{keys[K_FORMAT], FORMAT(s)}, {keys[K_P], val[K_P]}, {keys[K_COUNT], val[K_COUNT]},
                            {keys[K_STEP], val[K_STEP]}, {keys[K_INDEX], val[K_INDEX]},
                            {keys[K_BEGIN], val[K_BEGIN]}, {keys[K_ID], id}};
-    st_ckpt_tensor t[3];
+    st_ckpt_tensor t[4];
     for (int i = 0; i < 3; i++)
-        t[i] = (st_ckpt_tensor){tensor_names[i], ST_F32, 1, {n}, buf + i * n};
+        t[i] = (st_ckpt_tensor){tensor_names[i], ST_F32, 1, {kept}, buf + i * n};
+    t[3] = (st_ckpt_tensor){"arena", ST_I32, 2, {x.n, 4}, x.word};
     shard_path(path, sizeof path, dir, k, shard_count(s));
     if (st == ST_OK)
-        st = st_safetensors_write(path, t, 3, meta, 7);
+        st = st_safetensors_write(path, t, balanced ? 4 : 3, meta, 7);
     free(buf);
+    free(x.word);
     return st;
 }
 
@@ -103,7 +145,7 @@ static st_status write_index(st_shard_state *s, const char *dir, const char *id,
     st_ckpt_meta *meta = malloc((size_t)(8 + nuser) * sizeof *meta);
     if (!meta)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_save: index metadata");
-    meta[0] = (st_ckpt_meta){keys[K_FORMAT], FORMAT};
+    meta[0] = (st_ckpt_meta){keys[K_FORMAT], FORMAT(s)};
     int at = 1;
     for (int i = K_P; i <= K_ID; i++)
         if (i != K_INDEX && i != K_BEGIN)
@@ -137,6 +179,7 @@ st_status st_shard_save(st_shard_state *s, const char *dir, const st_ckpt_meta *
 {
     if (!s || !dir || nmeta < 0 || (nmeta > 0 && !meta))
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_save: NULL argument or negative metadata count");
+    ST_TRY(shard_drain(s));
     st_status local = ST_OK;
     for (int i = 0; i < nmeta && local == ST_OK; i++)
         if (!meta[i].key || strncmp(meta[i].key, KEY_PREFIX, strlen(KEY_PREFIX)) == 0)
@@ -167,25 +210,108 @@ static st_status meta_int(const st_safetensors *f, const char *path, int key, in
     return ST_OK;
 }
 
-/* Element ranges: what this rank needs (params and optim shards, cut at P) and what it gets. */
+/* Pieces of the arena's vector: [a, a + n) at position pos of a host buffer. A rank's needs (its
+ * parameter and optim shards, in its own layout) and a file's contents (in the layout it was saved
+ * in) are both lists of pieces; loading copies their overlaps, so any layout loads into any other. */
+typedef struct piece {
+    int64_t a, pos, n;
+} piece;
+
+typedef struct pieces {
+    piece *p;
+    int n, cap;
+} pieces;
+
+static st_status pieces_push(pieces *l, int64_t a, int64_t pos, int64_t n)
+{
+    if (n <= 0)
+        return ST_OK;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 32;
+        piece *g = realloc(l->p, sizeof *g * (size_t)cap);
+        if (!g)
+            return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_load: host allocation failed");
+        l->p = g;
+        l->cap = cap;
+    }
+    l->p[l->n++] = (piece){a, pos, n};
+    return ST_OK;
+}
+
 typedef struct need {
-    int64_t begin, len;
+    pieces in;
     float *dst;
 } need;
 
-/* Copies the overlap of file range [b, b + n) (values in src) into the needed range. */
-static void take(const need *nd, int64_t b, int64_t n, const float *src)
+typedef struct need_ctx {
+    pieces *l;
+    int64_t w0, P;
+} need_ctx;
+
+static st_status need_piece(void *ctx, int64_t w, int64_t a, int64_t n)
 {
-    int64_t lo = b > nd->begin ? b : nd->begin, hi = b + n < nd->begin + nd->len ? b + n : nd->begin + nd->len;
-    if (lo < hi)
-        memcpy(nd->dst + (lo - nd->begin), src + (lo - b), (size_t)(hi - lo) * sizeof(float));
+    need_ctx *x = ctx;
+    if (a >= x->P)
+        return ST_OK; /* padding: stays zero */
+    return pieces_push(x->l, a, w - x->w0, a + n > x->P ? x->P - a : n);
 }
 
-static int overlaps(const need *nd, int64_t b, int64_t n) { return b < nd->begin + nd->len && nd->begin < b + n; }
+/* This rank's W range [w, w + len) as pieces of the arena cut at P. */
+static st_status need_pieces(const st_shard_state *s, int64_t w, int64_t len, int64_t P, need *nd)
+{
+    need_ctx x = {&nd->in, w, P};
+    return shard_map_each(s->map, w, len, need_piece, &x);
+}
+
+static int overlaps(const pieces *f, const need *nd)
+{
+    for (int i = 0; i < f->n; i++)
+        for (int j = 0; j < nd->in.n; j++)
+            if (f->p[i].a < nd->in.p[j].a + nd->in.p[j].n && nd->in.p[j].a < f->p[i].a + f->p[i].n)
+                return 1;
+    return 0;
+}
+
+/* Copies every overlap of the file's pieces (values in src) into the needed ones. */
+static void take(const pieces *f, const float *src, const need *nd)
+{
+    for (int i = 0; i < f->n; i++)
+        for (int j = 0; j < nd->in.n; j++) {
+            const piece *x = &f->p[i], *y = &nd->in.p[j];
+            int64_t lo = x->a > y->a ? x->a : y->a, hi = x->a + x->n < y->a + y->n ? x->a + x->n : y->a + y->n;
+            if (lo < hi)
+                memcpy(nd->dst + y->pos + (lo - y->a), src + x->pos + (lo - x->a), (size_t)(hi - lo) * sizeof(float));
+        }
+}
+
+/* A format-2 file's "arena" tensor as pieces; they must lie in [0, P) and hold *total elements. */
+static st_status file_pieces(const st_safetensors *f, const char *path, int64_t P, pieces *out, int64_t *total)
+{
+    st_ckpt_info info;
+    ST_TRY(st_safetensors_find(f, "arena", &info));
+    if (info.dtype != ST_I32 || info.ndim != 2 || info.shape[1] != 4 || info.shape[0] > (1 << 26))
+        return ST_ERR(ST_ERR_FORMAT, "sharded checkpoint %s: tensor 'arena' must be i32 of n x 4", path);
+    int32_t *w = malloc(info.bytes + 16);
+    st_status st = w ? st_safetensors_read(f, "arena", w, info.bytes)
+                     : ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_load: host allocation failed");
+    *total = 0;
+    for (int64_t i = 0; i < info.shape[0] && st == ST_OK; i++) {
+        int64_t a = (int64_t)((uint64_t)(uint32_t)w[4 * i] << 32 | (uint32_t)w[4 * i + 1]);
+        int64_t n = (int64_t)((uint64_t)(uint32_t)w[4 * i + 2] << 32 | (uint32_t)w[4 * i + 3]);
+        if (a < 0 || n < 0 || a > P || n > P - a)
+            st = ST_ERR(ST_ERR_FORMAT, "sharded checkpoint %s: piece %lld of 'arena' ([%lld, + %lld)) lies "
+                        "outside [0, %lld)", path, (long long)i, (long long)a, (long long)n, (long long)P);
+        else
+            st = pieces_push(out, a, *total, n);
+        *total += n;
+    }
+    free(w);
+    return st;
+}
 
 /* What every shard file of a save must say, as its index says it. */
 typedef struct shard_expect {
-    int64_t P, count, step, len;
+    int64_t format, P, count, step, len;
     const char *id; /* NULL for a checkpoint written before saves had ids */
 } shard_expect;
 
@@ -208,24 +334,32 @@ static st_status check_shard(const st_safetensors *f, const char *path, int k, c
     return ST_OK;
 }
 
-/* Reads the shard file k (range [b, b + n)) into whatever `nds` need. */
+/* Reads shard file k (format 1: the arena's [b, b + n); format 2: its "arena" pieces) into
+ * whatever `nds` need. */
 static st_status load_file(const char *dir, int k, const shard_expect *x, int64_t b, int64_t n, need nds[3])
 {
     char path[4096];
     shard_path(path, sizeof path, dir, k, (int)x->count);
     st_safetensors *f = NULL;
     ST_TRY(st_safetensors_open(path, &f));
-    float *buf = malloc((size_t)(n + 1) * sizeof(float));
-    st_status st = buf ? check_shard(f, path, k, x)
-                       : ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_load: %lld elements", (long long)n);
+    pieces fp = {NULL, 0, 0};
+    st_status st = check_shard(f, path, k, x);
+    if (st == ST_OK && x->format == 2)
+        st = file_pieces(f, path, x->P, &fp, &n);
+    else if (st == ST_OK)
+        st = pieces_push(&fp, b, 0, n);
+    float *buf = st == ST_OK ? malloc((size_t)(n + 1) * sizeof(float)) : NULL;
+    if (st == ST_OK && !buf)
+        st = ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_load: %lld elements", (long long)n);
     for (int i = 0; i < 3 && st == ST_OK; i++) {
-        if (!overlaps(&nds[i], b, n))
+        if (!overlaps(&fp, &nds[i]))
             continue;
         st = st_safetensors_read(f, tensor_names[i], buf, (size_t)n * sizeof(float));
         if (st == ST_OK)
-            take(&nds[i], b, n, buf);
+            take(&fp, buf, &nds[i]);
     }
     free(buf);
+    free(fp.p);
     st_safetensors_destroy(f);
     return st;
 }
@@ -242,8 +376,7 @@ static st_status read_index(st_shard_state *s, const char *dir, shard_expect *x,
     snprintf(path, sizeof path, "%s/index.safetensors", dir);
     st_safetensors *f = NULL;
     ST_TRY(st_safetensors_open(path, &f));
-    int64_t fmt = 0;
-    st_status st = meta_int(f, path, K_FORMAT, 1, 1, &fmt);
+    st_status st = meta_int(f, path, K_FORMAT, 1, 2, &x->format);
     if (st == ST_OK)
         st = meta_int(f, path, K_P, 1, INT64_MAX / 2, &x->P);
     if (st == ST_OK && x->P != s->P)
@@ -274,17 +407,23 @@ static st_status load_local(st_shard_state *s, const char *dir, float *hp, float
     shard_expect x;
     char id[64];
     ST_TRY(read_index(s, dir, &x, id));
-    int64_t P = x.P;
-    /* Needed ranges cut at P; what lies past P is padding and stays zero. */
-    int64_t np = s->off_p + s->len_p < P ? s->len_p : (P > s->off_p ? P - s->off_p : 0);
-    int64_t no = s->off_o + s->len_o < P ? s->len_o : (P > s->off_o ? P - s->off_o : 0);
-    need nds[3] = {{s->off_p, np, hp}, {s->off_o, no, hm}, {s->off_o, no, hv}};
-    for (int64_t k = 0; k < x.count; k++) {
-        int64_t b = k * x.len, n = b + x.len < P ? x.len : P - b;
-        if (n <= 0 || !(overlaps(&nds[0], b, n) || overlaps(&nds[1], b, n)))
+    need nds[3] = {{{NULL, 0, 0}, hp}, {{NULL, 0, 0}, hm}, {{NULL, 0, 0}, hv}};
+    st_status st = need_pieces(s, s->off_p, s->len_p, x.P, &nds[0]);
+    if (st == ST_OK)
+        st = need_pieces(s, s->off_o, s->len_o, x.P, &nds[1]);
+    if (st == ST_OK)
+        st = need_pieces(s, s->off_o, s->len_o, x.P, &nds[2]);
+    /* format 1 names its ranges in the index: only the files that overlap are opened */
+    for (int64_t k = 0; k < x.count && st == ST_OK; k++) {
+        int64_t b = k * x.len, n = b + x.len < x.P ? x.len : x.P - b;
+        pieces range = {&(piece){b, 0, n}, 1, 1};
+        if (x.format == 1 && (n <= 0 || !(overlaps(&range, &nds[0]) || overlaps(&range, &nds[1]))))
             continue;
-        ST_TRY(load_file(dir, (int)k, &x, b, n, nds));
+        st = load_file(dir, (int)k, &x, b, n, nds);
     }
+    for (int i = 0; i < 3; i++)
+        free(nds[i].in.p);
+    ST_TRY(st);
     ST_TRY(write_back(s->pshard, hp, s->len_p));
     ST_TRY(write_back(s->m, hm, s->len_o));
     ST_TRY(write_back(s->v, hv, s->len_o));
@@ -296,6 +435,7 @@ st_status st_shard_load(st_shard_state *s, const char *dir)
 {
     if (!s || !dir)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_load: NULL argument");
+    ST_TRY(shard_drain(s));
     float *hp = calloc((size_t)s->len_p, sizeof(float));
     float *hm = calloc((size_t)s->len_o, sizeof(float));
     float *hv = calloc((size_t)s->len_o, sizeof(float));

@@ -7,6 +7,45 @@
 
 typedef struct shard_layers shard_layers; /* shard_units.c: the per-unit mode */
 typedef struct shard_quant shard_quant;   /* shard_quant.c: qwZ/qgZ state */
+typedef struct shard_queue shard_queue;   /* shard_async.c: collectives in flight */
+
+/* shard_layout.c. Where each element of the padded vector [0, L) lives. The units (a layer's
+ * parameters; st_shard_attach_graph) have runs: [lo, hi) ranges of the arena's vector, ascending,
+ * tiling [0, L) over all units; a unit's slot is its runs end to end. */
+typedef struct shard_unit_map {
+    int64_t (*run)[2];  /* arena ranges */
+    int64_t *run_pos;   /* where each run starts in the slot */
+    int nruns;
+    int64_t numel;      /* the slot's length: the runs' total */
+    int64_t q;          /* balanced: each world rank's piece of the slot's first N q elements */
+    int64_t boff;       /* balanced: where that piece sits in each world block of W */
+    int64_t toff;       /* balanced: where the unit's tail (its last numel - N q elements) sits in T */
+} shard_unit_map;
+
+/* One piece of the permutation: W[w, w + n) = arena[a, a + n). */
+typedef struct shard_seg {
+    int64_t w, a, n;
+} shard_seg;
+
+/* The layout. Contiguous (balanced = 0): W is the arena's vector itself, so a scope's shard is one
+ * contiguous slice of it and a unit lies in the slices of few ranks. Balanced (parameters sharded
+ * over more than one rank): W, the vector every shard and whole-vector collective works on, is
+ * N world blocks of B = L / N elements; block w holds, for each unit in turn, the w-th of the N
+ * equal pieces (q elements) of the slot's first N q elements, then the w-th R / N elements of
+ * T, the units' tails (fewer than N elements each) end to end (R = L - N sum q, a multiple of N).
+ * A scope's shard is a run of whole blocks, so every rank holds 1/N of every unit and a unit's
+ * gather is a true all-gather of its N q elements; T is gathered (and reduce-scattered) once per
+ * pass, as one bucket. */
+typedef struct shard_map {
+    int balanced;
+    int n_units, n_params;
+    int *unit_of;            /* per parameter */
+    int64_t *pos;            /* per parameter: its offset in its unit's slot */
+    shard_unit_map *u;
+    int64_t B, Q, R;         /* block, sum of q, tails' total */
+    shard_seg *seg;          /* W -> arena, ascending in w, tiling [0, L) */
+    int nseg;
+} shard_map;
 
 /* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
 struct st_shard_state {
@@ -29,8 +68,11 @@ struct st_shard_state {
     int64_t off_p, off_o, off_s;
     int64_t step;
     shard_layers *lay;             /* NULL until st_shard_attach_graph */
-    shard_quant *q;                /* NULL unless the scheme quantizes (qw or qg) */
+    shard_quant *quant;            /* NULL unless the scheme quantizes (qw or qg) */
     st_tensor *master;             /* qw with params narrower than optim: the exact optim shard */
+    shard_map *map;                /* the layout of W (st_shard_create) */
+    shard_queue *q;                /* the collectives in flight (per-unit mode) */
+    int overlap;                   /* 1: prefetch and overlap (st_shard_set_overlap; default 1) */
     st_partition_memory measured; /* allocator deltas around each kind's allocation */
 };
 
@@ -107,8 +149,28 @@ st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
 /* shard.c helpers the checkpoint and unit code use. dst[doff, + len) = src[soff, + len), 1-d. */
 st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out);
 st_status shard_copy_range(st_tensor *dst, int64_t doff, st_tensor *src, int64_t soff, int64_t len);
+/* shard_layout.c. The default units (by name) or `units` (NULL: default) into a new map of s's
+ * geometry, balanced when `balanced`. */
+st_status shard_map_new(st_shard_state *s, const int *units, int balanced, shard_map **out);
+void shard_map_free(shard_map *m);
+/* 1 when `units` (NULL: the default) groups the parameters as m does. */
+int shard_map_same_units(const st_shard_state *s, const shard_map *m, const int *units);
+/* arena[0, F) from W-ordered w (L elements), and back (w zeroed where the arena has nothing). */
+st_status shard_map_to_arena(const st_shard_state *s, st_tensor *arena, st_tensor *w);
+st_status shard_map_from_arena(const st_shard_state *s, st_tensor *w, st_tensor *arena);
+/* dst[0, n) = W[w, w + n) taken from the arena (elements the arena lacks are left as they are). */
+st_status shard_map_take(const st_shard_state *s, st_tensor *dst, int64_t w, int64_t n, st_tensor *arena);
+/* shard.c: the whole-arena path's W-ordered working buffers, allocated on first use (balanced). */
+st_status shard_working(st_shard_state *s);
+/* The arena ranges of W's elements [w, w + n): calls fn(ctx, w_i, a_i, n_i) for each piece, in W
+ * order. */
+st_status shard_map_each(const shard_map *m, int64_t w, int64_t n,
+                         st_status (*fn)(void *ctx, int64_t w, int64_t a, int64_t n), void *ctx);
+
 /* shard_units.c: frees s->lay (NULL-safe). */
 void shard_layers_free(st_shard_state *s);
+/* shard.c: finishes every collective in flight (per-unit mode); before anything reads the state. */
+st_status shard_drain(st_shard_state *s);
 st_status shard_sync_arena_params(st_shard_state *s);
 
 #endif

@@ -104,7 +104,7 @@ st_status shard_quant_create(st_shard_state *s)
     q->gbits = s->p.qg;
     q->block = st_partition_qblock(&s->p);
     q->optim = (int)s->p.optim;
-    s->q = q;
+    s->quant = q;
     s->c->squant = q;
     if (q->wbits)
         ST_TRY(weights_init(q));
@@ -113,21 +113,21 @@ st_status shard_quant_create(st_shard_state *s)
 
 void shard_quant_destroy(st_shard_state *s)
 {
-    if (!s->q)
+    if (!s->quant)
         return;
-    if (s->c->squant == s->q)
+    if (s->c->squant == s->quant)
         s->c->squant = NULL;
-    free(s->q->q);
-    free(s->q->scales);
-    free(s->q);
-    s->q = NULL;
+    free(s->quant->q);
+    free(s->quant->scales);
+    free(s->quant);
+    s->quant = NULL;
     st_tensor_destroy(s->master);
     s->master = NULL;
 }
 
 st_status shard_quant_sync(st_shard_state *s)
 {
-    shard_quant *q = s->q;
+    shard_quant *q = s->quant;
     if (!q || !q->wbits)
         return ST_OK;
     if (q->micro)
@@ -140,7 +140,7 @@ st_status shard_quant_sync(st_shard_state *s)
 
 st_status shard_quant_updated(st_shard_state *s)
 {
-    shard_quant *q = s->q;
+    shard_quant *q = s->quant;
     if (!q || !q->wbits)
         return ST_OK;
     if (q->micro)

@@ -3,210 +3,40 @@
  * uses them, and sharded gradients are reduce-scattered from a slot into the accumulator as soon
  * as backward has finished a unit, driven by the graph executor's unit hooks (graph.h). The full
  * parameter and gradient arenas of the set are released. The bytes moved are those of the
- * whole-arena path: the units' runs tile the padded vector (see shard_levels.c). */
+ * whole-arena path: the units' runs tile the padded vector (see shard_levels.c). With the balanced
+ * layout and overlap on, the next unit's gather is started while the current one computes and a
+ * unit's reduce-scatter runs while the previous one's backward computes (the collectives are
+ * queued on shard_async.c's queue, advanced between graph nodes by the executor's progress hook);
+ * each unit's collectives are shard_unit_ops.c's. */
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
-#include "comm_internal.h"
-#include "shard_internal.h"
-#include "strata/graph.h"
+#include "shard_units.h"
 #include "strata/ops.h"
-
-typedef struct shard_unit {
-    int64_t (*run)[2];   /* [lo, hi) ranges of the padded vector, ascending */
-    int64_t *run_pos;    /* where each run starts in the unit's slot */
-    int nruns;
-    int64_t numel;       /* slot length: the runs' total */
-    int pslot, gslot;    /* slots held, -1 for none */
-} shard_unit;
-
-typedef struct shard_slot {
-    st_tensor *t;
-    int64_t len;
-    int busy;
-} shard_slot;
-
-struct shard_layers {
-    st_graph_plan *plan;
-    int n_units, n_params, n_nodes, n_slots;
-    shard_unit *u;
-    int *unit_of;        /* per parameter */
-    int64_t *pos;        /* per parameter: its offset in the unit's slot */
-    st_tensor **pv, **gv;/* per parameter: views of the slot its unit holds now (owned) */
-    int *pv_slot, *gv_slot;
-    st_node *node;       /* parameter nodes of the plan ... */
-    int *node_param;     /* ... and the parameter each is bound to */
-    shard_slot *slot;    /* grows to the most slots live at once */
-    uint64_t slot_bytes;
-};
 
 void shard_layers_free(st_shard_state *s)
 {
     shard_layers *l = s->lay;
     if (!l)
         return;
-    for (int i = 0; l->u && i < l->n_units; i++) {
-        free(l->u[i].run);
-        free(l->u[i].run_pos);
-    }
     for (int i = 0; i < l->n_params; i++) {
         st_tensor_destroy(l->pv ? l->pv[i] : NULL);
         st_tensor_destroy(l->gv ? l->gv[i] : NULL);
     }
     for (int i = 0; i < l->n_slots; i++)
         st_tensor_destroy(l->slot[i].t);
-    if (l->plan)
+    st_tensor_destroy(l->ptail);
+    st_tensor_destroy(l->gtail);
+    if (l->plan) {
         st_graph_set_unit_hook(l->plan, NULL, NULL);
-    free(l->u), free(l->unit_of), free(l->pos), free(l->pv), free(l->gv), free(l->pv_slot), free(l->gv_slot);
+        st_graph_set_progress_hook(l->plan, NULL, NULL);
+    }
+    for (int d = 0; d < 2; d++)
+        free(l->order[d]), free(l->at[d]);
+    free(l->u), free(l->pv), free(l->gv), free(l->pv_slot), free(l->gv_slot);
     free(l->node), free(l->node_param), free(l->slot);
     free(l);
     s->lay = NULL;
-}
-
-/* "<word>.<digits>." starts a layer's unit name; every other parameter is in the unit "". */
-static size_t layer_prefix(const char *name)
-{
-    const char *dot = strchr(name, '.');
-    if (!dot || dot[1] < '0' || dot[1] > '9')
-        return 0;
-    const char *q = dot + 1;
-    while (*q >= '0' && *q <= '9')
-        q++;
-    return *q == '.' ? (size_t)(q + 1 - name) : 0;
-}
-
-/* Default units: the non-layer parameters form unit 0, then each layer prefix a unit in order. */
-static st_status default_units(const st_params *ps, int *unit_of, int *n_units)
-{
-    int n = st_params_count(ps), count = 0, rest = -1;
-    for (int i = 0; i < n; i++) {
-        st_param_info a;
-        ST_TRY(st_params_info(ps, i, &a));
-        size_t k = layer_prefix(a.name);
-        unit_of[i] = -1;
-        for (int j = 0; j < i && unit_of[i] < 0; j++) {
-            st_param_info b;
-            ST_TRY(st_params_info(ps, j, &b));
-            if (layer_prefix(b.name) == k && strncmp(a.name, b.name, k) == 0)
-                unit_of[i] = unit_of[j];
-        }
-        if (unit_of[i] < 0)
-            unit_of[i] = k == 0 && rest >= 0 ? rest : count++;
-        if (k == 0)
-            rest = unit_of[i];
-    }
-    *n_units = count;
-    return ST_OK;
-}
-
-static int by_offset(const void *x, const void *y)
-{
-    const int64_t *a = x, *b = y; /* (offset, index) pairs */
-    return a[0] < b[0] ? -1 : a[0] > b[0];
-}
-
-/* Appends [lo, hi) to unit u's runs (merged with the last when contiguous), or only counts. */
-static void add_run(shard_unit *u, int64_t lo, int64_t hi, int fill)
-{
-    if (lo >= hi)
-        return;
-    if (u->nruns && u->numel == lo) { /* numel tracks the last run's end while building */
-        if (fill)
-            u->run[u->nruns - 1][1] = hi;
-        u->numel = hi;
-        return;
-    }
-    if (fill) {
-        u->run[u->nruns][0] = lo;
-        u->run[u->nruns][1] = hi;
-    }
-    u->nruns++;
-    u->numel = hi;
-}
-
-/* Each parameter owns [its offset, the next parameter's offset), the last one up to L, so the
- * units' runs tile the padded vector [0, L). Two passes: count the runs, then fill them. */
-static st_status build_runs(st_shard_state *s, shard_layers *l)
-{
-    int n = l->n_params;
-    int64_t (*ord)[2] = malloc(sizeof *ord * (size_t)n);
-    if (!ord)
-        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
-    for (int i = 0; i < n; i++) {
-        st_param_info info;
-        st_params_info(s->ps, i, &info);
-        ord[i][0] = info.offset;
-        ord[i][1] = i;
-    }
-    qsort(ord, (size_t)n, sizeof *ord, by_offset);
-    st_status st = ST_OK;
-    for (int pass = 0; pass < 2 && st == ST_OK; pass++) {
-        for (int k = 0; k < l->n_units; k++) {
-            shard_unit *u = &l->u[k];
-            if (pass == 1) {
-                u->run = malloc(sizeof *u->run * (size_t)u->nruns);
-                u->run_pos = malloc(sizeof *u->run_pos * (size_t)u->nruns);
-                if (!u->run || !u->run_pos)
-                    st = ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
-            }
-            u->nruns = 0;
-            u->numel = -1;
-        }
-        for (int j = 0; j < n && st == ST_OK; j++) {
-            int64_t lo = j == 0 ? 0 : ord[j][0], hi = j + 1 < n ? ord[j + 1][0] : s->L;
-            add_run(&l->u[l->unit_of[ord[j][1]]], lo, hi, pass);
-        }
-    }
-    free(ord);
-    ST_TRY(st);
-    for (int k = 0; k < l->n_units; k++) {
-        shard_unit *u = &l->u[k];
-        u->numel = 0;
-        for (int r = 0; r < u->nruns; r++) {
-            u->run_pos[r] = u->numel;
-            u->numel += u->run[r][1] - u->run[r][0];
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        st_param_info info;
-        st_params_info(s->ps, i, &info);
-        const shard_unit *u = &l->u[l->unit_of[i]];
-        for (int r = 0; r < u->nruns; r++)
-            if (info.offset >= u->run[r][0] && info.offset < u->run[r][1])
-                l->pos[i] = u->run_pos[r] + info.offset - u->run[r][0];
-    }
-    return ST_OK;
-}
-
-/* The smallest free slot of at least `need` elements, or a new one of exactly that. */
-static st_status acquire(st_shard_state *s, int64_t need, int *out)
-{
-    shard_layers *l = s->lay;
-    int best = -1;
-    for (int i = 0; i < l->n_slots; i++)
-        if (!l->slot[i].busy && l->slot[i].len >= need && (best < 0 || l->slot[i].len < l->slot[best].len))
-            best = i;
-    if (best < 0) {
-        shard_slot *grown = realloc(l->slot, sizeof *grown * (size_t)(l->n_slots + 1));
-        if (!grown)
-            return ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: host allocation failed");
-        l->slot = grown;
-        best = l->n_slots;
-        l->slot[best] = (shard_slot){NULL, need, 0};
-        ST_TRY(st_tensor_create(s->dev, ST_F32, 1, &need, &l->slot[best].t));
-        l->n_slots++;
-        l->slot_bytes += (uint64_t)need * sizeof(float);
-    }
-    l->slot[best].busy = 1;
-    *out = best;
-    return ST_OK;
-}
-
-static void drop(shard_layers *l, int *slot)
-{
-    if (*slot >= 0)
-        l->slot[*slot].busy = 0;
-    *slot = -1;
 }
 
 /* views[i] (i in unit k) as parameter-shaped views of slot `slot`, unless they already are. */
@@ -214,12 +44,12 @@ static st_status unit_views(st_shard_state *s, int k, int slot, st_tensor **view
 {
     shard_layers *l = s->lay;
     for (int i = 0; i < l->n_params; i++) {
-        if (l->unit_of[i] != k || at[i] == slot)
+        if (s->map->unit_of[i] != k || at[i] == slot)
             continue;
         st_param_info info;
         st_tensor *piece = NULL, *v = NULL;
         ST_TRY(st_params_info(s->ps, i, &info));
-        ST_TRY(shard_view(l->slot[slot].t, l->pos[i], info.numel, &piece));
+        ST_TRY(shard_view(l->slot[slot].t, s->map->pos[i], info.numel, &piece));
         st_status st = st_tensor_reshape(piece, info.ndim, info.shape, &v);
         st_tensor_destroy(piece);
         ST_TRY(st);
@@ -236,7 +66,7 @@ static st_status rebind(st_shard_state *s, int k, int grads)
     shard_layers *l = s->lay;
     for (int j = 0; j < l->n_nodes; j++) {
         int i = l->node_param[j];
-        if (l->unit_of[i] != k)
+        if (s->map->unit_of[i] != k)
             continue;
         st_tensor *pv = NULL, *gv = NULL;
         ST_TRY(st_params_get(s->ps, i, &pv, &gv));
@@ -247,61 +77,34 @@ static st_status rebind(st_shard_state *s, int k, int grads)
     return ST_OK;
 }
 
-/* Unit k's full parameters into a slot: this rank's pieces of its runs from the params shard (or,
- * for backward with a secondary copy, from that copy), all-gathered run by run. The forward
- * gather refreshes the secondary copy's share of the unit (no traffic). */
-static st_status gather_unit(st_shard_state *s, int k, int backward)
+/* The unit after k in direction `bwd`'s order, or -1: what to prefetch while k computes. Never
+ * across a pass: a forward may be an evaluation with no backward after it, and the optimizer step
+ * may change the parameters between a backward and the next forward. */
+static int successor(const shard_layers *l, int k, int bwd)
 {
-    shard_layers *l = s->lay;
-    shard_unit *u = &l->u[k];
-    int from_sec = backward && s->sec;
-    st_tensor *src = from_sec ? s->sec : s->pshard;
-    int64_t off = from_sec ? s->off_s : s->off_p, len = from_sec ? s->len_s : s->len_p;
-    int scope = from_sec ? (int)s->p.secondary : (int)s->p.params;
-    if (u->pslot < 0)
-        ST_TRY(acquire(s, u->numel, &u->pslot));
-    st_tensor *slot = l->slot[u->pslot].t;
-    for (int r = 0; r < u->nruns; r++) {
-        int64_t a = u->run[r][0], b = u->run[r][1], pos = u->run_pos[r];
-        int64_t lo = a > off ? a : off, hi = b < off + len ? b : off + len;
-        if (hi > lo)
-            ST_TRY(shard_copy_range(slot, pos + lo - a, src, lo - off, hi - lo));
-        st_tensor *run = NULL;
-        ST_TRY(shard_view(slot, pos, b - a, &run));
-        st_status st = shard_all_gather_run(s->c, run, a, s->L, 0, scope);
-        st_tensor_destroy(run);
-        ST_TRY(st);
-        lo = a > s->off_s ? a : s->off_s;
-        hi = b < s->off_s + s->len_s ? b : s->off_s + s->len_s;
-        if (!backward && s->sec && hi > lo)
-            ST_TRY(shard_copy_range(s->sec, lo - s->off_s, slot, pos + lo - a, hi - lo));
-    }
-    return unit_views(s, k, u->pslot, l->pv, l->pv_slot);
+    int i = l->at[bwd][k] + 1;
+    return i < l->n_order[bwd] ? l->order[bwd][i] : -1;
 }
 
-/* Unit k's gradient, complete for this backward: reduce-scattered run by run over the grads
- * scope, this rank's pieces added into the accumulator. */
-static st_status reduce_unit(st_shard_state *s, int k)
+/* Unit k is about to be used: its gather finished (started now unless prefetched), then, with
+ * overlap, the next unit's gather started (when its slot is free: a unit still in use is never
+ * overwritten), so that it moves while k computes. */
+static st_status use_unit(st_shard_state *s, int k, int bwd)
 {
     shard_layers *l = s->lay;
-    shard_unit *u = &l->u[k];
-    int64_t off_g = shard_offset(s->c, s->L, 0, (int)s->p.grads);
-    for (int r = 0; r < u->nruns; r++) {
-        int64_t a = u->run[r][0], b = u->run[r][1], start = 0, kept = 0;
-        st_tensor *run = NULL, *mine = NULL, *acc = NULL;
-        ST_TRY(shard_view(l->slot[u->gslot].t, u->run_pos[r], b - a, &run));
-        st_status st = shard_reduce_scatter_run(s->c, run, a, s->L, 0, (int)s->p.grads, &start, &kept);
-        if (st == ST_OK && kept > 0)
-            st = shard_view(run, 0, kept, &mine);
-        if (st == ST_OK && kept > 0)
-            st = shard_view(s->acc, start - off_g, kept, &acc);
-        if (st == ST_OK && kept > 0)
-            st = st_add(acc, acc, mine);
-        st_tensor_destroy(run);
-        st_tensor_destroy(mine);
-        st_tensor_destroy(acc);
-        ST_TRY(st);
+    if (!l->known && l->n_order[bwd] < l->n_units) { /* the first pass of each direction */
+        l->at[bwd][k] = l->n_order[bwd];
+        l->order[bwd][l->n_order[bwd]++] = k;
     }
+    if (!l->u[k].pending)
+        ST_TRY(shard_unit_gather_start(s, k, bwd));
+    ST_TRY(shard_unit_gather_finish(s, k));
+    ST_TRY(unit_views(s, k, l->u[k].pslot, l->pv, l->pv_slot));
+    if (!s->overlap || !l->known || !s->map->balanced)
+        return ST_OK;
+    int n = successor(l, k, bwd);
+    if (n >= 0 && l->u[n].pslot < 0 && !l->u[n].pending)
+        ST_TRY(shard_unit_gather_start(s, n, bwd));
     return ST_OK;
 }
 
@@ -310,39 +113,56 @@ static st_status begin_backward(st_shard_state *s, int k)
     shard_layers *l = s->lay;
     shard_unit *u = &l->u[k];
     if (s->p.params)
-        ST_TRY(gather_unit(s, k, 1));
+        ST_TRY(use_unit(s, k, 1));
     if (s->p.grads) {
         if (u->gslot < 0)
-            ST_TRY(acquire(s, u->numel, &u->gslot));
+            ST_TRY(shard_unit_acquire(s, s->map->u[k].numel, &u->gslot));
         ST_TRY(st_fill(l->slot[u->gslot].t, 0.0));
         ST_TRY(unit_views(s, k, u->gslot, l->gv, l->gv_slot));
     }
     return rebind(s, k, s->p.grads != ST_SHARD_NONE);
 }
 
+static st_status end_backward(st_shard_state *s, int k)
+{
+    shard_layers *l = s->lay;
+    shard_unit *u = &l->u[k];
+    int last = ++l->ended == l->n_units;
+    if (last) {
+        l->ended = 0;
+        l->known = l->n_order[0] == l->n_units && l->n_order[1] == l->n_units;
+    }
+    shard_unit_drop(l, &u->pslot);
+    if (s->p.grads && u->gslot >= 0)
+        return shard_unit_reduce(s, k, last);
+    return last && s->q ? shard_queue_wait(s->q, -1) : ST_OK;
+}
+
 static st_status unit_hook(void *ctx, st_graph_plan *plan, int k, st_graph_unit_event ev)
 {
     (void)plan;
     st_shard_state *s = ctx;
-    shard_unit *u = &s->lay->u[k];
     switch (ev) {
     case ST_GRAPH_UNIT_FORWARD_BEGIN:
         if (!s->p.params)
             return ST_OK;
-        ST_TRY(gather_unit(s, k, 0));
+        ST_TRY(use_unit(s, k, 0));
         return rebind(s, k, 0);
     case ST_GRAPH_UNIT_BACKWARD_BEGIN:
         return begin_backward(s, k);
     case ST_GRAPH_UNIT_BACKWARD_END:
-        if (s->p.grads && u->gslot >= 0)
-            ST_TRY(reduce_unit(s, k));
-        drop(s->lay, &u->gslot);
-        drop(s->lay, &u->pslot);
-        return ST_OK;
+        return end_backward(s, k);
     default:
-        drop(s->lay, &u->pslot);
+        shard_unit_drop(s->lay, &s->lay->u[k].pslot);
         return ST_OK;
     }
+}
+
+static st_status progress_hook(void *ctx, st_graph_plan *plan)
+{
+    (void)plan;
+    st_shard_state *s = ctx;
+    return shard_queue_progress(s->q);
 }
 
 /* The plan's parameter nodes bound to each parameter's view; every unit must have one. */
@@ -371,57 +191,79 @@ static st_status find_nodes(st_shard_state *s, shard_layers *l)
             if (st == ST_OK) {
                 l->node[l->n_nodes] = n;
                 l->node_param[l->n_nodes++] = i;
-                seen[l->unit_of[i]] = 1;
-                st = st_graph_set_param_unit(l->plan, n, l->unit_of[i]);
+                seen[s->map->unit_of[i]] = 1;
+                st = st_graph_set_param_unit(l->plan, n, s->map->unit_of[i]);
             }
         }
     }
     for (int i = 0; i < l->n_params && st == ST_OK; i++)
-        if (!seen[l->unit_of[i]]) {
+        if (!seen[s->map->unit_of[i]]) {
             st_param_info info;
             st_params_info(s->ps, i, &info);
             st = ST_ERR(ST_ERR_INVALID_ARG, "st_shard_attach_graph: no parameter of unit %d (e.g. '%s') is bound "
-                        "in the plan: its gradient would never be reduced", l->unit_of[i], info.name);
+                        "in the plan: its gradient would never be reduced", s->map->unit_of[i], info.name);
         }
     free(seen);
     return st;
 }
 
+/* The units: the layout's (st_shard_create's default grouping), or `units` when they differ and
+ * the layout is contiguous (a balanced layout is fixed by the units it was built for). */
+static st_status units_for(st_shard_state *s, const int *units)
+{
+    if (shard_map_same_units(s, s->map, units))
+        return ST_OK;
+    if (s->map->balanced)
+        return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_attach_graph: these units differ from the ones the balanced "
+                      "layout was built with (st_shard_create groups by name; pass NULL)");
+    shard_map *m = NULL;
+    ST_TRY(shard_map_new(s, units, 0, &m));
+    shard_map_free(s->map);
+    s->map = m;
+    return ST_OK;
+}
+
+/* T's buffers and the schedule's arrays. */
+static st_status layers_extra(st_shard_state *s, shard_layers *l)
+{
+    int64_t R = s->map->R;
+    if (s->map->balanced && R > 0) {
+        ST_TRY(st_tensor_create(s->dev, ST_F32, 1, &R, &l->ptail));
+        ST_TRY(st_tensor_create(s->dev, ST_F32, 1, &R, &l->gtail));
+        ST_TRY(st_fill(l->gtail, 0.0));
+        l->slot_bytes += 2 * (uint64_t)R * sizeof(float);
+    }
+    for (int d = 0; d < 2; d++) {
+        l->order[d] = calloc((size_t)l->n_units + 1, sizeof(int));
+        l->at[d] = calloc((size_t)l->n_units + 1, sizeof(int));
+        if (!l->order[d] || !l->at[d])
+            return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
+    }
+    return s->map->balanced && !s->q ? shard_queue_new(s->c, &s->q) : ST_OK;
+}
+
 static st_status layers_new(st_shard_state *s, st_graph_plan *plan, const int *units, shard_layers **out)
 {
+    ST_TRY(units_for(s, units));
     shard_layers *l = calloc(1, sizeof *l);
     if (!l)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
     s->lay = l;
     l->plan = plan;
     int n = l->n_params = st_params_count(s->ps);
-    l->unit_of = malloc(sizeof(int) * (size_t)n);
-    l->pos = calloc((size_t)n, sizeof(int64_t));
-    l->pv = calloc((size_t)n, sizeof *l->pv);
-    l->gv = calloc((size_t)n, sizeof *l->gv);
-    l->pv_slot = malloc(sizeof(int) * (size_t)n);
-    l->gv_slot = malloc(sizeof(int) * (size_t)n);
-    if (!l->unit_of || !l->pos || !l->pv || !l->gv || !l->pv_slot || !l->gv_slot)
+    l->n_units = s->map->n_units;
+    l->pv = calloc((size_t)n + 1, sizeof *l->pv);
+    l->gv = calloc((size_t)n + 1, sizeof *l->gv);
+    l->pv_slot = malloc(sizeof(int) * ((size_t)n + 1));
+    l->gv_slot = malloc(sizeof(int) * ((size_t)n + 1));
+    l->u = calloc((size_t)l->n_units + 1, sizeof *l->u);
+    if (!l->pv || !l->gv || !l->pv_slot || !l->gv_slot || !l->u)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
     for (int i = 0; i < n; i++)
         l->pv_slot[i] = l->gv_slot[i] = -1;
-    if (units) {
-        for (int i = 0; i < n; i++) {
-            if (units[i] < 0 || units[i] >= n)
-                return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_attach_graph: unit %d of parameter %d outside [0, %d)",
-                              units[i], i, n);
-            l->unit_of[i] = units[i];
-            l->n_units = units[i] + 1 > l->n_units ? units[i] + 1 : l->n_units;
-        }
-    } else {
-        ST_TRY(default_units(s->ps, l->unit_of, &l->n_units));
-    }
-    l->u = calloc((size_t)l->n_units, sizeof *l->u);
-    if (!l->u)
-        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "st_shard_attach_graph: host allocation failed");
     for (int k = 0; k < l->n_units; k++)
         l->u[k].pslot = l->u[k].gslot = -1;
-    ST_TRY(build_runs(s, l));
+    ST_TRY(layers_extra(s, l));
     *out = l;
     return find_nodes(s, l);
 }
@@ -463,6 +305,8 @@ st_status st_shard_attach_graph(st_shard_state *s, st_graph_plan *plan, const in
     st_status st = layers_new(s, plan, units, &l);
     if (st == ST_OK)
         st = st_graph_set_unit_hook(plan, unit_hook, s);
+    if (st == ST_OK && s->q)
+        st = st_graph_set_progress_hook(plan, progress_hook, s);
     if (st == ST_OK)
         st = release(s);
     if (st != ST_OK && !st_params_released(s->ps, 0) && !st_params_released(s->ps, 1))

@@ -35,9 +35,10 @@ static void plan_usage(FILE *f)
             "  --dtype bf16|f32     parameter and gradient storage (default bf16)\n"
             "  --partition SPEC     also evaluate this scheme (name, params=..,grads=..,optim=.., or a name\n"
             "                       with overrides: zero3,qw=int8,qg=int4,qblock=N)\n"
-            "  --units contiguous|balanced   how each unit's data lies across ranks: contiguous\n"
-            "                       (default: Strata's shard engine today) or balanced (1/N of every\n"
-            "                       unit on each rank, as DeepSpeed partitions each parameter)\n"
+            "  --units engine|contiguous|balanced   how each unit's data lies across ranks: engine\n"
+            "                       (default: Strata's shard engine, balanced where parameters are\n"
+            "                       sharded), contiguous (each unit in few ranks' slices) or balanced\n"
+            "                       (1/N of every unit on each rank, as DeepSpeed partitions each one)\n"
             "  --verbose            list each scheme's collectives per level\n"
             "  --json               print the plan as JSON\n"
             "  --help               show this help\n");
@@ -168,8 +169,10 @@ static int build_input(const plan_options *o, st_plan_input *in)
         return fail("--machine-file");
     if (o->units && strcmp(o->units, "balanced") == 0)
         in->unit_layout = ST_PLAN_UNITS_BALANCED;
-    else if (o->units && strcmp(o->units, "contiguous") != 0) {
-        fprintf(stderr, "strata-info: --units must be contiguous or balanced, got '%s'\n", o->units);
+    else if (o->units && strcmp(o->units, "contiguous") == 0)
+        in->unit_layout = ST_PLAN_UNITS_CONTIGUOUS;
+    else if (o->units && strcmp(o->units, "engine") != 0) {
+        fprintf(stderr, "strata-info: --units must be engine, contiguous or balanced, got '%s'\n", o->units);
         return 1;
     }
     return 0;
@@ -215,10 +218,11 @@ static void print_text(FILE *out, const st_plan_input *in, const st_plan_result 
     else
         fprintf(out, "%-8s compute rate unknown (compute_gflops in a machine file): times are communication "
                      "only\n", "");
-    fprintf(out, "%-8s overlap of compute and communication: %g (Strata's shard engine overlaps nothing); "
-                 "units %s\n", "", in->overlap, in->unit_layout == ST_PLAN_UNITS_BALANCED
-                     ? "balanced (1/N of every unit per rank)"
-                     : "contiguous (Strata's engine: each unit in few ranks' slices)");
+    fprintf(out, "%-8s overlap of compute and communication: %g (1: the shard engine's prefetch and "
+                 "overlap, its default); units %s\n", "", in->overlap,
+            in->unit_layout == ST_PLAN_UNITS_BALANCED     ? "balanced (1/N of every unit per rank)"
+            : in->unit_layout == ST_PLAN_UNITS_CONTIGUOUS ? "contiguous (each unit in few ranks' slices)"
+                                                          : "the engine's (balanced where parameters are sharded)");
     fprintf(out, "%s params and grads, optimizer %d B/param, flat buffers padded to %llu elements\n\n",
             in->param_bytes == 2 ? "bf16" : "f32", in->optim_bytes,
             res->n_rows ? (unsigned long long)res->rows[0].traffic.padded : 0ULL);
@@ -327,7 +331,9 @@ static void print_json(FILE *out, const st_plan_input *in, const st_plan_result 
     tj_int(&j, "micro_batches", in->micro_batches);
     tj_int(&j, "micro_batch_size", in->micro_batch_size);
     tj_double(&j, "overlap", in->overlap);
-    tj_string(&j, "units", in->unit_layout == ST_PLAN_UNITS_BALANCED ? "balanced" : "contiguous");
+    tj_string(&j, "units", in->unit_layout == ST_PLAN_UNITS_BALANCED     ? "balanced"
+                           : in->unit_layout == ST_PLAN_UNITS_CONTIGUOUS ? "contiguous"
+                                                                         : "engine");
     tj_array_begin(&j, "schemes");
     for (int i = 0; i < res->n_rows; i++)
         json_row(&j, &res->rows[i]);

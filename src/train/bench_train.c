@@ -19,9 +19,11 @@ static const char USAGE[] =
     "usage: strata-bench train --model tiny|gpt-25m|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
     "       [--grad-accum A] [--backend NAME] [--peak-gflops X] [--json FILE]\n"
     "  under mpirun (or scripts/emulate-cluster.sh), per partitioning scheme, measured beside the planner:\n"
-    "       [--partition LIST] [--machine-file F] [--probe-steps N]\n"
+    "       [--partition LIST] [--machine-file F] [--probe-steps N] [--overlap on|off|both]\n"
     "  LIST: scheme names separated by ',' (ddp,zero3,...), and key=value schemes separated by ';'\n"
-    "  (\"zero3;params=gcd,grads=node,optim=world\"); default: every named scheme that fits.\n";
+    "  (\"zero3;params=gcd,grads=node,optim=world\"); default: every named scheme that fits.\n"
+    "  --overlap: the shard engine's prefetch and overlap (default on); both runs each scheme off, then\n"
+    "  on, and checks the on step against 1.15 x max(compute, communication) of the off one.\n";
 
 /* Parses a non-negative integer option; 0 with a message when it is not one. */
 static int int_arg(const char *k, const char *v, int64_t *out)
@@ -38,7 +40,8 @@ static int int_arg(const char *k, const char *v, int64_t *out)
 
 static int parse(int argc, char **argv, train_args *a)
 {
-    *a = (train_args){.model = "tiny", .batch = 4, .seq = 64, .steps = 0, .grad_accum = 1, .probe_steps = 3};
+    *a = (train_args){.model = "tiny", .batch = 4, .seq = 64, .steps = 0, .grad_accum = 1, .probe_steps = 3,
+                     .overlap = 1};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -58,6 +61,13 @@ static int parse(int argc, char **argv, train_args *a)
         else if (strcmp(k, "--grad-accum") == 0) ok = int_arg(k, v, &a->grad_accum);
         else if (strcmp(k, "--probe-steps") == 0) ok = int_arg(k, v, &a->probe_steps);
         else if (strcmp(k, "--peak-gflops") == 0) a->peak = atof(v);
+        else if (strcmp(k, "--overlap") == 0) {
+            a->overlap = !strcmp(v, "off") ? 0 : !strcmp(v, "on") ? 1 : !strcmp(v, "both") ? 2 : -1;
+            if (a->overlap < 0) {
+                fprintf(stderr, "strata-bench train: --overlap must be on, off or both, got '%s'\n", v);
+                return 0;
+            }
+        }
         else {
             fprintf(stderr, "strata-bench train: unknown argument '%s'\n%s", k, USAGE);
             return 0;

@@ -13,6 +13,7 @@ typedef struct train_args {
     int64_t batch, seq, steps, grad_accum;
     int64_t probe_steps;       /* steps of the compute probe (multi-rank, without compute_gflops) */
     double peak;
+    int overlap;               /* --overlap: 1 on (default), 0 off, 2 both (each scheme off, then on) */
 } train_args;
 
 /* Random bytes, 8 (T + 1) of them, into a new file from the mkstemp template `path` (modified):

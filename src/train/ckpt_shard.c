@@ -2,8 +2,10 @@
  * state in its index, and the conversions that let a single-process checkpoint resume a multi-rank run
  * and the reverse. The conversions read and write the engine's file layout (shard_ckpt.c, format 1:
  * "shard-K-of-COUNT.safetensors" holding "params", "adamw.m", "adamw.v" of elements
- * [K shard_len, ...) cut at P, and an index with strata.shard.* metadata), the one place outside
- * the engine that knows it. */
+ * [K shard_len, ...) cut at P, and an index with strata.shard.* metadata; format 2, the balanced
+ * layout: the same tensors hold pieces of the arena's vector that the file's "arena" tensor lists,
+ * i32 n x 4: offset and length as high and low words), the one place outside the engine that
+ * knows it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -191,9 +193,46 @@ int ckpt_shard_resume(const char *root, const ckpt_source *src, st_shard_state *
 
 /* What the index of a sharded checkpoint says every shard file must match. */
 typedef struct index_info {
-    int64_t P, count, len, step;
+    int64_t format, P, count, len, step;
     char id[64]; /* "" for a checkpoint written before saves had ids */
 } index_info;
+
+/* A format-2 shard: its "arena" pieces, then each tensor's values scattered to them (all below P). */
+static st_status read_pieces(const st_safetensors *f, const char *path, int64_t P, ckpt_host *h, char *why,
+                             size_t whylen)
+{
+    st_ckpt_info info;
+    st_status s = st_safetensors_find(f, "arena", &info);
+    if (!s && (info.dtype != ST_I32 || info.ndim != 2 || info.shape[1] != 4 || info.shape[0] > (1 << 26))) {
+        snprintf(why, whylen, "%.600s: tensor 'arena' is not i32 of n x 4", path);
+        s = ST_ERR_FORMAT;
+    }
+    if (s) return s;
+    int64_t np = info.shape[0], total = 0;
+    int32_t *w = malloc(info.bytes + 16);
+    int64_t *piece = malloc(sizeof(int64_t) * 2 * (size_t)(np + 1));
+    s = w && piece ? st_safetensors_read(f, "arena", w, info.bytes) : ST_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < np && !s; i++) {
+        int64_t a = (int64_t)((uint64_t)(uint32_t)w[4 * i] << 32 | (uint32_t)w[4 * i + 1]);
+        int64_t n = (int64_t)((uint64_t)(uint32_t)w[4 * i + 2] << 32 | (uint32_t)w[4 * i + 3]);
+        if (a < 0 || n < 0 || a > P || n > P - a || P > h->n) {
+            snprintf(why, whylen, "%.600s: piece %lld of 'arena' lies outside [0, %lld)", path, (long long)i, (long long)P);
+            s = ST_ERR_FORMAT;
+        }
+        piece[2 * i] = a, piece[2 * i + 1] = n, total += n;
+    }
+    float *buf = s ? NULL : malloc(sizeof(float) * (size_t)(total + 1));
+    if (!s && !buf) s = ST_ERR_OUT_OF_MEMORY;
+    static const char *const names[3] = {"params", "adamw.m", "adamw.v"};
+    float *dst[3] = {h->p, h->m, h->v};
+    for (int t = 0; t < 3 && !s; t++) {
+        s = st_safetensors_read(f, names[t], buf, (size_t)total * sizeof(float));
+        for (int64_t i = 0, at = 0; i < np && !s; at += piece[2 * i + 1], i++)
+            memcpy(dst[t] + piece[2 * i], buf + at, sizeof(float) * (size_t)piece[2 * i + 1]);
+    }
+    free(buf), free(piece), free(w);
+    return s;
+}
 
 /* Shard file k (elements [b, b + n)) into h at b, after checking that it belongs to the save the
  * index describes: P, count, step, its index and first element, and the save's id. */
@@ -222,13 +261,15 @@ static st_status read_shard(const char *dir, int64_t k, const index_info *x, int
         s = ST_ERR_FORMAT;
     }
     static const char *const names[3] = {"params", "adamw.m", "adamw.v"};
+    if (!s && x->format == 2) s = read_pieces(f, path, x->P, h, why, whylen);
     float *dst[3] = {h->p + b, h->m + b, h->v + b};
-    for (int i = 0; i < 3 && !s; i++) s = st_safetensors_read(f, names[i], dst[i], (size_t)n * sizeof(float));
+    for (int i = 0; i < 3 && !s && x->format == 1; i++)
+        s = st_safetensors_read(f, names[i], dst[i], (size_t)n * sizeof(float));
     st_safetensors_destroy(f);
     return s;
 }
 
-/* DIR's index: format 1, this model's P, a count and shard length covering it, the step, the id. */
+/* DIR's index: format 1 or 2, this model's P, a count and shard length covering it, the step, the id. */
 static int read_index(const char *dir, int64_t P, index_info *x, char *err, size_t errlen)
 {
     char path[4096];
@@ -238,7 +279,7 @@ static int read_index(const char *dir, int64_t P, index_info *x, char *err, size
         snprintf(err, errlen, "cannot resume: %s", st_last_error());
         return -1;
     }
-    int64_t fmt = meta_i64(f, SK "format");
+    int64_t fmt = x->format = meta_i64(f, SK "format");
     x->P = meta_i64(f, SK "P");
     x->count = meta_i64(f, SK "count");
     x->len = meta_i64(f, SK "shard_len");
@@ -248,7 +289,7 @@ static int read_index(const char *dir, int64_t P, index_info *x, char *err, size
     st_safetensors_destroy(f);
     /* count and len bounded before their product (which the index could make overflow) */
     int64_t cover;
-    if (fmt != 1 || x->P != P || x->count < 1 || x->count > (1 << 24) || x->len < 1 || x->step < 0 ||
+    if ((fmt != 1 && fmt != 2) || x->P != P || x->count < 1 || x->count > (1 << 24) || x->len < 1 || x->step < 0 ||
         __builtin_mul_overflow(x->count, x->len, &cover) || cover < P) {
         snprintf(err, errlen, "cannot resume from %s: format %lld, %lld elements in %lld shards of %lld, step %lld "
                  "(this model partitions %lld)", path, (long long)fmt, (long long)x->P, (long long)x->count,
@@ -269,7 +310,7 @@ static int read_sharded(const char *dir, int64_t P, int64_t step, ckpt_host *h, 
                  dir, (long long)x.step, (long long)step);
         return -1;
     }
-    for (int64_t k = 0; k < x.count && k * x.len < P; k++) {
+    for (int64_t k = 0; k < x.count && (x.format == 2 || k * x.len < P); k++) { /* format 2: W's order */
         int64_t b = k * x.len, n = b + x.len < P ? x.len : P - b;
         char why[1024] = "";
         st_status s = read_shard(dir, k, &x, b, n, h, why, sizeof why);

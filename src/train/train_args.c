@@ -78,6 +78,9 @@ static const char USAGE[] =
     "                     frontier3, frontier3q, or params=S,grads=S,optim=S[,secondary=S] with S\n"
     "                     replicated|gcd|node|world; quantization: qw=none|int8, qg=none|int8|int4,\n"
     "                     qblock=N, after a name (zero3,qw=int8,qg=int4) or among the keys\n"
+    "  --overlap on|off   with sharded parameters, prefetch the next layer's gather and\n"
+    "                     reduce-scatter gradients behind compute (default on; off: each\n"
+    "                     collective finishes first; the same bytes and losses either way)\n"
     "backend: STRATA_BACKEND (cpu, opencl, cuda, hip, auto)\n"
     "ranks: mpirun -np K strata-train ... trains data-parallel: each rank its B rows of a global\n"
     "batch of K x B, model state partitioned as --partition says (STRATA_TOPOLOGY=NxGxD emulates\n"
@@ -226,6 +229,13 @@ static int set_other(train_opts *o, const char *opt, const char *val, char *err,
     }
     else if (!strcmp(opt, "--data-order")) {
         if ((o->data_order = choose(opt, val, TRAIN_DATA_ORDER_NAMES, 2, err, errlen)) < 0) return -1;
+    }
+    else if (!strcmp(opt, "--overlap")) {
+        if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+            snprintf(err, errlen, "--overlap %s: on or off", val);
+            return -1;
+        }
+        o->no_overlap = !strcmp(val, "off");
     }
     else if (!strcmp(opt, "--partition")) {
         st_partition p;
@@ -403,6 +413,7 @@ int train_must_agree(const train_opts *o, const char **names, const char **vals,
     AGREE("--temperature", "%.17g", o->temperature);
     AGREE("--partition", "%s", o->partition ? o->partition : "(default)");
     AGREE("--dry-run", "%s", o->dry_run ? "yes" : "no");
+    AGREE("--overlap", "%s", o->no_overlap ? "off" : "on");
 #undef AGREE
     return n;
 }

@@ -261,6 +261,8 @@ static int setup_state(run *r)
     if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     if (r->ranks > 1) { /* collective from here: the engine, and the resume through it */
         rc = train_shard_create(&r->shard, r->ps, r->comm, &part, &r->adamw, r->err, r->errlen);
+        if (!rc && st_shard_set_overlap(r->shard.s, !o->no_overlap) != ST_OK)
+            rc = train_fail(r, ST_OK, "--overlap: %s", st_last_error());
         if (!rc && r->progress) train_shard_describe(&r->shard, r->progress);
         if (dist_agree(r->comm, rc, r->err, r->errlen)) return -1;
     }

@@ -77,6 +77,8 @@ typedef struct train_opts {
     const char *partition;       /* --partition: scheme text, "auto", or NULL (ddp; strata-train's
                                   * main makes it "auto" under mpirun) */
     int dry_run;                 /* --dry-run: check the options, data, model size and memory, then stop */
+    int no_overlap;              /* --overlap off: the shard engine's per-unit collectives finish before
+                                  * the compute that follows them (st_shard_set_overlap; default on) */
     const volatile sig_atomic_t *stop; /* when not NULL and nonzero after a step (on any rank), the
                                   * run saves a checkpoint (with ckpt) and returns TRAIN_STOPPED; a
                                   * signal handler sets it to the signal's number (strata_train.c) */

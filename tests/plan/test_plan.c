@@ -160,11 +160,24 @@ static void test_compute_model(void)
     CHECK(near(r.fwdbwd_s, tokens * flops / 50e9), "fwdbwd %g, want %g", r.fwdbwd_s, tokens * flops / 50e9);
     /* zero1: AdamW on a quarter of the padded vector, 2*4 + 4 + 2*8 bytes per element. */
     CHECK(near(r.optim_s, (double)r.traffic.padded / 4 * 28 / 10e9), "optimizer %g", r.optim_s);
-    CHECK(near(r.step_s, r.fwdbwd_s + r.optim_s + r.comm_s), "no overlap: the sum");
+    CHECK(near(r.step_s, r.fwdbwd_s + r.optim_s + r.comm_s), "zero1 (no per-unit collectives): the sum");
+    /* zero3 on 2 nodes: overlap on pipelines the per-unit collectives with the units' compute
+     * (docs/partitioning.md section 7); off is the sum; 0.5 halfway; on is never above off. */
+    st_plan_row on, off, half;
+    in.shape = (st_topo_shape){2, 1, 1};
+    CHECK_ST(st_partition_parse("zero3", &p), ST_OK);
+    in.overlap = 0;
+    CHECK_ST(st_plan_evaluate(&in, &p, &off), ST_OK);
+    CHECK(near(off.step_s, off.fwdbwd_s + off.optim_s + off.comm_s), "overlap off: the sum");
+    in.overlap = 1;
+    CHECK_ST(st_plan_evaluate(&in, &p, &on), ST_OK);
+    CHECK(on.step_s < off.step_s && on.step_s >= off.step_s - (off.fwdbwd_s < off.comm_s ? off.fwdbwd_s : off.comm_s) - 1e-12,
+          "overlap on: %g s, off %g s: hides at most the shorter part", on.step_s, off.step_s);
+    CHECK(on.comm_s == off.comm_s && on.fwdbwd_s == off.fwdbwd_s, "overlap changes only the step");
     in.overlap = 0.5;
-    CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_OK);
-    double hidden = 0.5 * (r.fwdbwd_s < r.comm_s ? r.fwdbwd_s : r.comm_s);
-    CHECK(near(r.step_s, r.fwdbwd_s + r.optim_s + r.comm_s - hidden), "half the shorter part hidden");
+    CHECK_ST(st_plan_evaluate(&in, &p, &half), ST_OK);
+    CHECK(near(half.step_s, 0.5 * (on.step_s + off.step_s)), "0.5: halfway");
+    in.shape = (st_topo_shape){1, 1, 1};
     in.overlap = 1.5;
     CHECK_ST(st_plan_evaluate(&in, &p, &r), ST_ERR_INVALID_ARG);
     in.overlap = 0;
@@ -183,15 +196,19 @@ static void test_unit_layout(void)
     in.shape = (st_topo_shape){2, 1, 1};
     CHECK_ST(st_plan_model_get("gpt-25m", &in.model), ST_OK);
     in.machine = (st_plan_machine){.name = "t", .bw_gbs = {100, 10, 1}, .lat_us = {0, 0, 0}, .memory_gib = 64};
-    st_plan_row contiguous, balanced;
+    st_plan_row contiguous, balanced, engine;
     st_partition p;
     CHECK_ST(st_partition_parse("zero3", &p), ST_OK);
+    CHECK(in.unit_layout == ST_PLAN_UNITS_ENGINE, "the default layout is the engine's");
+    CHECK_ST(st_plan_evaluate(&in, &p, &engine), ST_OK);
+    in.unit_layout = ST_PLAN_UNITS_CONTIGUOUS;
     CHECK_ST(st_plan_evaluate(&in, &p, &contiguous), ST_OK);
     in.unit_layout = ST_PLAN_UNITS_BALANCED;
     CHECK_ST(st_plan_evaluate(&in, &p, &balanced), ST_OK);
     double want = (double)balanced.traffic.micro_batch[ST_LEVEL_NODE].sent / 1e9;
     CHECK(near(balanced.level_s[ST_LEVEL_NODE], want), "balanced: the closed form %g vs %g",
           balanced.level_s[ST_LEVEL_NODE], want);
+    CHECK(near(engine.level_s[ST_LEVEL_NODE], want), "the engine shards zero3's units balanced");
     double ratio = contiguous.level_s[ST_LEVEL_NODE] / balanced.level_s[ST_LEVEL_NODE];
     CHECK(ratio > 1.9 && ratio <= 2.0, "contiguous units on 2 ranks: %.3fx the balanced time", ratio);
     CHECK(contiguous.traffic.step[ST_LEVEL_NODE].sent == balanced.traffic.step[ST_LEVEL_NODE].sent,

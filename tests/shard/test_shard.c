@@ -250,11 +250,12 @@ static void common_step(st_shard_state *s, st_params *ps)
     CHECK(st_shard_step(s, 1e-2f, 1.0f, 1.0f, &norm) == ST_OK, "%s", st_last_error());
 }
 
-/* 4 ranks, zero2: 3 steps, a checkpoint, the parameters then and after a common step. */
-static void checkpoint_write(const char *dir)
+/* `scheme` (zero2: the contiguous layout, format 1; zero3: the balanced one, format 2): 3 steps, a
+ * checkpoint, the parameters then and after a common step. */
+static void checkpoint_write(const char *dir, const char *scheme)
 {
     st_partition p;
-    st_partition_parse("zero2", &p);
+    st_partition_parse(scheme, &p);
     st_params *ps = make_params();
     st_shard_state *s = NULL;
     if (!CHECK(st_shard_create(ps, comm, &p, &adamw, &s) == ST_OK, "%s", st_last_error()))
@@ -279,7 +280,7 @@ static void checkpoint_write(const char *dir)
         snprintf(path, sizeof path, "%s/reference.safetensors", dir);
         st_ckpt_tensor t[2] = {{"before", ST_F32, 1, {P}, ref}, {"after", ST_F32, 1, {P}, ref + P}};
         CHECK(st_safetensors_write(path, t, 2, NULL, 0) == ST_OK, "%s", st_last_error());
-        printf("  checkpoint: zero2 on %d ranks, %lld elements, written to %s\n", nranks, (long long)P, dir);
+        printf("  checkpoint: %s on %d ranks, %lld elements, written to %s\n", scheme, nranks, (long long)P, dir);
     }
     free(ref);
     st_shard_destroy(s);
@@ -352,9 +353,9 @@ static void train_all(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "load") != 0) ||
-        (strcmp(argv[1], "load") == 0 && argc != 4)) {
-        fprintf(stderr, "usage: test_shard train [CKPT_DIR] | test_shard load SCHEME DIR\n");
+    if (argc < 2 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "load") != 0 && strcmp(argv[1], "save") != 0) ||
+        (strcmp(argv[1], "train") != 0 && argc != 4)) {
+        fprintf(stderr, "usage: test_shard train [CKPT_DIR] | test_shard save|load SCHEME DIR\n");
         return 2;
     }
     if (st_device_get("cpu", 0, &dev) != ST_OK || st_comm_init_world(&comm) != ST_OK) {
@@ -370,7 +371,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "train") == 0) {
         train_all();
         if (argc > 2)
-            checkpoint_write(argv[2]);
+            checkpoint_write(argv[2], "zero2");
+    } else if (strcmp(argv[1], "save") == 0) {
+        checkpoint_write(argv[3], argv[2]);
     } else {
         checkpoint_load(argv[2], argv[3]);
     }

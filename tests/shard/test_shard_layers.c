@@ -5,7 +5,9 @@
  * it was (quantized schemes, qblock 64: losses within 20%, bytes as closed forms plus the scales of
  * blocks that unit boundaries split), and that each scheme's device peak (st_device_memory_get, from the allocator) drops
  * below ddp's by what the persistent state saves (st_shard_memory; the sharded kinds equal
- * st_partition_memory_get) less the working slots (st_shard_working_memory), within 1 KiB. */
+ * st_partition_memory_get) less the working slots (st_shard_working_memory), within 1 KiB; and that
+ * with overlap off (st_shard_set_overlap) every sharded scheme gives bit-identical losses, norms
+ * and per-level bytes, and needs no more slots than with it on. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,17 +113,21 @@ static uint64_t level_bytes(int level)
 typedef struct result {
     double loss[STEPS][MAX_A];
     float norm[STEPS];
+    uint64_t bytes[STEPS][ST_LEVEL_COUNT];
     uint64_t peak, state, slots;
     st_partition_memory mem;
 } result;
 
 /* Trains `p` (attached when `attach`), checking bytes per step; the device peak from after setup. */
-static void train(const char *name, const st_partition *p, int A, int attach, result *r)
+static void train(const char *name, const st_partition *p, int A, int attach, int overlap, result *r)
 {
     model m;
     st_shard_state *s = NULL;
     if (!model_create(&m) || !CHECK(st_shard_create(m.ps, comm, p, &adamw, &s) == ST_OK, "%s", st_last_error()))
         return;
+    CHECK(st_shard_overlap(s) == 1, "%s: overlap is not on by default", name);
+    CHECK(st_shard_set_overlap(s, overlap) == ST_OK, "%s", st_last_error());
+    CHECK(st_shard_set_overlap(s, 2) == ST_ERR_INVALID_ARG, "%s: overlap 2 accepted", name);
     if (attach) CHECK(st_shard_attach_graph(s, m.plan, NULL) == ST_OK, "%s: %s", name, st_last_error());
     st_partition_model pm;
     st_partition_traffic tr;
@@ -141,6 +147,8 @@ static void train(const char *name, const st_partition *p, int A, int attach, re
          * sends one more scale per piece (docs/partitioning.md, section 9): at most 4 bytes per
          * run, peer and micro-batch above the closed form. Everything else is exact. */
         uint64_t slack = p->qg ? 4u * 2 * (2 * LAYERS + 1) * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
+        for (int l = 0; l < ST_LEVEL_COUNT; l++)
+            r->bytes[t][l] = level_bytes(l);
         for (int l = 0; l < ST_LEVEL_COUNT; l++)
             CHECK(level_bytes(l) >= tr.step[l].sent && level_bytes(l) - tr.step[l].sent <= slack,
                   "%s A=%d step %d level %d: %llu bytes, closed form %llu (+ at most %llu)", name, A, t, l,
@@ -200,6 +208,21 @@ static void compare(const char *name, int A, const result *r, const result *ref)
                (long long)((int64_t)ref->state - (int64_t)r->state), (unsigned long long)r->slots, (long long)form);
 }
 
+/* Overlap on (r) and off: the same collectives in the same order, so everything is bit-identical. */
+static void identical(const char *name, int A, const result *r, const result *off)
+{
+    int same = memcmp(r->norm, off->norm, sizeof r->norm) == 0 && memcmp(r->bytes, off->bytes, sizeof r->bytes) == 0;
+    for (int t = 0; t < STEPS; t++)
+        for (int k = 0; k < A; k++)
+            same &= r->loss[t][k] == off->loss[t][k];
+    CHECK(same, "%s A=%d: overlap on and off differ (losses, norms or bytes)", name, A);
+    CHECK(off->slots <= r->slots, "%s A=%d: %llu slot bytes without overlap, %llu with", name, A,
+          (unsigned long long)off->slots, (unsigned long long)r->slots);
+    if (rank == 0)
+        printf("  %-9s A=%d overlap on/off: bit-identical losses, norms and bytes; slots %llu / %llu B\n", name, A,
+               (unsigned long long)r->slots, (unsigned long long)off->slots);
+}
+
 int main(void)
 {
     make_specs();
@@ -216,8 +239,8 @@ int main(void)
         result ref = {0}, plain = {0};
         st_partition ddp;
         st_partition_parse("ddp", &ddp);
-        train("ddp", &ddp, A, 0, &plain);
-        train("ddp", &ddp, A, 1, &ref);
+        train("ddp", &ddp, A, 0, 1, &plain);
+        train("ddp", &ddp, A, 1, 1, &ref);
         CHECK(ref.peak == plain.peak, "ddp A=%d: attaching changed the peak: %llu -> %llu bytes", A,
               (unsigned long long)plain.peak, (unsigned long long)ref.peak);
         if (rank == 0)
@@ -228,16 +251,18 @@ int main(void)
             st_partition_scheme(i, &name, &p);
             if (p.qw || p.qg) /* below, with blocks that suit this small model */
                 continue;
-            result r = {0};
-            train(name, &p, A, 1, &r);
+            result r = {0}, off = {0};
+            train(name, &p, A, 1, 1, &r);
             compare(name, A, &r, &ref);
+            train(name, &p, A, 1, 0, &off);
+            identical(name, A, &r, &off);
         }
         static const char *const quant[] = {"zero++,qblock=64", "frontier3q,qblock=64", "zero2,qg=int8,qblock=64"};
         for (int i = 0; i < 3; i++) {
             st_partition p;
             CHECK_ST(st_partition_parse(quant[i], &p), ST_OK);
             result r = {0};
-            train(quant[i], &p, A, 1, &r);
+            train(quant[i], &p, A, 1, 1, &r);
             compare_quantized(quant[i], A, &r, &ref);
         }
     }

@@ -5,11 +5,15 @@
  *       log equal st_partition_traffic_get() for the engine's model (the trainer keeps the loss
  *       all-reduce and the error agreement out of those counters); memory per kind as
  *       st_partition_memory_get() says (exactly for the kinds the engine allocates, which the
- *       allocator's delta around st_shard_create accounts for). With "ckpt": a zero2 run stopped
+ *       allocator's delta around st_shard_create accounts for). With "ckpt": a zero3 run (the
+ *       balanced layout: the engine's format-2 checkpoint; format 1 is test_shard's zero2) stopped
  *       after 5 steps leaves its checkpoint in DIR/ck and the straight run's losses in DIR.
  *   test_train_shard resume SCHEME DIR  resumes a copy of that checkpoint with SCHEME on this rank
  *       count (the same global batch of 8 rows): the straight run's losses from step 6; on 2 ranks
- *       also a single process from the same checkpoint. */
+ *       also a single process from the same checkpoint.
+ *   test_train_shard overlap DIR  zero3, zero++ and frontier3 with --grad-accum 2, --overlap on and
+ *       off: bit-identical losses and equal per-level bytes in every step (the same collectives in
+ *       the same order, only earlier). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +153,10 @@ static void train_all(const char *dir, const char *data, const char *ckpt)
         }
         if (A == 1 && ckpt) {
             train_opts o = small(data, comm, nranks);
-            o.partition = "zero2";
+            o.partition = "zero3";
             o.ckpt = ckpt;
             o.stop_at = 5;
-            CHECK(train_run(&o, NULL, got, err, sizeof err) == 0, "zero2 5 steps with a checkpoint: %s", err);
+            CHECK(train_run(&o, NULL, got, err, sizeof err) == 0, "zero3 5 steps with a checkpoint: %s", err);
             snprintf(log, sizeof log, "%s/straight.bin", dir);
             FILE *f = rank == 0 ? fopen(log, "wb") : NULL;
             if (f) CHECK(fwrite(ref, sizeof ref, 1, f) == 1 && fclose(f) == 0, "writing %s", log);
@@ -193,6 +197,36 @@ static void resume(const char *scheme, const char *dir, const char *data)
                   i + 1, got[i], straight[i]);
 }
 
+static void overlap_all(const char *dir, const char *data)
+{
+    static const char *const schemes[3] = {"zero3", "zero++", "frontier3"};
+    static const char *const keys[3] = {"bytes_gcd", "bytes_gpu", "bytes_node"};
+    for (int i = 0; i < 3; i++) {
+        float loss[2][STEPS];
+        uint64_t bytes[2][3][STEPS], peak[2] = {0, 0};
+        char log[2][700], err[1024] = "";
+        for (int on = 0; on < 2; on++) {
+            train_opts o = small(data, comm, nranks);
+            o.partition = schemes[i];
+            o.grad_accum = 2;
+            o.no_overlap = !on;
+            snprintf(log[on], sizeof log[on], "%s/overlap-%s-%d.jsonl", dir, schemes[i], on);
+            o.log = rank == 0 ? log[on] : NULL;
+            CHECK(train_run(&o, NULL, loss[on], err, sizeof err) == 0, "%s overlap %d: %s", schemes[i], on, err);
+            for (int l = 0; rank == 0 && l < 3; l++)
+                CHECK(log_u64(log[on], keys[l], bytes[on][l], STEPS) == STEPS, "%s: %s per step", log[on], keys[l]);
+            if (rank == 0) peak[on] = summary(log[on], "peak_bytes");
+        }
+        CHECK(memcmp(loss[0], loss[1], sizeof loss[0]) == 0, "%s: losses differ with and without overlap", schemes[i]);
+        CHECK(rank != 0 || memcmp(bytes[0], bytes[1], sizeof bytes[0]) == 0,
+              "%s: per-level bytes differ with and without overlap", schemes[i]);
+        if (rank == 0)
+            printf("%s on %d ranks, overlap on/off: bit-identical losses (last %.7f), equal bytes; device peak %llu / "
+                   "%llu bytes\n", schemes[i], nranks, loss[1][STEPS - 1], (unsigned long long)peak[1],
+                   (unsigned long long)peak[0]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || st_comm_init_world(&comm) != ST_OK) {
@@ -201,7 +235,7 @@ int main(int argc, char **argv)
     }
     setenv("STRATA_BACKEND", "cpu", 1);
     rank = st_comm_rank(comm), nranks = st_comm_size(comm);
-    int train = strcmp(argv[1], "train") == 0;
+    int ov = strcmp(argv[1], "overlap") == 0, train = ov || strcmp(argv[1], "train") == 0;
     const char *dir = train ? argv[2] : argv[3];
     char data[600];
     snprintf(data, sizeof data, "%s/text", dir);
@@ -216,7 +250,8 @@ int main(int argc, char **argv)
     barrier(comm);
     char ck[620];
     snprintf(ck, sizeof ck, "%s/ck", dir);
-    if (train) train_all(dir, data, argc > 3 && strcmp(argv[3], "ckpt") == 0 ? ck : NULL);
+    if (ov) overlap_all(dir, data);
+    else if (train) train_all(dir, data, argc > 3 && strcmp(argv[3], "ckpt") == 0 ? ck : NULL);
     else if (argc > 3) resume(argv[2], dir, data);
     barrier(comm);
     st_comm_destroy(comm);

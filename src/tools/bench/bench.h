@@ -125,6 +125,7 @@ typedef struct bench_train_result {
 typedef struct bench_scheme_result {
     char scheme[32], partition[128], error[256];
     int ok;
+    int overlap;          /* the shard engine's overlap in this run (strata-bench train --overlap) */
     int64_t timed_steps;
     double step_s, step_min_s, step_max_s;
     double comm_s[ST_LEVEL_COUNT], comm_total_s, compute_s; /* compute: step minus the levels' time */

@@ -205,6 +205,7 @@ static void json_scheme(tool_json *j, const bench_report *r, const bench_scheme_
     tj_int(j, "ranks", d->ranks);
     tj_string(j, "scheme", s->scheme);
     tj_string(j, "partition", s->partition);
+    tj_string(j, "overlap", s->overlap ? "on" : "off");
     tj_object_begin(j, "measured");
     json_levels(j, "comm_s", s->comm_s);
     tj_double(j, "compute_s", s->compute_s);
