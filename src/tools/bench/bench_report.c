@@ -173,10 +173,43 @@ static void json_train_fields(tool_json *j, const bench_train_result *t)
     tj_double(j, "mfu", t->ok && t->peak_gflops > 0 ? t->mfu : NAN);
 }
 
+static void json_peer_mode(tool_json *j, const char *key, const bench_peer_mode *m, const bench_train_result *t)
+{
+    tj_object_begin(j, key);
+    tj_bool(j, "ok", m->ok);
+    tj_string(j, "error", m->ok ? NULL : m->error);
+    tj_double(j, "step_ms_median", m->ok ? m->ms_median : NAN);
+    tj_double(j, "step_ms_min", m->ok ? m->ms_min : NAN);
+    tj_double(j, "step_ms_max", m->ok ? m->ms_max : NAN);
+    tj_int(j, "timed_steps", m->ok ? m->timed_steps : 0);
+    tj_double(j, "peer_ms_over_strata_ms", m->ok && t->ok ? m->ms_median / t->ms_median : NAN);
+    tj_object_end(j);
+}
+
+/* PyTorch's CPU training of the same model and batch, or why it was skipped. */
+static void json_peer(tool_json *j, const bench_train_result *t)
+{
+    const bench_peer *p = &t->peer;
+    tj_object_begin(j, "peer");
+    tj_string(j, "name", "pytorch-cpu");
+    tj_bool(j, "ran", p->ran);
+    tj_string(j, "skipped", p->ran ? NULL : p->skip);
+    if (p->ran) {
+        tj_string(j, "torch", p->torch);
+        tj_string(j, "python", p->python);
+        tj_int(j, "threads", p->threads);
+        json_peer_mode(j, "f32_eager", &p->f32, t);
+        json_peer_mode(j, "bf16_autocast", &p->bf16, t);
+    }
+    tj_object_end(j);
+}
+
 static void json_train(tool_json *j, const bench_train_result *t)
 {
     tj_object_begin(j, NULL);
     json_train_fields(j, t);
+    tj_string(j, "dtype", t->dtype[0] ? t->dtype : "f32");
+    json_peer(j, t);
     tj_object_end(j);
 }
 
