@@ -233,6 +233,12 @@ void bench_ref_gemm(const bench_config *cfg, bench_report *r, bench_device *d, c
                     int m, int n, int k, int trans_b, int row_index);
 void bench_ref_copy(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite,
                     double bytes, int row_index);
+/* Intel's oneMKL SGEMM as a second CPU reference (bench_mkl.c): a "mkl_sgemm" row at (m, n, k)
+ * when libmkl_rt is found (STRATA_MKL, a venv's lib), nothing otherwise; and what was found or why
+ * not ("MKL: skipped: ..."). */
+void bench_ref_mkl_gemm(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite, int m, int n,
+                        int k, int trans_b);
+const char *bench_mkl_describe(void);
 /* OpenBLAS's identity (openblas_get_config, core), "" when it is not loaded. */
 void bench_openblas_describe(char *out, size_t len);
 

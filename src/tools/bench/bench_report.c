@@ -40,6 +40,7 @@ void bench_print_devices(const bench_report *r)
         printf("             peak %.1f GFLOP/s (%s), %.1f GB/s (%s)\n", d->peak_gflops, d->peak_gflops_src,
                d->peak_gbs, d->peak_gbs_src);
         printf("             reference: %s\n", d->vendor_info);
+        if (strcmp(d->backend, "cpu") == 0) printf("             also: %s\n", bench_mkl_describe());
     }
     for (int i = 0; i < r->n_skipped; i++)
         printf("  %-10s skipped: %s\n", r->skipped[i].backend, r->skipped[i].reason);
@@ -121,6 +122,7 @@ static void json_devices(tool_json *j, const bench_report *r)
         tj_double(j, "peak_gbs", d->peak_gbs > 0 ? d->peak_gbs : NAN);
         tj_string(j, "peak_gbs_source", d->peak_gbs_src);
         tj_string(j, "reference_library", d->vendor_info);
+        if (strcmp(d->backend, "cpu") == 0) tj_string(j, "mkl", bench_mkl_describe());
         tj_object_end(j);
     }
     tj_array_end(j);
