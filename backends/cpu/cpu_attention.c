@@ -18,8 +18,12 @@
 #define ATT_BQ 64
 #define ATT_BK 64
 
-/* Forward scratch per thread: K^T tile (D x BK), scores (BQ x BK), row max and sum (BQ each). */
-static int64_t fwd_scratch(int64_t D) { return D * ATT_BK + ATT_BQ * ATT_BK + 2 * ATT_BQ; }
+/* Forward scratch per thread: scores (BQ x BK), row max and sum (BQ each). */
+static int64_t fwd_scratch(void) { return ATT_BQ * ATT_BK + 2 * ATT_BQ; }
+
+/* K^T of every head, key tile by key tile (D x BK each, contiguous), made once per call and read
+ * by every query tile of the head (transposing per query tile cost ~10% of the forward). */
+static int64_t kt_size(int64_t BH, int64_t T, int64_t D) { return BH * ((T + ATT_BK - 1) / ATT_BK) * D * ATT_BK; }
 
 /* The scaled scores of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile). */
 ATT_INLINE void scores(float *restrict s, const float *restrict q, const float *restrict kt, int64_t bq,
@@ -54,17 +58,16 @@ ATT_INLINE float exp_row(float *s, float m, int64_t n)
     return acc;
 }
 
-/* One query tile (rows i0 .. i0+bq) of one head: o and lse of those rows. */
-CPU_CLONES static void attention_tile(float *o, float *lse, const float *q, const float *k, const float *v,
+/* One query tile (rows i0 .. i0+bq) of one head: o and lse of those rows; ktk: the head's K^T tiles. */
+CPU_CLONES static void attention_tile(float *o, float *lse, const float *q, const float *ktk, const float *v,
                                       int64_t i0, int64_t bq, int64_t D, float scale, float *scr)
 {
-    float *kt = scr, *s = kt + D * ATT_BK, *mx = s + ATT_BQ * ATT_BK, *sum = mx + ATT_BQ;
+    float *s = scr, *mx = s + ATT_BQ * ATT_BK, *sum = mx + ATT_BQ;
     memset(o, 0, sizeof(float) * (size_t)(bq * D));
     for (int64_t r = 0; r < bq; r++) mx[r] = -INFINITY, sum[r] = 0.0f;
     for (int64_t j0 = 0; j0 < i0 + bq; j0 += ATT_BK) {
         int64_t bk = i0 + bq - j0 < ATT_BK ? i0 + bq - j0 : ATT_BK;
-        att_transpose(kt, ATT_BK, k + j0 * D, D, bk, D);
-        scores(s, q, kt, bq, bk, D, scale);
+        scores(s, q, ktk + j0 / ATT_BK * D * ATT_BK, bq, bk, D, scale);
         for (int64_t r = 0; r < bq; r++) {
             /* keys past the query (diagonal tile) get probability 0, not exp(-inf) */
             int64_t n = visible(i0 + r, j0, bk);
@@ -97,18 +100,23 @@ static void free_all(float **tmp, int n)
 static void attention_run(float *o, float *lse, const float *const *in, int64_t BH, int64_t T, int64_t D,
                           float *scratch, int nt)
 {
-    int64_t tiles = (T + ATT_BQ - 1) / ATT_BQ;
-    float scale = 1.0f / sqrtf((float)D);
+    int64_t tiles = (T + ATT_BQ - 1) / ATT_BQ, ktiles = (T + ATT_BK - 1) / ATT_BK;
+    float scale = 1.0f / sqrtf((float)D), *kt = scratch + fwd_scratch() * nt;
 #pragma omp parallel num_threads(nt)
     {
-        float *scr = scratch + fwd_scratch(D) * omp_get_thread_num();
+        float *scr = scratch + fwd_scratch() * omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int64_t w = 0; w < BH * ktiles; w++) {
+            int64_t j0 = w % ktiles * ATT_BK, bk = T - j0 < ATT_BK ? T - j0 : ATT_BK;
+            att_transpose(kt + w * D * ATT_BK, ATT_BK, in[1] + (w / ktiles * T + j0) * D, D, bk, D);
+        }
         /* The last tiles of a head cost the most: handed out first, one at a time. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t w = 0; w < BH * tiles; w++) {
             int64_t h = w % BH, i0 = (tiles - 1 - w / BH) * ATT_BQ, bq = T - i0 < ATT_BQ ? T - i0 : ATT_BQ;
             int64_t hs = h * T * D;
-            attention_tile(o + hs + i0 * D, lse + h * T + i0, in[0] + hs + i0 * D, in[1] + hs, in[2] + hs, i0, bq,
-                           D, scale, scr);
+            attention_tile(o + hs + i0 * D, lse + h * T + i0, in[0] + hs + i0 * D, kt + h * ktiles * D * ATT_BK,
+                           in[2] + hs, i0, bq, D, scale, scr);
         }
     }
 }
@@ -122,10 +130,10 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
     float *lse = cpu_ptr(&c->out[1]);
     int nt = BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
     const float *in[3];
-    float *tmp[3] = {0}, *o, *to = NULL, *scratch = malloc(sizeof(float) * (size_t)(fwd_scratch(D) * nt));
+    int64_t need = fwd_scratch() * nt + kt_size(BH, T, D);
+    float *tmp[3] = {0}, *o, *to = NULL, *scratch = malloc(sizeof(float) * (size_t)need);
     st_status s = scratch ? ST_OK
-                          : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention: scratch of %d x %lld floats", nt,
-                                   (long long)fwd_scratch(D));
+                          : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention: scratch of %lld floats", (long long)need);
     for (int i = 0; i < 3 && s == ST_OK; i++) s = cpu_as_f32(&c->in[i], &in[i], &tmp[i]);
     if (s == ST_OK) s = cpu_out_f32(&c->out[0], &o, &to, 0);
     if (s == ST_OK) {
@@ -137,9 +145,9 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
     return s;
 }
 
-/* Backward scratch per thread: K^T and V^T tiles (D x BK), P and dP/dS (BQ x BK), a transposed
- * tile (BK x BQ), and each row's sum(dout * out) (T). */
-static int64_t bwd_scratch(int64_t T, int64_t D) { return 2 * D * ATT_BK + 3 * ATT_BQ * ATT_BK + T; }
+/* Backward scratch per thread: K^T and V^T tiles (D x BK), P and dP/dS (BQ x BK), and each row's
+ * sum(dout * out) (T). */
+static int64_t bwd_scratch(int64_t T, int64_t D) { return 2 * D * ATT_BK + 2 * ATT_BQ * ATT_BK + T; }
 
 /* P of one tile from the saved lse (zero past each query), and dS = P (dP - sum(dO O)) scale. */
 ATT_INLINE void tile_probs(float *restrict p, const float *restrict lse, int64_t i0, int64_t j0, int64_t bq,
@@ -177,18 +185,16 @@ ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t
                                  const float *dl)
 {
     int64_t D = h->D;
-    float *kt = scr, *vt = kt + D * ATT_BK, *p = vt + D * ATT_BK, *dp = p + ATT_BQ * ATT_BK, *tr = dp + ATT_BQ * ATT_BK;
+    float *kt = scr, *vt = kt + D * ATT_BK, *p = vt + D * ATT_BK, *dp = p + ATT_BQ * ATT_BK;
     const float *gi = h->g + i0 * D, *qi = h->q + i0 * D;
     scores(p, qi, kt, bq, bk, D, h->scale);
     tile_probs(p, h->lse, i0, j0, bq, bk);
-    att_transpose(tr, ATT_BQ, p, ATT_BK, bq, bk);
-    att_gemm(h->dv + j0 * D, D, tr, ATT_BQ, gi, D, bk, D, bq);
+    att_gemm_at(h->dv + j0 * D, D, p, ATT_BK, gi, D, bk, D, bq);
     memset(dp, 0, sizeof(float) * (size_t)(bq * ATT_BK));
     att_gemm(dp, ATT_BK, gi, D, vt, ATT_BK, bq, bk, D);
     tile_ds(dp, p, dl + i0, bq, bk, h->scale);
     att_gemm(h->dq + i0 * D, D, dp, ATT_BK, h->k + j0 * D, D, bq, D, bk);
-    att_transpose(tr, ATT_BQ, dp, ATT_BK, bq, bk);
-    att_gemm(h->dk + j0 * D, D, tr, ATT_BQ, qi, D, bk, D, bq);
+    att_gemm_at(h->dk + j0 * D, D, dp, ATT_BK, qi, D, bk, D, bq);
 }
 
 /* One head, key tile by key tile (dK_j, dV_j complete after its query tiles), so a head is never

@@ -23,17 +23,25 @@ typedef float att_v8 __attribute__((vector_size(32)));
  * baseline clone although it is always inlined. */
 #define ATT_LOAD(v, p) memcpy(&(v), (p), sizeof(att_v8))
 
-/* c (ATT_MR x ATT_NR at c, ldc) += a (ATT_MR rows of lda, k columns) b (k x ATT_NR, ldb). */
-ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
+/* a[0] in every lane: a vector initialiser GCC turns into one vbroadcastss from memory (adding to
+ * a zero vector instead costs a scalar add and a register broadcast on the FP pipes). */
+#define ATT_BCAST(x) ((att_v8){(x), (x), (x), (x), (x), (x), (x), (x)})
+
+/* A's element (r, p) is a[r * rs + p * cs]: rs = lda, cs = 1 for A, rs = 1, cs = lda for A^T (the
+ * backward's P^T dO and dS^T Q read P and dS where they are, with no transposed copy). */
+
+/* c (ATT_MR x ATT_NR at c, ldc) += A (ATT_MR rows, k columns) b (k x ATT_NR, ldb). */
+ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
                           const float *restrict b, int64_t ldb, int64_t k)
 {
     att_v8 c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
     ATT_LOAD(c00, c), ATT_LOAD(c01, c + 8), ATT_LOAD(c10, c + ldc), ATT_LOAD(c11, c + ldc + 8);
     ATT_LOAD(c20, c + 2 * ldc), ATT_LOAD(c21, c + 2 * ldc + 8), ATT_LOAD(c30, c + 3 * ldc), ATT_LOAD(c31, c + 3 * ldc + 8);
     for (int64_t p = 0; p < k; p++) {
+        const float *ap = a + p * cs;
         ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
-        att_v8 a0 = (att_v8){0} + a[p], a1 = (att_v8){0} + a[lda + p];
-        att_v8 a2 = (att_v8){0} + a[2 * lda + p], a3 = (att_v8){0} + a[3 * lda + p];
+        att_v8 a0 = ATT_BCAST(ap[0]), a1 = ATT_BCAST(ap[rs]);
+        att_v8 a2 = ATT_BCAST(ap[2 * rs]), a3 = ATT_BCAST(ap[3 * rs]);
         c00 += a0 * b0, c01 += a0 * b1, c10 += a1 * b0, c11 += a1 * b1;
         c20 += a2 * b0, c21 += a2 * b1, c30 += a3 * b0, c31 += a3 * b1;
     }
@@ -42,29 +50,68 @@ ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict 
     memcpy(c + 3 * ldc, &c30, 32), memcpy(c + 3 * ldc + 8, &c31, 32);
 }
 
-/* c[i][j] += sum_p a[i][p] b[p][j] for one row i over columns [j0, n): the edges. */
-ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, const float *restrict b, int64_t ldb,
-                                int64_t j0, int64_t n, int64_t k)
+/* The same for 6 rows: twelve accumulators, enough independent FMA chains to cover the FMA
+ * latency on two FMA pipes (eight, as in att_block, leave no slack on Zen 3). */
+#define ATT_MR6 6
+ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                           const float *restrict b, int64_t ldb, int64_t k)
+{
+    att_v8 acc[ATT_MR6][2], b0, b1;
+    for (int r = 0; r < ATT_MR6; r++) ATT_LOAD(acc[r][0], c + r * ldc), ATT_LOAD(acc[r][1], c + r * ldc + 8);
+    for (int64_t p = 0; p < k; p++) {
+        const float *ap = a + p * cs;
+        ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < ATT_MR6; r++) {
+            att_v8 ar = ATT_BCAST(ap[r * rs]);
+            acc[r][0] += ar * b0, acc[r][1] += ar * b1;
+        }
+    }
+    for (int r = 0; r < ATT_MR6; r++) memcpy(c + r * ldc, &acc[r][0], 32), memcpy(c + r * ldc + 8, &acc[r][1], 32);
+}
+
+/* c[j] += sum_p A(row, p) b[p][j] for one row of A (at a) over columns [j0, n): the edges. */
+ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, int64_t cs, const float *restrict b,
+                             int64_t ldb, int64_t j0, int64_t n, int64_t k)
 {
     for (int64_t p = 0; p < k; p++) {
-        float av = a[p];
+        float av = a[p * cs];
         const float *bp = b + p * ldb;
 #pragma omp simd
         for (int64_t j = j0; j < n; j++) c[j] += av * bp[j];
     }
 }
 
-/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb), all row-major f32; compiled per ISA. */
-CPU_CLONES static void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
-                            const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+/* Rows [i, i + mr) of c += A b with the mr-row block kernel over the full 16-column blocks. */
+#define ATT_ROWS(block, mr)                                                                             \
+    for (; i + (mr) <= m; i += (mr)) {                                                                  \
+        for (int64_t j = 0; j < nb; j += ATT_NR) block(c + i * ldc + j, ldc, a + i * rs, rs, cs, b + j, ldb, k); \
+        for (int ii = 0; ii < (mr) && nb < n; ii++)                                                     \
+            att_row_edge(c + (i + ii) * ldc, a + (i + ii) * rs, cs, b, ldb, nb, n, k);                  \
+    }
+
+/* c (m x n, ldc) += A (m x k) b (k x n, ldb), row-major f32, A(r, p) = a[r * rs + p * cs]. */
+ATT_INLINE void att_gemm_strided(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                                 const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
 {
     int64_t nb = n / ATT_NR * ATT_NR, i = 0;
-    for (; i + ATT_MR <= m; i += ATT_MR) {
-        for (int64_t j = 0; j < nb; j += ATT_NR) att_block(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, k);
-        for (int ii = 0; ii < ATT_MR && nb < n; ii++)
-            att_row_edge(c + (i + ii) * ldc, a + (i + ii) * lda, b, ldb, nb, n, k);
-    }
-    for (; i < m; i++) att_row_edge(c + i * ldc, a + i * lda, b, ldb, 0, n, k);
+    ATT_ROWS(att_block6, ATT_MR6)
+    ATT_ROWS(att_block, ATT_MR)
+    for (; i < m; i++) att_row_edge(c + i * ldc, a + i * rs, cs, b, ldb, 0, n, k);
+}
+
+/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb); compiled per ISA. */
+CPU_CLONES static void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
+                                const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+{
+    att_gemm_strided(c, ldc, a, lda, 1, b, ldb, m, n, k);
+}
+
+/* c (m x n, ldc) += a^T b, a stored k x m (lda), b (k x n, ldb); compiled per ISA. */
+CPU_CLONES static void att_gemm_at(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
+                                   const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+{
+    att_gemm_strided(c, ldc, a, 1, lda, b, ldb, m, n, k);
 }
 
 /* dst (cols x rows, ldd) = src (rows x cols, lds) transposed. */
