@@ -19,9 +19,12 @@
  * two xmm on the baseline), so the accumulators below stay in registers on every ISA. */
 typedef float att_v8 __attribute__((vector_size(32)));
 
-/* Unaligned 8-float load, as a macro: a function returning a vector trips GCC's ABI note on the
- * baseline clone although it is always inlined. */
-#define ATT_LOAD(v, p) memcpy(&(v), (p), sizeof(att_v8))
+/* The same vector at any float's address (unaligned, may alias floats): loads and stores through
+ * it are single vmovups, where memcpy of an accumulator array went through the stack. Macros: a
+ * function returning a vector trips GCC's ABI note on the baseline clone although it is inlined. */
+typedef float att_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define ATT_LOAD(v, p) ((v) = *(const att_v8u *)(p))
+#define ATT_STORE(p, v) (*(att_v8u *)(p) = (v))
 
 /* a[0] in every lane: a vector initialiser GCC turns into one vbroadcastss from memory (adding to
  * a zero vector instead costs a scalar add and a register broadcast on the FP pipes). */
@@ -45,9 +48,9 @@ ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict 
         c00 += a0 * b0, c01 += a0 * b1, c10 += a1 * b0, c11 += a1 * b1;
         c20 += a2 * b0, c21 += a2 * b1, c30 += a3 * b0, c31 += a3 * b1;
     }
-    memcpy(c, &c00, 32), memcpy(c + 8, &c01, 32), memcpy(c + ldc, &c10, 32), memcpy(c + ldc + 8, &c11, 32);
-    memcpy(c + 2 * ldc, &c20, 32), memcpy(c + 2 * ldc + 8, &c21, 32);
-    memcpy(c + 3 * ldc, &c30, 32), memcpy(c + 3 * ldc + 8, &c31, 32);
+    ATT_STORE(c, c00), ATT_STORE(c + 8, c01), ATT_STORE(c + ldc, c10), ATT_STORE(c + ldc + 8, c11);
+    ATT_STORE(c + 2 * ldc, c20), ATT_STORE(c + 2 * ldc + 8, c21);
+    ATT_STORE(c + 3 * ldc, c30), ATT_STORE(c + 3 * ldc + 8, c31);
 }
 
 /* The same for 6 rows: twelve accumulators, enough independent FMA chains to cover the FMA
@@ -57,6 +60,7 @@ ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict
                            const float *restrict b, int64_t ldb, int64_t k)
 {
     att_v8 acc[ATT_MR6][2], b0, b1;
+#pragma GCC unroll 6
     for (int r = 0; r < ATT_MR6; r++) ATT_LOAD(acc[r][0], c + r * ldc), ATT_LOAD(acc[r][1], c + r * ldc + 8);
     for (int64_t p = 0; p < k; p++) {
         const float *ap = a + p * cs;
@@ -67,7 +71,8 @@ ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict
             acc[r][0] += ar * b0, acc[r][1] += ar * b1;
         }
     }
-    for (int r = 0; r < ATT_MR6; r++) memcpy(c + r * ldc, &acc[r][0], 32), memcpy(c + r * ldc + 8, &acc[r][1], 32);
+#pragma GCC unroll 6
+    for (int r = 0; r < ATT_MR6; r++) ATT_STORE(c + r * ldc, acc[r][0]), ATT_STORE(c + r * ldc + 8, acc[r][1]);
 }
 
 /* c[j] += sum_p A(row, p) b[p][j] for one row of A (at a) over columns [j0, n): the edges. */
