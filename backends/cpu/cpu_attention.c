@@ -25,17 +25,13 @@ static int64_t fwd_scratch(void) { return ATT_BQ * ATT_BK + 2 * ATT_BQ; }
  * by every query tile of the head (transposing per query tile cost ~10% of the forward). */
 static int64_t kt_size(int64_t BH, int64_t T, int64_t D) { return BH * ((T + ATT_BK - 1) / ATT_BK) * D * ATT_BK; }
 
-/* The scaled scores of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile). */
+/* The unscaled scores Q K^T of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile).
+ * On the diagonal tile (i0 == j0) only what the mask leaves is computed: each row's columns past
+ * its own key (up to a 16-column block) are not written. The scale is applied inside the exp. */
 ATT_INLINE void scores(float *restrict s, const float *restrict q, const float *restrict kt, int64_t bq,
-                          int64_t bk, int64_t D, float scale)
+                       int64_t bk, int64_t D, int diag)
 {
-    memset(s, 0, sizeof(float) * (size_t)(bq * ATT_BK));
-    att_gemm(s, ATT_BK, q, D, kt, ATT_BK, bq, bk, D);
-    for (int64_t r = 0; r < bq; r++) {
-        float *sr = s + r * ATT_BK;
-#pragma omp simd
-        for (int64_t j = 0; j < bk; j++) sr[j] *= scale;
-    }
+    att_gemm_f(s, ATT_BK, q, D, 1, kt, ATT_BK, bq, bk, D, ATT_SET | (diag ? ATT_CN : 0));
 }
 
 /* How many of a tile's bk keys (from j0) query i sees: keys j0 + j <= i. */
@@ -45,13 +41,13 @@ ATT_INLINE int64_t visible(int64_t i, int64_t j0, int64_t bk)
     return n < bk ? n : bk;
 }
 
-/* s[j] = exp(s[j] - m) over a tile row (at most ATT_BK), returning their sum. */
-ATT_INLINE float exp_row(float *s, float m, int64_t n)
+/* s[j] = exp(s[j] scale - m) over a tile row (at most ATT_BK), returning their sum. */
+ATT_INLINE float exp_row(float *s, float scale, float m, int64_t n)
 {
     float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
     for (int64_t j = 0; j < n; j++) {
-        float e = cpu_expf(s[j] - m);
+        float e = cpu_expf(s[j] * scale - m);
         s[j] = e;
         acc += e;
     }
@@ -67,21 +63,22 @@ CPU_CLONES static void attention_tile(float *o, float *lse, const float *q, cons
     for (int64_t r = 0; r < bq; r++) mx[r] = -INFINITY, sum[r] = 0.0f;
     for (int64_t j0 = 0; j0 < i0 + bq; j0 += ATT_BK) {
         int64_t bk = i0 + bq - j0 < ATT_BK ? i0 + bq - j0 : ATT_BK;
-        scores(s, q, ktk + j0 / ATT_BK * D * ATT_BK, bq, bk, D, scale);
+        int diag = j0 == i0;
+        scores(s, q, ktk + j0 / ATT_BK * D * ATT_BK, bq, bk, D, diag);
         for (int64_t r = 0; r < bq; r++) {
             /* keys past the query (diagonal tile) get probability 0, not exp(-inf) */
             int64_t n = visible(i0 + r, j0, bk);
-            float *sr = s + r * ATT_BK, m = cpu_row_max(sr, n);
+            float *sr = s + r * ATT_BK, m = cpu_row_max(sr, n) * scale;
             m = m > mx[r] ? m : mx[r];
             float alpha = cpu_expf(mx[r] - m);
-            sum[r] = sum[r] * alpha + exp_row(sr, m, n);
+            sum[r] = sum[r] * alpha + exp_row(sr, scale, m, n);
             for (int64_t j = n; j < bk; j++) sr[j] = 0.0f;
             mx[r] = m;
             float *orow = o + r * D;
 #pragma omp simd
             for (int64_t d = 0; d < D; d++) orow[d] *= alpha;
         }
-        att_gemm(o, D, s, ATT_BK, v + j0 * D, D, bq, D, bk);
+        att_gemm_f(o, D, s, ATT_BK, 1, v + j0 * D, D, bq, D, bk, diag ? ATT_CK : 0);
     }
     for (int64_t r = 0; r < bq; r++) {
         float inv = 1.0f / sum[r], *orow = o + r * D;
@@ -151,25 +148,28 @@ static int64_t bwd_scratch(int64_t T, int64_t D) { return 2 * D * ATT_BK + 2 * A
 
 /* P of one tile from the saved lse (zero past each query), and dS = P (dP - sum(dO O)) scale. */
 ATT_INLINE void tile_probs(float *restrict p, const float *restrict lse, int64_t i0, int64_t j0, int64_t bq,
-                              int64_t bk)
+                           int64_t bk, float scale)
 {
     for (int64_t r = 0; r < bq; r++) {
         int64_t n = visible(i0 + r, j0, bk);
         float *pr = p + r * ATT_BK, l = lse[i0 + r];
 #pragma omp simd
-        for (int64_t j = 0; j < n; j++) pr[j] = cpu_expf(pr[j] - l);
+        for (int64_t j = 0; j < n; j++) pr[j] = cpu_expf(pr[j] * scale - l);
         for (int64_t j = n; j < bk; j++) pr[j] = 0.0f;
     }
 }
 
-ATT_INLINE void tile_ds(float *restrict dp, const float *restrict p, const float *restrict dl, int64_t bq,
-                           int64_t bk, float scale)
+/* Past each query's last key dP may be unwritten (ATT_CN): dS is 0 there, not P times it. */
+ATT_INLINE void tile_ds(float *restrict dp, const float *restrict p, const float *restrict dl, int64_t i0,
+                        int64_t j0, int64_t bq, int64_t bk, float scale)
 {
     for (int64_t r = 0; r < bq; r++) {
-        float *dr = dp + r * ATT_BK, l = dl[r];
+        int64_t n = visible(i0 + r, j0, bk);
+        float *dr = dp + r * ATT_BK, l = dl[i0 + r];
         const float *pr = p + r * ATT_BK;
 #pragma omp simd
-        for (int64_t j = 0; j < bk; j++) dr[j] = pr[j] * (dr[j] - l) * scale;
+        for (int64_t j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - l) * scale;
+        for (int64_t j = n; j < bk; j++) dr[j] = 0.0f;
     }
 }
 
@@ -187,14 +187,14 @@ ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t
     int64_t D = h->D;
     float *kt = scr, *vt = kt + D * ATT_BK, *p = vt + D * ATT_BK, *dp = p + ATT_BQ * ATT_BK;
     const float *gi = h->g + i0 * D, *qi = h->q + i0 * D;
-    scores(p, qi, kt, bq, bk, D, h->scale);
-    tile_probs(p, h->lse, i0, j0, bq, bk);
-    att_gemm_at(h->dv + j0 * D, D, p, ATT_BK, gi, D, bk, D, bq);
-    memset(dp, 0, sizeof(float) * (size_t)(bq * ATT_BK));
-    att_gemm(dp, ATT_BK, gi, D, vt, ATT_BK, bq, bk, D);
-    tile_ds(dp, p, dl + i0, bq, bk, h->scale);
-    att_gemm(h->dq + i0 * D, D, dp, ATT_BK, h->k + j0 * D, D, bq, D, bk);
-    att_gemm_at(h->dk + j0 * D, D, dp, ATT_BK, qi, D, bk, D, bq);
+    int diag = i0 == j0;
+    scores(p, qi, kt, bq, bk, D, diag);
+    tile_probs(p, h->lse, i0, j0, bq, bk, h->scale);
+    att_gemm_f(h->dv + j0 * D, D, p, 1, ATT_BK, gi, D, bk, D, bq, diag ? ATT_CK0 : 0);       /* P^T dO */
+    att_gemm_f(dp, ATT_BK, gi, D, 1, vt, ATT_BK, bq, bk, D, ATT_SET | (diag ? ATT_CN : 0)); /* dO V^T */
+    tile_ds(dp, p, dl, i0, j0, bq, bk, h->scale);
+    att_gemm_f(h->dq + i0 * D, D, dp, ATT_BK, 1, h->k + j0 * D, D, bq, D, bk, diag ? ATT_CK : 0); /* dS K */
+    att_gemm_f(h->dk + j0 * D, D, dp, 1, ATT_BK, qi, D, bk, D, bq, diag ? ATT_CK0 : 0);           /* dS^T Q */
 }
 
 /* One head, key tile by key tile (dK_j, dV_j complete after its query tiles), so a head is never

@@ -31,15 +31,27 @@ typedef float att_v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define ATT_BCAST(x) ((att_v8){(x), (x), (x), (x), (x), (x), (x), (x)})
 
 /* A's element (r, p) is a[r * rs + p * cs]: rs = lda, cs = 1 for A, rs = 1, cs = lda for A^T (the
- * backward's P^T dO and dS^T Q read P and dS where they are, with no transposed copy). */
+ * backward's P^T dO and dS^T Q read P and dS where they are, with no transposed copy).
+ * Flags: ATT_SET writes c = A b (no read of c, no memset before); the causal ones skip the parts of
+ * a diagonal tile (query tile i0 == key tile j0) that the mask makes zero, per group of rows
+ * [i, i + mr): ATT_CN computes only columns < i + mr (rounded up to 16; S and dP, rows = queries,
+ * columns = keys), ATT_CK only k < i + mr (P V and dS K: k = keys), ATT_CK0 only k >= i (P^T dO
+ * and dS^T Q: rows = keys, k = queries). Columns left out by ATT_CN are not written. */
+#define ATT_SET 1
+#define ATT_CN 2
+#define ATT_CK 4
+#define ATT_CK0 8
 
-/* c (ATT_MR x ATT_NR at c, ldc) += A (ATT_MR rows, k columns) b (k x ATT_NR, ldb). */
+/* c (ATT_MR x ATT_NR at c, ldc) (+)= A (ATT_MR rows, k columns) b (k x ATT_NR, ldb). */
 ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
-                          const float *restrict b, int64_t ldb, int64_t k)
+                          const float *restrict b, int64_t ldb, int64_t k, int set)
 {
-    att_v8 c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
-    ATT_LOAD(c00, c), ATT_LOAD(c01, c + 8), ATT_LOAD(c10, c + ldc), ATT_LOAD(c11, c + ldc + 8);
-    ATT_LOAD(c20, c + 2 * ldc), ATT_LOAD(c21, c + 2 * ldc + 8), ATT_LOAD(c30, c + 3 * ldc), ATT_LOAD(c31, c + 3 * ldc + 8);
+    att_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0}, b0, b1;
+    if (!set) {
+        ATT_LOAD(c00, c), ATT_LOAD(c01, c + 8), ATT_LOAD(c10, c + ldc), ATT_LOAD(c11, c + ldc + 8);
+        ATT_LOAD(c20, c + 2 * ldc), ATT_LOAD(c21, c + 2 * ldc + 8), ATT_LOAD(c30, c + 3 * ldc);
+        ATT_LOAD(c31, c + 3 * ldc + 8);
+    }
     for (int64_t p = 0; p < k; p++) {
         const float *ap = a + p * cs;
         ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
@@ -57,11 +69,14 @@ ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict 
  * latency on two FMA pipes (eight, as in att_block, leave no slack on Zen 3). */
 #define ATT_MR6 6
 ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
-                           const float *restrict b, int64_t ldb, int64_t k)
+                           const float *restrict b, int64_t ldb, int64_t k, int set)
 {
     att_v8 acc[ATT_MR6][2], b0, b1;
 #pragma GCC unroll 6
-    for (int r = 0; r < ATT_MR6; r++) ATT_LOAD(acc[r][0], c + r * ldc), ATT_LOAD(acc[r][1], c + r * ldc + 8);
+    for (int r = 0; r < ATT_MR6; r++) {
+        acc[r][0] = acc[r][1] = (att_v8){0};
+        if (!set) ATT_LOAD(acc[r][0], c + r * ldc), ATT_LOAD(acc[r][1], c + r * ldc + 8);
+    }
     for (int64_t p = 0; p < k; p++) {
         const float *ap = a + p * cs;
         ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
@@ -75,10 +90,12 @@ ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict
     for (int r = 0; r < ATT_MR6; r++) ATT_STORE(c + r * ldc, acc[r][0]), ATT_STORE(c + r * ldc + 8, acc[r][1]);
 }
 
-/* c[j] += sum_p A(row, p) b[p][j] for one row of A (at a) over columns [j0, n): the edges. */
+/* c[j] (+)= sum_p A(row, p) b[p][j] for one row of A (at a) over columns [j0, n): the edges. */
 ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, int64_t cs, const float *restrict b,
-                             int64_t ldb, int64_t j0, int64_t n, int64_t k)
+                             int64_t ldb, int64_t j0, int64_t n, int64_t k, int set)
 {
+    if (set)
+        for (int64_t j = j0; j < n; j++) c[j] = 0.0f;
     for (int64_t p = 0; p < k; p++) {
         float av = a[p * cs];
         const float *bp = b + p * ldb;
@@ -87,36 +104,39 @@ ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, int64_t
     }
 }
 
-/* Rows [i, i + mr) of c += A b with the mr-row block kernel over the full 16-column blocks. */
-#define ATT_ROWS(block, mr)                                                                             \
-    for (; i + (mr) <= m; i += (mr)) {                                                                  \
-        for (int64_t j = 0; j < nb; j += ATT_NR) block(c + i * ldc + j, ldc, a + i * rs, rs, cs, b + j, ldb, k); \
-        for (int ii = 0; ii < (mr) && nb < n; ii++)                                                     \
-            att_row_edge(c + (i + ii) * ldc, a + (i + ii) * rs, cs, b, ldb, nb, n, k);                  \
+/* Rows [i, i + mr) with the mr-row block kernel: the columns and k range the flags leave. */
+ATT_INLINE void att_rows(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                         const float *restrict b, int64_t ldb, int64_t i, int64_t mr, int64_t n, int64_t k, int f)
+{
+    int64_t n1 = f & ATT_CN ? (i + mr + ATT_NR - 1) / ATT_NR * ATT_NR : n, k0 = f & ATT_CK0 ? i : 0;
+    int64_t k1 = f & ATT_CK && i + mr < k ? i + mr : k;
+    n1 = n1 < n ? n1 : n, k0 = k0 < k ? k0 : k;
+    int64_t nb = n1 / ATT_NR * ATT_NR, set = f & ATT_SET;
+    const float *ai = a + i * rs + k0 * cs, *bk = b + k0 * ldb;
+    c += i * ldc;
+    for (int64_t j = 0; j < nb; j += ATT_NR) {
+        if (mr == ATT_MR6) att_block6(c + j, ldc, ai, rs, cs, bk + j, ldb, k1 - k0, set);
+        else if (mr == ATT_MR) att_block(c + j, ldc, ai, rs, cs, bk + j, ldb, k1 - k0, set);
     }
-
-/* c (m x n, ldc) += A (m x k) b (k x n, ldb), row-major f32, A(r, p) = a[r * rs + p * cs]. */
-ATT_INLINE void att_gemm_strided(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
-                                 const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
-{
-    int64_t nb = n / ATT_NR * ATT_NR, i = 0;
-    ATT_ROWS(att_block6, ATT_MR6)
-    ATT_ROWS(att_block, ATT_MR)
-    for (; i < m; i++) att_row_edge(c + i * ldc, a + i * rs, cs, b, ldb, 0, n, k);
+    for (int ii = 0; ii < mr && (nb < n1 || mr < ATT_MR); ii++)
+        att_row_edge(c + ii * ldc, ai + ii * rs, cs, bk, ldb, mr < ATT_MR ? 0 : nb, n1, k1 - k0, set);
 }
 
-/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb); compiled per ISA. */
-CPU_CLONES static void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
-                                const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+/* c (m x n, ldc) (+)= A (m x k) b (k x n, ldb), row-major f32, A(r, p) = a[r * rs + p * cs]; f: flags. */
+CPU_CLONES static void att_gemm_f(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                                  const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k, int f)
 {
-    att_gemm_strided(c, ldc, a, lda, 1, b, ldb, m, n, k);
+    int64_t i = 0;
+    for (; i + ATT_MR6 <= m; i += ATT_MR6) att_rows(c, ldc, a, rs, cs, b, ldb, i, ATT_MR6, n, k, f);
+    for (; i + ATT_MR <= m; i += ATT_MR) att_rows(c, ldc, a, rs, cs, b, ldb, i, ATT_MR, n, k, f);
+    for (; i < m; i++) att_rows(c, ldc, a, rs, cs, b, ldb, i, 1, n, k, f);
 }
 
-/* c (m x n, ldc) += a^T b, a stored k x m (lda), b (k x n, ldb); compiled per ISA. */
-CPU_CLONES static void att_gemm_at(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
-                                   const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb). */
+ATT_INLINE void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
+                         const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
 {
-    att_gemm_strided(c, ldc, a, 1, lda, b, ldb, m, n, k);
+    att_gemm_f(c, ldc, a, lda, 1, b, ldb, m, n, k, 0);
 }
 
 /* dst (cols x rows, ldd) = src (rows x cols, lds) transposed. */
