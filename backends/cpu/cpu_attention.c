@@ -47,7 +47,7 @@ ATT_INLINE float exp_row(float *s, float scale, float m, int64_t n)
     float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
     for (int64_t j = 0; j < n; j++) {
-        float e = cpu_expf(s[j] * scale - m);
+        float e = cpu_expf_fast(s[j] * scale - m); /* <= 0: the fast exp's range is enough */
         s[j] = e;
         acc += e;
     }
@@ -154,7 +154,7 @@ ATT_INLINE void tile_probs(float *restrict p, const float *restrict lse, int64_t
         int64_t n = visible(i0 + r, j0, bk);
         float *pr = p + r * ATT_BK, l = lse[i0 + r];
 #pragma omp simd
-        for (int64_t j = 0; j < n; j++) pr[j] = cpu_expf(pr[j] * scale - l);
+        for (int64_t j = 0; j < n; j++) pr[j] = cpu_expf_fast(pr[j] * scale - l);
         for (int64_t j = n; j < bk; j++) pr[j] = 0.0f;
     }
 }
