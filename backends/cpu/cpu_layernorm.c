@@ -37,6 +37,7 @@ static void layernorm_rows(const st_op_call *c, const float *w, const float *b, 
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             float *y = cpu_row_out(yv, r * C, by, stream);
+            cpu_row_prefetch(xv, (r + 1) * C, C);
             layernorm_row(y, mean + r, rstd + r, cpu_row_in(xv, r * C, C, bx), w, b, C, eps);
             cpu_row_store(yv, r * C, C, y, stream);
         }
@@ -114,6 +115,8 @@ static void layernorm_backward_thread(const ln_bwd *a, double *pd, float *scr)
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < a->rows; r++) {
         float *dx = cpu_row_out(a->dxv, r * C, bd, stream);
+        cpu_row_prefetch(a->gv, (r + 1) * C, C);
+        cpu_row_prefetch(a->xv, (r + 1) * C, C);
         layernorm_backward_row(dx, pf, pf + C, cpu_row_in(a->gv, r * C, C, bg), cpu_row_in(a->xv, r * C, C, bx),
                                a->w, a->mean[r], a->rstd[r], C);
         cpu_row_store(a->dxv, r * C, C, dx, stream);

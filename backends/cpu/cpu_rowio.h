@@ -76,6 +76,18 @@ static inline void cpu_row_store(const st_view *v, int64_t off, int64_t n, const
     else if (stream) cpu_stream_copy((float *)cpu_ptr(v) + off, buf, n);
 }
 
+/* Asks for the row of v at element `off` (n elements) while the current row is computed: a row op
+ * works on one row at a time, and a row (a few KiB) is too short for the hardware prefetcher to
+ * run ahead of on its own. Nothing past the tensor's end is touched. */
+static inline void cpu_row_prefetch(const st_view *v, int64_t off, int64_t n)
+{
+    int64_t size = v->dtype == ST_F32 ? 4 : 2, total = cpu_numel(v);
+    if (off >= total) return;
+    n = off + n > total ? total - off : n;
+    const char *p = (const char *)cpu_ptr(v) + off * size;
+    for (int64_t b = 0; b < n * size; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
 /* Scratch rows per thread: `per` rows of n floats for each of nt threads (NULL on failure). */
 static inline float *cpu_row_scratch(int nt, int per, int64_t n)
 {

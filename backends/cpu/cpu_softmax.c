@@ -42,6 +42,7 @@ st_status st_cpu_softmax(void *ctx, int dev, const st_op_call *c)
             /* Causal row t sees columns j <= t + S - T (the last T of S keys line up with the queries). */
             int64_t n = causal ? r % T + S - T + 1 : S;
             float *y = cpu_row_out(yv, r * S, by, stream);
+            cpu_row_prefetch(xv, (r + 1) * S, S);
             softmax_row(y, cpu_row_in(xv, r * S, S, bx), n, S);
             cpu_row_store(yv, r * S, S, y, stream);
         }
@@ -78,6 +79,8 @@ st_status st_cpu_softmax_backward(void *ctx, int dev, const st_op_call *c)
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             float *d = cpu_row_out(dv, r * S, bd, stream);
+            cpu_row_prefetch(gv, (r + 1) * S, S);
+            cpu_row_prefetch(pv, (r + 1) * S, S);
             softmax_backward_row(d, cpu_row_in(gv, r * S, S, bg), cpu_row_in(pv, r * S, S, bp), S);
             cpu_row_store(dv, r * S, S, d, stream);
         }
