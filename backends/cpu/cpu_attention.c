@@ -181,8 +181,8 @@ typedef struct att_head {
 } att_head;
 
 /* One (query tile, key tile) pair: dV_j += P^T dO_i, dQ_i += dS K_j, dK_j += dS^T Q_i. */
-ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t j0, int64_t bq, int64_t bk,
-                                 const float *dl)
+ATT_INLINE void backward_pair(const att_head *h, float *scr, float *dq, int64_t i0, int64_t j0, int64_t bq,
+                              int64_t bk, const float *dl)
 {
     int64_t D = h->D;
     float *kt = scr, *vt = kt + D * ATT_BK, *p = vt + D * ATT_BK, *dp = p + ATT_BQ * ATT_BK;
@@ -193,27 +193,77 @@ ATT_INLINE void backward_pair(const att_head *h, float *scr, int64_t i0, int64_t
     att_gemm_f(h->dv + j0 * D, D, p, 1, ATT_BK, gi, D, bk, D, bq, diag ? ATT_CK0 : 0);       /* P^T dO */
     att_gemm_f(dp, ATT_BK, gi, D, 1, vt, ATT_BK, bq, bk, D, ATT_SET | (diag ? ATT_CN : 0)); /* dO V^T */
     tile_ds(dp, p, dl, i0, j0, bq, bk, h->scale);
-    att_gemm_f(h->dq + i0 * D, D, dp, ATT_BK, 1, h->k + j0 * D, D, bq, D, bk, diag ? ATT_CK : 0); /* dS K */
+    att_gemm_f(dq + i0 * D, D, dp, ATT_BK, 1, h->k + j0 * D, D, bq, D, bk, diag ? ATT_CK : 0); /* dS K */
     att_gemm_f(h->dk + j0 * D, D, dp, 1, ATT_BK, qi, D, bk, D, bq, diag ? ATT_CK0 : 0);           /* dS^T Q */
 }
 
-/* One head, key tile by key tile (dK_j, dV_j complete after its query tiles), so a head is never
- * split between threads. */
-CPU_CLONES static void attention_backward_head(const att_head *h, float *scr)
+/* Key tiles [jt0, jt1) of one head, key tile by key tile: dK_j, dV_j are complete after their
+ * query tiles, and the dQ terms go to dq (the head's dQ, or the part's own buffer when the head's
+ * key tiles are split between threads), which the caller has zeroed. */
+CPU_CLONES static void attention_backward_keys(const att_head *h, float *scr, float *dq, int64_t jt0, int64_t jt1)
 {
-    int64_t T = h->T, D = h->D;
+    int64_t T = h->T, D = h->D, r0 = jt0 * ATT_BK, r1 = jt1 * ATT_BK < T ? jt1 * ATT_BK : T;
     float *kt = scr, *vt = kt + D * ATT_BK, *dl = scr + bwd_scratch(0, D);
-    memset(h->dq, 0, sizeof(float) * (size_t)(T * D));
-    memset(h->dk, 0, sizeof(float) * (size_t)(T * D));
-    memset(h->dv, 0, sizeof(float) * (size_t)(T * D));
-    for (int64_t t = 0; t < T; t++) dl[t] = (float)cpu_row_dot(h->g + t * D, h->o + t * D, D);
-    for (int64_t j0 = 0; j0 < T; j0 += ATT_BK) {
+    memset(h->dk + r0 * D, 0, sizeof(float) * (size_t)((r1 - r0) * D));
+    memset(h->dv + r0 * D, 0, sizeof(float) * (size_t)((r1 - r0) * D));
+    /* queries before r0 see none of these keys */
+    for (int64_t t = r0; t < T; t++) dl[t] = (float)cpu_row_dot(h->g + t * D, h->o + t * D, D);
+    for (int64_t j0 = r0; j0 < r1; j0 += ATT_BK) {
         int64_t bk = T - j0 < ATT_BK ? T - j0 : ATT_BK;
         att_transpose(kt, ATT_BK, h->k + j0 * D, D, bk, D);
         att_transpose(vt, ATT_BK, h->v + j0 * D, D, bk, D);
-        /* queries before j0 see none of these keys */
         for (int64_t i0 = j0 / ATT_BQ * ATT_BQ; i0 < T; i0 += ATT_BQ)
-            backward_pair(h, scr, i0, j0, T - i0 < ATT_BQ ? T - i0 : ATT_BQ, bk, dl);
+            backward_pair(h, scr, dq, i0, j0, T - i0 < ATT_BQ ? T - i0 : ATT_BQ, bk, dl);
+    }
+}
+
+/* Part p of `parts` of a head's key tiles, cut so that each part has about the same work: key
+ * tile t meets the ktiles - t query tiles from its own on. */
+static void key_part(int64_t ktiles, int64_t parts, int64_t p, int64_t *jt0, int64_t *jt1)
+{
+    int64_t total = ktiles * (ktiles + 1) / 2, acc = 0, t = 0;
+    for (; t < ktiles && acc * parts < total * p; t++) acc += ktiles - t;
+    *jt0 = t;
+    for (; t < ktiles && acc * parts < total * (p + 1); t++) acc += ktiles - t;
+    *jt1 = t;
+}
+
+typedef struct att_bwd {
+    const float *const *in; /* dout, q, k, v, out */
+    const float *lse;
+    float *const *out;      /* dq, dk, dv */
+    float *dqp;             /* parts > 1: each (head, part)'s dQ terms, T x D */
+    int64_t BH, T, D, parts;
+} att_bwd;
+
+/* Work items (head, part of its key tiles), dynamically handed out; with several parts a head's dQ
+ * is the sum of its parts' buffers, added once every item is done. */
+static void attention_backward_run(const att_bwd *a, float *scratch, int nt)
+{
+    int64_t T = a->T, D = a->D, hs = T * D, P = a->parts, ktiles = (T + ATT_BK - 1) / ATT_BK;
+#pragma omp parallel num_threads(nt)
+    {
+        float *scr = scratch + bwd_scratch(T, D) * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t w = 0; w < a->BH * P; w++) {
+            int64_t b = w / P, jt0, jt1;
+            att_head h = {a->in[0] + b * hs, a->in[1] + b * hs, a->in[2] + b * hs, a->in[3] + b * hs,
+                          a->in[4] + b * hs, a->lse + b * T, a->out[0] + b * hs, a->out[1] + b * hs,
+                          a->out[2] + b * hs, T, D, 1.0f / sqrtf((float)D)};
+            float *dq = P > 1 ? a->dqp + w * hs : h.dq;
+            memset(dq, 0, sizeof(float) * (size_t)hs);
+            key_part(ktiles, P, w % P, &jt0, &jt1);
+            attention_backward_keys(&h, scr, dq, jt0, jt1);
+        }
+        if (P > 1) {
+#pragma omp for schedule(static)
+            for (int64_t e = 0; e < a->BH * hs; e++) {
+                const float *src = a->dqp + e / hs * P * hs + e % hs;
+                float acc = 0.0f;
+                for (int64_t p = 0; p < P; p++) acc += src[p * hs];
+                a->out[0][e] = acc;
+            }
+        }
     }
 }
 
@@ -223,34 +273,29 @@ st_status st_cpu_attention_backward(void *ctx, int dev, const st_op_call *c)
     (void)dev;
     const st_view *qv = &c->in[1];
     int64_t BH = qv->shape[0] * qv->shape[1], T = qv->shape[2], D = qv->shape[3];
-    const float *lse = cpu_ptr(&c->in[5]);
-    int nt = BH > 1 && BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
+    int nt = BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
+    /* Fewer heads than two per thread: each head's key tiles are split into parts as well. */
+    int64_t ktiles = (T + ATT_BK - 1) / ATT_BK, parts = BH >= 2 * nt || BH == 0 ? 1 : (2 * nt + BH - 1) / BH;
+    parts = parts < ktiles ? parts : ktiles > 0 ? ktiles : 1;
     const float *in[5];
     float *tmp[5] = {0}, *out[3], *tout[3] = {0};
     float *scratch = malloc(sizeof(float) * (size_t)(bwd_scratch(T, D) * nt));
-    st_status s = scratch ? ST_OK
-                          : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention_backward: scratch of %d x %lld floats",
-                                   nt, (long long)bwd_scratch(T, D));
+    float *dqp = parts > 1 ? malloc(sizeof(float) * (size_t)(BH * parts * T * D)) : NULL;
+    st_status s = scratch && (parts == 1 || dqp)
+                      ? ST_OK
+                      : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention_backward: scratch of %d x %lld floats",
+                               nt, (long long)bwd_scratch(T, D));
     for (int i = 0; i < 5 && s == ST_OK; i++) s = cpu_as_f32(&c->in[i], &in[i], &tmp[i]);
     for (int i = 0; i < 3 && s == ST_OK; i++) s = cpu_out_f32(&c->out[i], &out[i], &tout[i], 0);
     if (s == ST_OK) {
-        int64_t hs = T * D;
-#pragma omp parallel num_threads(nt)
-        {
-            float *scr = scratch + bwd_scratch(T, D) * omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < BH; b++) {
-                att_head h = {in[0] + b * hs, in[1] + b * hs, in[2] + b * hs, in[3] + b * hs, in[4] + b * hs,
-                              lse + b * T, out[0] + b * hs, out[1] + b * hs, out[2] + b * hs, T, D,
-                              1.0f / sqrtf((float)D)};
-                attention_backward_head(&h, scr);
-            }
-        }
+        att_bwd a = {in, cpu_ptr(&c->in[5]), out, dqp, BH, T, D, parts};
+        attention_backward_run(&a, scratch, nt);
         for (int i = 0; i < 3; i++) cpu_finish_f32(&c->out[i], tout[i]);
     } else {
         free_all(tout, 3);
     }
     free_all(tmp, 5);
     free(scratch);
+    free(dqp);
     return s;
 }
