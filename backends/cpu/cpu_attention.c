@@ -21,8 +21,8 @@
 /* Forward scratch per thread: scores (BQ x BK), row max and sum (BQ each). */
 static int64_t fwd_scratch(void) { return ATT_BQ * ATT_BK + 2 * ATT_BQ; }
 
-/* K^T of every head, key tile by key tile (D x BK each, contiguous), made once per call and read
- * by every query tile of the head (transposing per query tile cost ~10% of the forward). */
+/* K^T of a group of heads, key tile by key tile (D x BK each, contiguous), made once per head and
+ * read by every query tile of the head (transposing per query tile cost ~10% of the forward). */
 static int64_t kt_size(int64_t BH, int64_t T, int64_t D) { return BH * ((T + ATT_BK - 1) / ATT_BK) * D * ATT_BK; }
 
 /* The unscaled scores Q K^T of one tile: queries i0.. (q) against keys j0.. (kt = their K^T tile).
@@ -94,26 +94,34 @@ static void free_all(float **tmp, int n)
     for (int i = 0; i < n; i++) free(tmp[i]);
 }
 
+/* Heads are taken a group at a time, so that a group's K^T, K and V stay in cache while its query
+ * tiles run (all heads' K^T at once spilled to memory at B = 4): a few heads a group, enough
+ * query tiles for every thread. */
+static int64_t head_group(int nt) { return (nt + 3) / 4; }
+
 static void attention_run(float *o, float *lse, const float *const *in, int64_t BH, int64_t T, int64_t D,
                           float *scratch, int nt)
 {
-    int64_t tiles = (T + ATT_BQ - 1) / ATT_BQ, ktiles = (T + ATT_BK - 1) / ATT_BK;
+    int64_t tiles = (T + ATT_BQ - 1) / ATT_BQ, ktiles = (T + ATT_BK - 1) / ATT_BK, G = head_group(nt);
     float scale = 1.0f / sqrtf((float)D), *kt = scratch + fwd_scratch() * nt;
 #pragma omp parallel num_threads(nt)
     {
         float *scr = scratch + fwd_scratch() * omp_get_thread_num();
+        for (int64_t h0 = 0; h0 < BH; h0 += G) {
+            int64_t g = BH - h0 < G ? BH - h0 : G;
 #pragma omp for schedule(static)
-        for (int64_t w = 0; w < BH * ktiles; w++) {
-            int64_t j0 = w % ktiles * ATT_BK, bk = T - j0 < ATT_BK ? T - j0 : ATT_BK;
-            att_transpose(kt + w * D * ATT_BK, ATT_BK, in[1] + (w / ktiles * T + j0) * D, D, bk, D);
-        }
-        /* The last tiles of a head cost the most: handed out first, one at a time. */
+            for (int64_t w = 0; w < g * ktiles; w++) {
+                int64_t j0 = w % ktiles * ATT_BK, bk = T - j0 < ATT_BK ? T - j0 : ATT_BK;
+                att_transpose(kt + w * D * ATT_BK, ATT_BK, in[1] + ((h0 + w / ktiles) * T + j0) * D, D, bk, D);
+            }
+            /* The last tiles of a head cost the most: handed out first, one at a time. */
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t w = 0; w < BH * tiles; w++) {
-            int64_t h = w % BH, i0 = (tiles - 1 - w / BH) * ATT_BQ, bq = T - i0 < ATT_BQ ? T - i0 : ATT_BQ;
-            int64_t hs = h * T * D;
-            attention_tile(o + hs + i0 * D, lse + h * T + i0, in[0] + hs + i0 * D, kt + h * ktiles * D * ATT_BK,
-                           in[2] + hs, i0, bq, D, scale, scr);
+            for (int64_t w = 0; w < g * tiles; w++) {
+                int64_t h = h0 + w % g, i0 = (tiles - 1 - w / g) * ATT_BQ, bq = T - i0 < ATT_BQ ? T - i0 : ATT_BQ;
+                int64_t hs = h * T * D;
+                attention_tile(o + hs + i0 * D, lse + h * T + i0, in[0] + hs + i0 * D,
+                               kt + (h - h0) * ktiles * D * ATT_BK, in[2] + hs, i0, bq, D, scale, scr);
+            }
         }
     }
 }
@@ -127,7 +135,7 @@ st_status st_cpu_attention(void *ctx, int dev, const st_op_call *c)
     float *lse = cpu_ptr(&c->out[1]);
     int nt = BH * T * T * D > ATTN_PAR_MIN ? omp_get_max_threads() : 1;
     const float *in[3];
-    int64_t need = fwd_scratch() * nt + kt_size(BH, T, D);
+    int64_t need = fwd_scratch() * nt + kt_size(BH < head_group(nt) ? BH : head_group(nt), T, D);
     float *tmp[3] = {0}, *o, *to = NULL, *scratch = malloc(sizeof(float) * (size_t)need);
     st_status s = scratch ? ST_OK
                           : ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu attention: scratch of %lld floats", (long long)need);
