@@ -5,6 +5,7 @@
 #   scripts/python-refs.sh [DIR]      (default: .venv in the repository root)
 # Tests find DIR/bin/python and DIR/gpt2.tiktoken there, or where STRATA_TEST_PYTHON and
 # STRATA_GPT2_TIKTOKEN say; without them they skip, saying why. .ci/run calls this script.
+# strata-bench uses DIR/bin/python for its PyTorch peer (train) and DIR/lib's libmkl_rt (MKL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-$PWD/.venv}
@@ -29,6 +30,14 @@ if "$dir/bin/python" -m pip install -q --disable-pip-version-check "${torch_pack
   echo "python-refs: $("$dir/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)')"
 else
   echo "python-refs: torch/transformers could not be installed: tests/train's train_hf will skip"
+fi
+
+# strata-bench's optional second SGEMM reference: Intel's oneMKL (libmkl_rt in $dir/lib, which
+# strata-bench looks in); a failure here only leaves the MKL rows out ("MKL: skipped").
+if "$dir/bin/python" -m pip install -q --disable-pip-version-check mkl; then
+  echo "python-refs: $(ls "$dir"/lib/libmkl_rt.so* 2>/dev/null | head -1)"
+else
+  echo "python-refs: mkl could not be installed: strata-bench skips its MKL reference"
 fi
 
 if [ ! -s "$dir/gpt2.tiktoken" ]; then

@@ -19,52 +19,124 @@
  * two xmm on the baseline), so the accumulators below stay in registers on every ISA. */
 typedef float att_v8 __attribute__((vector_size(32)));
 
-/* Unaligned 8-float load, as a macro: a function returning a vector trips GCC's ABI note on the
- * baseline clone although it is always inlined. */
-#define ATT_LOAD(v, p) memcpy(&(v), (p), sizeof(att_v8))
+/* The same vector at any float's address (unaligned, may alias floats): loads and stores through
+ * it are single vmovups, where memcpy of an accumulator array went through the stack. Macros: a
+ * function returning a vector trips GCC's ABI note on the baseline clone although it is inlined. */
+typedef float att_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define ATT_LOAD(v, p) ((v) = *(const att_v8u *)(p))
+#define ATT_STORE(p, v) (*(att_v8u *)(p) = (v))
 
-/* c (ATT_MR x ATT_NR at c, ldc) += a (ATT_MR rows of lda, k columns) b (k x ATT_NR, ldb). */
-ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
-                          const float *restrict b, int64_t ldb, int64_t k)
+/* a[0] in every lane: a vector initialiser GCC turns into one vbroadcastss from memory (adding to
+ * a zero vector instead costs a scalar add and a register broadcast on the FP pipes). */
+#define ATT_BCAST(x) ((att_v8){(x), (x), (x), (x), (x), (x), (x), (x)})
+
+/* A's element (r, p) is a[r * rs + p * cs]: rs = lda, cs = 1 for A, rs = 1, cs = lda for A^T (the
+ * backward's P^T dO and dS^T Q read P and dS where they are, with no transposed copy).
+ * Flags: ATT_SET writes c = A b (no read of c, no memset before); the causal ones skip the parts of
+ * a diagonal tile (query tile i0 == key tile j0) that the mask makes zero, per group of rows
+ * [i, i + mr): ATT_CN computes only columns < i + mr (rounded up to 16; S and dP, rows = queries,
+ * columns = keys), ATT_CK only k < i + mr (P V and dS K: k = keys), ATT_CK0 only k >= i (P^T dO
+ * and dS^T Q: rows = keys, k = queries). Columns left out by ATT_CN are not written. */
+#define ATT_SET 1
+#define ATT_CN 2
+#define ATT_CK 4
+#define ATT_CK0 8
+
+/* c (ATT_MR x ATT_NR at c, ldc) (+)= A (ATT_MR rows, k columns) b (k x ATT_NR, ldb). */
+ATT_INLINE void att_block(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                          const float *restrict b, int64_t ldb, int64_t k, int set)
 {
-    att_v8 c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
-    ATT_LOAD(c00, c), ATT_LOAD(c01, c + 8), ATT_LOAD(c10, c + ldc), ATT_LOAD(c11, c + ldc + 8);
-    ATT_LOAD(c20, c + 2 * ldc), ATT_LOAD(c21, c + 2 * ldc + 8), ATT_LOAD(c30, c + 3 * ldc), ATT_LOAD(c31, c + 3 * ldc + 8);
+    att_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0}, b0, b1;
+    if (!set) {
+        ATT_LOAD(c00, c), ATT_LOAD(c01, c + 8), ATT_LOAD(c10, c + ldc), ATT_LOAD(c11, c + ldc + 8);
+        ATT_LOAD(c20, c + 2 * ldc), ATT_LOAD(c21, c + 2 * ldc + 8), ATT_LOAD(c30, c + 3 * ldc);
+        ATT_LOAD(c31, c + 3 * ldc + 8);
+    }
     for (int64_t p = 0; p < k; p++) {
+        const float *ap = a + p * cs;
         ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
-        att_v8 a0 = (att_v8){0} + a[p], a1 = (att_v8){0} + a[lda + p];
-        att_v8 a2 = (att_v8){0} + a[2 * lda + p], a3 = (att_v8){0} + a[3 * lda + p];
+        att_v8 a0 = ATT_BCAST(ap[0]), a1 = ATT_BCAST(ap[rs]);
+        att_v8 a2 = ATT_BCAST(ap[2 * rs]), a3 = ATT_BCAST(ap[3 * rs]);
         c00 += a0 * b0, c01 += a0 * b1, c10 += a1 * b0, c11 += a1 * b1;
         c20 += a2 * b0, c21 += a2 * b1, c30 += a3 * b0, c31 += a3 * b1;
     }
-    memcpy(c, &c00, 32), memcpy(c + 8, &c01, 32), memcpy(c + ldc, &c10, 32), memcpy(c + ldc + 8, &c11, 32);
-    memcpy(c + 2 * ldc, &c20, 32), memcpy(c + 2 * ldc + 8, &c21, 32);
-    memcpy(c + 3 * ldc, &c30, 32), memcpy(c + 3 * ldc + 8, &c31, 32);
+    ATT_STORE(c, c00), ATT_STORE(c + 8, c01), ATT_STORE(c + ldc, c10), ATT_STORE(c + ldc + 8, c11);
+    ATT_STORE(c + 2 * ldc, c20), ATT_STORE(c + 2 * ldc + 8, c21);
+    ATT_STORE(c + 3 * ldc, c30), ATT_STORE(c + 3 * ldc + 8, c31);
 }
 
-/* c[i][j] += sum_p a[i][p] b[p][j] for one row i over columns [j0, n): the edges. */
-ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, const float *restrict b, int64_t ldb,
-                                int64_t j0, int64_t n, int64_t k)
+/* The same for 6 rows: twelve accumulators, enough independent FMA chains to cover the FMA
+ * latency on two FMA pipes (eight, as in att_block, leave no slack on Zen 3). */
+#define ATT_MR6 6
+ATT_INLINE void att_block6(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                           const float *restrict b, int64_t ldb, int64_t k, int set)
 {
+    att_v8 acc[ATT_MR6][2], b0, b1;
+#pragma GCC unroll 6
+    for (int r = 0; r < ATT_MR6; r++) {
+        acc[r][0] = acc[r][1] = (att_v8){0};
+        if (!set) ATT_LOAD(acc[r][0], c + r * ldc), ATT_LOAD(acc[r][1], c + r * ldc + 8);
+    }
     for (int64_t p = 0; p < k; p++) {
-        float av = a[p];
+        const float *ap = a + p * cs;
+        ATT_LOAD(b0, b + p * ldb), ATT_LOAD(b1, b + p * ldb + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < ATT_MR6; r++) {
+            att_v8 ar = ATT_BCAST(ap[r * rs]);
+            acc[r][0] += ar * b0, acc[r][1] += ar * b1;
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < ATT_MR6; r++) ATT_STORE(c + r * ldc, acc[r][0]), ATT_STORE(c + r * ldc + 8, acc[r][1]);
+}
+
+/* c[j] (+)= sum_p A(row, p) b[p][j] for one row of A (at a) over columns [j0, n): the edges. */
+ATT_INLINE void att_row_edge(float *restrict c, const float *restrict a, int64_t cs, const float *restrict b,
+                             int64_t ldb, int64_t j0, int64_t n, int64_t k, int set)
+{
+    if (set)
+        for (int64_t j = j0; j < n; j++) c[j] = 0.0f;
+    for (int64_t p = 0; p < k; p++) {
+        float av = a[p * cs];
         const float *bp = b + p * ldb;
 #pragma omp simd
         for (int64_t j = j0; j < n; j++) c[j] += av * bp[j];
     }
 }
 
-/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb), all row-major f32; compiled per ISA. */
-CPU_CLONES static void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
-                            const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+/* Rows [i, i + mr) with the mr-row block kernel: the columns and k range the flags leave. */
+ATT_INLINE void att_rows(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                         const float *restrict b, int64_t ldb, int64_t i, int64_t mr, int64_t n, int64_t k, int f)
 {
-    int64_t nb = n / ATT_NR * ATT_NR, i = 0;
-    for (; i + ATT_MR <= m; i += ATT_MR) {
-        for (int64_t j = 0; j < nb; j += ATT_NR) att_block(c + i * ldc + j, ldc, a + i * lda, lda, b + j, ldb, k);
-        for (int ii = 0; ii < ATT_MR && nb < n; ii++)
-            att_row_edge(c + (i + ii) * ldc, a + (i + ii) * lda, b, ldb, nb, n, k);
+    int64_t n1 = f & ATT_CN ? (i + mr + ATT_NR - 1) / ATT_NR * ATT_NR : n, k0 = f & ATT_CK0 ? i : 0;
+    int64_t k1 = f & ATT_CK && i + mr < k ? i + mr : k;
+    n1 = n1 < n ? n1 : n, k0 = k0 < k ? k0 : k;
+    int64_t nb = n1 / ATT_NR * ATT_NR, set = f & ATT_SET;
+    const float *ai = a + i * rs + k0 * cs, *bk = b + k0 * ldb;
+    c += i * ldc;
+    for (int64_t j = 0; j < nb; j += ATT_NR) {
+        if (mr == ATT_MR6) att_block6(c + j, ldc, ai, rs, cs, bk + j, ldb, k1 - k0, set);
+        else if (mr == ATT_MR) att_block(c + j, ldc, ai, rs, cs, bk + j, ldb, k1 - k0, set);
     }
-    for (; i < m; i++) att_row_edge(c + i * ldc, a + i * lda, b, ldb, 0, n, k);
+    for (int ii = 0; ii < mr && (nb < n1 || mr < ATT_MR); ii++)
+        att_row_edge(c + ii * ldc, ai + ii * rs, cs, bk, ldb, mr < ATT_MR ? 0 : nb, n1, k1 - k0, set);
+}
+
+/* c (m x n, ldc) (+)= A (m x k) b (k x n, ldb), row-major f32, A(r, p) = a[r * rs + p * cs]; f: flags. */
+CPU_CLONES static void att_gemm_f(float *restrict c, int64_t ldc, const float *restrict a, int64_t rs, int64_t cs,
+                                  const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k, int f)
+{
+    int64_t i = 0;
+    for (; i + ATT_MR6 <= m; i += ATT_MR6) att_rows(c, ldc, a, rs, cs, b, ldb, i, ATT_MR6, n, k, f);
+    for (; i + ATT_MR <= m; i += ATT_MR) att_rows(c, ldc, a, rs, cs, b, ldb, i, ATT_MR, n, k, f);
+    for (; i < m; i++) att_rows(c, ldc, a, rs, cs, b, ldb, i, 1, n, k, f);
+}
+
+/* c (m x n, ldc) += a (m x k, lda) b (k x n, ldb). */
+ATT_INLINE void att_gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t lda,
+                         const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t k)
+{
+    att_gemm_f(c, ldc, a, lda, 1, b, ldb, m, n, k, 0);
 }
 
 /* dst (cols x rows, ldd) = src (rows x cols, lds) transposed. */

@@ -170,8 +170,8 @@ static void describe(void)
     else if (mode == ST_CPU_GEMM_BLAS)
         snprintf(gemm, sizeof gemm, "matmul: the BLAS (STRATA_CPU_GEMM=blas)");
     else
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s)",
-                 mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "");
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s; not run here: %s)",
+                 mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "", k);
     snprintf(full_desc, sizeof full_desc, "%s; BLAS: %s", gemm, blas_desc);
 }
 

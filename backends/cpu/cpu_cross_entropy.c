@@ -42,14 +42,20 @@ st_status st_cpu_cross_entropy(void *ctx, int dev, const st_op_call *c)
     float *loss = cpu_ptr(&c->out[0]), *probs = cpu_ptr(&c->out[1]);
     ST_TRY(check_targets("cross_entropy", tg, rows, V));
     int nt = rows * V > CE_PAR_MIN ? omp_get_max_threads() : 1;
-    float *scratch = lv->dtype == ST_F32 ? NULL : cpu_row_scratch(nt, 1, V);
-    if (lv->dtype != ST_F32 && !scratch)
-        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu cross_entropy: %d scratch rows of %lld", nt, (long long)V);
+    int stream = cpu_stream_out(&c->out[1]), per = (lv->dtype != ST_F32) + stream;
+    float *scratch = per ? cpu_row_scratch(nt, per, V) : NULL;
+    if (per && !scratch)
+        return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu cross_entropy: %d x %d scratch rows of %lld", nt, per, (long long)V);
 #pragma omp parallel num_threads(nt)
     {
-        float *bx = scratch ? scratch + V * omp_get_thread_num() : NULL;
+        float *bx = scratch ? scratch + per * V * omp_get_thread_num() : NULL, *bp = scratch ? bx + (per - 1) * V : NULL;
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) ce_row(loss + r, probs + r * V, cpu_row_in(lv, r * V, V, bx), tg[r], V);
+        for (int64_t r = 0; r < rows; r++) {
+            float *p = stream ? bp : probs + r * V;
+            ce_row(loss + r, p, cpu_row_in(lv, r * V, V, bx), tg[r], V);
+            if (stream) cpu_stream_copy(probs + r * V, p, V);
+        }
+        cpu_stream_fence();
     }
     free(scratch);
     return ST_OK;
@@ -78,18 +84,20 @@ st_status st_cpu_cross_entropy_backward(void *ctx, int dev, const st_op_call *c)
     const int32_t *tg = cpu_ptr(&c->in[2]);
     ST_TRY(check_targets("cross_entropy_backward", tg, rows, V));
     int nt = rows * V > CE_PAR_MIN ? omp_get_max_threads() : 1;
-    float *scratch = dv->dtype == ST_F32 ? NULL : cpu_row_scratch(nt, 1, V);
-    if (dv->dtype != ST_F32 && !scratch)
+    int stream = cpu_stream_out(dv);
+    float *scratch = dv->dtype == ST_F32 && !stream ? NULL : cpu_row_scratch(nt, 1, V);
+    if ((dv->dtype != ST_F32 || stream) && !scratch)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu cross_entropy_backward: %d scratch rows of %lld", nt, (long long)V);
 #pragma omp parallel num_threads(nt)
     {
         float *bd = scratch ? scratch + V * omp_get_thread_num() : NULL;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            float *d = cpu_row_out(dv, r * V, bd);
+            float *d = cpu_row_out(dv, r * V, bd, stream);
             ce_backward_row(d, probs + r * V, tg[r], dloss[r], V);
-            cpu_row_store(dv, r * V, V, d);
+            cpu_row_store(dv, r * V, V, d, stream);
         }
+        cpu_stream_fence();
     }
     free(scratch);
     return ST_OK;

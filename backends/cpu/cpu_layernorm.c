@@ -30,15 +30,18 @@ static void layernorm_rows(const st_op_call *c, const float *w, const float *b, 
 {
     const st_view *xv = &c->in[0], *yv = &c->out[0];
     float *mean = cpu_ptr(&c->out[1]), *rstd = cpu_ptr(&c->out[2]), eps = c->p.layernorm.eps;
+    int stream = cpu_stream_out(yv);
 #pragma omp parallel num_threads(nt)
     {
         float *bx = scratch + 2 * C * omp_get_thread_num(), *by = bx + C;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            float *y = cpu_row_out(yv, r * C, by);
+            float *y = cpu_row_out(yv, r * C, by, stream);
+            cpu_row_prefetch(xv, (r + 1) * C, C);
             layernorm_row(y, mean + r, rstd + r, cpu_row_in(xv, r * C, C, bx), w, b, C, eps);
-            cpu_row_store(yv, r * C, C, y);
+            cpu_row_store(yv, r * C, C, y, stream);
         }
+        cpu_stream_fence();
     }
 }
 
@@ -108,14 +111,18 @@ static void layernorm_backward_thread(const ln_bwd *a, double *pd, float *scr)
     float *pf = scr, *bg = scr + 2 * C, *bx = bg + C, *bd = bx + C;
     memset(pf, 0, sizeof(float) * 2 * (size_t)C);
     int64_t n = 0;
+    int stream = cpu_stream_out(a->dxv);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < a->rows; r++) {
-        float *dx = cpu_row_out(a->dxv, r * C, bd);
+        float *dx = cpu_row_out(a->dxv, r * C, bd, stream);
+        cpu_row_prefetch(a->gv, (r + 1) * C, C);
+        cpu_row_prefetch(a->xv, (r + 1) * C, C);
         layernorm_backward_row(dx, pf, pf + C, cpu_row_in(a->gv, r * C, C, bg), cpu_row_in(a->xv, r * C, C, bx),
                                a->w, a->mean[r], a->rstd[r], C);
-        cpu_row_store(a->dxv, r * C, C, dx);
+        cpu_row_store(a->dxv, r * C, C, dx, stream);
         if (++n % LN_FLUSH_ROWS == 0) flush_partials(pd, pf, 2 * C);
     }
+    cpu_stream_fence();
     flush_partials(pd, pf, 2 * C);
 }
 

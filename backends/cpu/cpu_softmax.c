@@ -31,6 +31,7 @@ st_status st_cpu_softmax(void *ctx, int dev, const st_op_call *c)
     int64_t rows = cpu_numel(xv) / S;
     int causal = c->p.softmax.causal;
     int nt = rows * S > SOFTMAX_PAR_MIN ? omp_get_max_threads() : 1;
+    int stream = cpu_stream_out(yv);
     float *scratch = cpu_row_scratch(nt, 2, S);
     if (!scratch) return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu softmax: %d x 2 scratch rows of %lld", nt, (long long)S);
 #pragma omp parallel num_threads(nt)
@@ -40,10 +41,12 @@ st_status st_cpu_softmax(void *ctx, int dev, const st_op_call *c)
         for (int64_t r = 0; r < rows; r++) {
             /* Causal row t sees columns j <= t + S - T (the last T of S keys line up with the queries). */
             int64_t n = causal ? r % T + S - T + 1 : S;
-            float *y = cpu_row_out(yv, r * S, by);
+            float *y = cpu_row_out(yv, r * S, by, stream);
+            cpu_row_prefetch(xv, (r + 1) * S, S);
             softmax_row(y, cpu_row_in(xv, r * S, S, bx), n, S);
-            cpu_row_store(yv, r * S, S, y);
+            cpu_row_store(yv, r * S, S, y, stream);
         }
+        cpu_stream_fence();
     }
     free(scratch);
     return ST_OK;
@@ -66,6 +69,7 @@ st_status st_cpu_softmax_backward(void *ctx, int dev, const st_op_call *c)
     int64_t S = gv->shape[gv->ndim - 1];
     int64_t rows = cpu_numel(gv) / S;
     int nt = rows * S > SOFTMAX_PAR_MIN ? omp_get_max_threads() : 1;
+    int stream = cpu_stream_out(dv);
     float *scratch = cpu_row_scratch(nt, 3, S);
     if (!scratch)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu softmax_backward: %d x 3 scratch rows of %lld", nt, (long long)S);
@@ -74,10 +78,13 @@ st_status st_cpu_softmax_backward(void *ctx, int dev, const st_op_call *c)
         float *bg = scratch + 3 * S * omp_get_thread_num(), *bp = bg + S, *bd = bp + S;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            float *d = cpu_row_out(dv, r * S, bd);
+            float *d = cpu_row_out(dv, r * S, bd, stream);
+            cpu_row_prefetch(gv, (r + 1) * S, S);
+            cpu_row_prefetch(pv, (r + 1) * S, S);
             softmax_backward_row(d, cpu_row_in(gv, r * S, S, bg), cpu_row_in(pv, r * S, S, bp), S);
-            cpu_row_store(dv, r * S, S, d);
+            cpu_row_store(dv, r * S, S, d, stream);
         }
+        cpu_stream_fence();
     }
     free(scratch);
     return ST_OK;

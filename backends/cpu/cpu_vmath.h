@@ -81,6 +81,14 @@ static inline float cpu_expf_fast(float x)
     return p * cpu_f32_from_bits((cpu_f32_bits(t) << 23) + ((127u - 0x4b400000u) << 23));
 }
 
+/* exp for x <= 0 (a value minus its row's max: softmax, cross-entropy): cpu_expf_fast's polynomial,
+ * with exp(x) = 0 below -87.3 (so -inf, a masked logit, gives exactly 0; results that would be
+ * subnormal flush to 0). NaN gives NaN. About two thirds of cpu_expf's work. */
+static inline float cpu_expf_nonpos(float x)
+{
+    return cpu_f32_select(x < -87.3f, 0.0f, cpu_expf_fast(x));
+}
+
 static inline float cpu_logf(float x)
 {
     /* Branch-free on purpose: GCC will not if-convert a conditional FP operation (it could
@@ -140,6 +148,24 @@ static inline float cpu_row_max(const float *x, int64_t n)
     return m;
 }
 
+/* One block's partial sums in four independent chains: the block is cut into four contiguous
+ * quarters (a multiple of 8 each), summed side by side, then the remainder. One chain (what
+ * `omp simd reduction` gives) waits out the add's latency on every vector: a row op's statistics
+ * then cost several times its memory traffic. TERM(j) is the j-th term. */
+#define CPU_SUM4(TERM, m, out)                                                   \
+    do {                                                                         \
+        int64_t q_ = (m) / 32 * 8;                                               \
+        float s0_ = 0.0f, s1_ = 0.0f, s2_ = 0.0f, s3_ = 0.0f, st_ = 0.0f;        \
+        _Pragma("omp simd reduction(+ : s0_, s1_, s2_, s3_)")                    \
+        for (int64_t j_ = 0; j_ < q_; j_++) {                                    \
+            s0_ += TERM(j_), s1_ += TERM(q_ + j_);                               \
+            s2_ += TERM(2 * q_ + j_), s3_ += TERM(3 * q_ + j_);                  \
+        }                                                                        \
+        _Pragma("omp simd reduction(+ : st_)")                                   \
+        for (int64_t j_ = 4 * q_; j_ < (m); j_++) st_ += TERM(j_);               \
+        (out) = ((s0_ + s1_) + (s2_ + s3_)) + st_;                               \
+    } while (0)
+
 /* sum of a[j] * (b ? b[j] : 1) over j < n. */
 static inline double cpu_row_dot(const float *a, const float *b, int64_t n)
 {
@@ -147,14 +173,13 @@ static inline double cpu_row_dot(const float *a, const float *b, int64_t n)
     for (int64_t j0 = 0; j0 < n; j0 += CPU_SUM_BLOCK) {
         int64_t m = n - j0 < CPU_SUM_BLOCK ? n - j0 : CPU_SUM_BLOCK;
         const float *x = a + j0, *y = b ? b + j0 : NULL;
-        float acc = 0.0f;
-        if (y) {
-#pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < m; j++) acc += x[j] * y[j];
-        } else {
-#pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < m; j++) acc += x[j];
-        }
+        float acc;
+#define CPU_DOT_TERM(j) (x[j] * y[j])
+#define CPU_SUM_TERM(j) (x[j])
+        if (y) CPU_SUM4(CPU_DOT_TERM, m, acc);
+        else CPU_SUM4(CPU_SUM_TERM, m, acc);
+#undef CPU_DOT_TERM
+#undef CPU_SUM_TERM
         total += acc;
     }
     return total;
@@ -167,15 +192,16 @@ static inline double cpu_row_sqdev(const float *x, float m, int64_t n)
     for (int64_t j0 = 0; j0 < n; j0 += CPU_SUM_BLOCK) {
         int64_t len = n - j0 < CPU_SUM_BLOCK ? n - j0 : CPU_SUM_BLOCK;
         const float *y = x + j0;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t j = 0; j < len; j++) acc += (y[j] - m) * (y[j] - m);
+        float acc;
+#define CPU_SQDEV_TERM(j) ((y[j] - m) * (y[j] - m))
+        CPU_SUM4(CPU_SQDEV_TERM, len, acc);
+#undef CPU_SQDEV_TERM
         total += acc;
     }
     return total;
 }
 
-/* y[j] = exp(x[j] - m) for j < n, returning the sum of the y[j], in one sweep (the sum is taken
+/* y[j] = exp(x[j] - m) (cpu_expf_nonpos) for j < n, returning the sum of the y[j], in one sweep (the sum is taken
  * as the values are stored, blocked like cpu_row_dot). y may be exactly x: each element is read
  * before it is written at the same index only, which the vectoriser's use of restrict tolerates
  * (as in the elementwise kernels). */
@@ -187,7 +213,7 @@ static inline double cpu_row_exp_sum(float *restrict y, const float *restrict x,
         float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
         for (int64_t j = 0; j < len; j++) {
-            float e = cpu_expf(x[j0 + j] - m);
+            float e = cpu_expf_nonpos(x[j0 + j] - m);
             y[j0 + j] = e;
             acc += e;
         }

@@ -17,7 +17,11 @@
 
 static const char USAGE[] =
     "usage: strata-bench train --model tiny|gpt-25m|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
-    "       [--grad-accum A] [--backend NAME] [--peak-gflops X] [--json FILE]\n"
+    "       [--grad-accum A] [--backend NAME] [--dtype f32|bf16] [--peak-gflops X] [--json FILE]\n"
+    "       [--peer torch|none] [--peer-modes f32,bf16] [--peer-timeout S]\n"
+    "  --peer torch: PyTorch's CPU training of the same model and batch in the same run (default none)\n"
+    "  (scripts/torch_peer.py via STRATA_PYTHON, the repository's .venv or python3), skipped with\n"
+    "  the reason when torch is not importable; --peer-timeout: seconds before it is killed (1800).\n"
     "  under mpirun (or scripts/emulate-cluster.sh), per partitioning scheme, measured beside the planner:\n"
     "       [--partition LIST] [--machine-file F] [--probe-steps N] [--overlap on|off|both]\n"
     "  LIST: scheme names separated by ',' (ddp,zero3,...), and key=value schemes separated by ';'\n"
@@ -38,10 +42,15 @@ static int int_arg(const char *k, const char *v, int64_t *out)
     return 1;
 }
 
+static int peer_modes_ok(const char *v)
+{
+    return !strcmp(v, "f32,bf16") || !strcmp(v, "bf16,f32") || !strcmp(v, "f32") || !strcmp(v, "bf16");
+}
+
 static int parse(int argc, char **argv, train_args *a)
 {
     *a = (train_args){.model = "tiny", .batch = 4, .seq = 64, .steps = 0, .grad_accum = 1, .probe_steps = 3,
-                     .overlap = 1};
+                     .overlap = 1, .dtype = "f32", .peer = "none", .peer_modes = "f32,bf16", .peer_timeout = 1800};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -68,11 +77,18 @@ static int parse(int argc, char **argv, train_args *a)
                 return 0;
             }
         }
+        else if (strcmp(k, "--dtype") == 0) a->dtype = v, ok = !strcmp(v, "f32") || !strcmp(v, "bf16");
+        else if (strcmp(k, "--peer") == 0) a->peer = v, ok = !strcmp(v, "torch") || !strcmp(v, "none");
+        else if (strcmp(k, "--peer-modes") == 0) a->peer_modes = v, ok = peer_modes_ok(v);
+        else if (strcmp(k, "--peer-timeout") == 0) a->peer_timeout = atof(v), ok = a->peer_timeout > 0;
         else {
             fprintf(stderr, "strata-bench train: unknown argument '%s'\n%s", k, USAGE);
             return 0;
         }
-        if (!ok) return 0;
+        if (!ok) {
+            fprintf(stderr, "strata-bench train: bad value '%s' for %s\n%s", v, k, USAGE);
+            return 0;
+        }
     }
     if (a->steps == 1) {
         fprintf(stderr, "strata-bench train: --steps must be >= 2 (the first is not timed)\n");
@@ -158,14 +174,39 @@ static void run_training(const train_args *a, bench_train_result *t)
     train_opts_default(&o);
     o.data = data, o.log = log, o.model = a->model;
     o.batch = a->batch, o.seq = a->seq, o.seq_set = 1, o.steps = a->steps, o.grad_accum = a->grad_accum;
+    o.bf16 = strcmp(a->dtype, "bf16") == 0;
     char err[512] = "";
-    fprintf(stderr, "strata-bench train: %s, B=%lld T=%lld, %lld steps on %s\n", a->model, (long long)a->batch,
-            (long long)a->seq, (long long)a->steps, t->device);
+    fprintf(stderr, "strata-bench train: %s %s, B=%lld T=%lld, %lld steps on %s\n", a->model, a->dtype,
+            (long long)a->batch, (long long)a->seq, (long long)a->steps, t->device);
     if (train_run(&o, isatty(2) ? stderr : NULL, NULL, err, sizeof err) != 0) snprintf(t->error, sizeof t->error, "%s", err);
     else if (!read_steps(log, t)) snprintf(t->error, sizeof t->error, "no step times in the trainer's log");
     else t->ok = 1;
     unlink(data);
     unlink(log);
+}
+
+/* Strata's figures, then the peer's beside them (run after Strata's steps, never during). */
+static void report_figures(const train_args *a, bench_train_result *t)
+{
+    if (!t->ok) {
+        fprintf(stderr, "strata-bench train: %s\n", t->error);
+        snprintf(t->peer.skip, sizeof t->peer.skip, "Strata's own run failed");
+        return;
+    }
+    t->tokens_per_s = (double)(a->batch * a->seq) / (t->ms_median * 1e-3);
+    t->achieved_gflops = t->flops_per_token * t->tokens_per_s * 1e-9;
+    t->mfu = t->peak_gflops > 0 ? t->achieved_gflops / t->peak_gflops : NAN;
+    printf("%-10s %-8s %4s %5s %10s %10s %10s %12s %10s %8s\n", "model", "device", "B", "T", "params", "step ms",
+           "(min-max)", "tokens/s", "GFLOP/s", "MFU");
+    printf("%-10s %-8s %4lld %5lld %9.1fM %10.1f %4.0f-%-5.0f %12.0f %10.1f %7.1f%%  (peak %.0f GFLOP/s, %s; %s)\n",
+           t->model, t->device, (long long)t->batch, (long long)t->seq, (double)t->n_params * 1e-6, t->ms_median,
+           t->ms_min, t->ms_max, t->tokens_per_s, t->achieved_gflops, 100.0 * (isnan(t->mfu) ? 0 : t->mfu),
+           t->peak_gflops, t->peak_src, t->dtype);
+    fflush(stdout);
+    bench_peer_opts po = {.enabled = strcmp(a->peer, "torch") == 0, .modes = a->peer_modes,
+                          .timeout_s = a->peer_timeout};
+    bench_peer_run(&po, t);
+    bench_peer_print(t);
 }
 
 /* Started by a launcher: MPI's ranks, even a single one. */
@@ -216,6 +257,7 @@ __attribute__((visibility("default"))) int bench_train_main(int argc, char **arg
     snprintf(t->model, sizeof t->model, "%s", a.model);
     snprintf(t->device, sizeof t->device, "%s", st_device_label(dev));
     snprintf(t->backend, sizeof t->backend, "%s", st_device_backend(dev));
+    snprintf(t->dtype, sizeof t->dtype, "%s", a.dtype);
     t->batch = a.batch, t->seq = a.seq, t->steps = a.steps;
     model_figures(t);
     train_peak(&a, r, t, &props);
@@ -223,19 +265,7 @@ __attribute__((visibility("default"))) int bench_train_main(int argc, char **arg
     r->has_train = 1;
     r->mode = "train";
     bench_env_collect(&r->env);
-    if (t->ok) {
-        t->tokens_per_s = (double)(a.batch * a.seq) / (t->ms_median * 1e-3);
-        t->achieved_gflops = t->flops_per_token * t->tokens_per_s * 1e-9;
-        t->mfu = t->peak_gflops > 0 ? t->achieved_gflops / t->peak_gflops : NAN;
-        printf("%-10s %-8s %4s %5s %10s %10s %10s %12s %10s %8s\n", "model", "device", "B", "T", "params", "step ms",
-               "(min-max)", "tokens/s", "GFLOP/s", "MFU");
-        printf("%-10s %-8s %4lld %5lld %9.1fM %10.1f %4.0f-%-5.0f %12.0f %10.1f %7.1f%%  (peak %.0f GFLOP/s, %s)\n",
-               t->model, t->device, (long long)t->batch, (long long)t->seq, (double)t->n_params * 1e-6, t->ms_median,
-               t->ms_min, t->ms_max, t->tokens_per_s, t->achieved_gflops, 100.0 * (isnan(t->mfu) ? 0 : t->mfu),
-               t->peak_gflops, t->peak_src);
-    } else {
-        fprintf(stderr, "strata-bench train: %s\n", t->error);
-    }
+    report_figures(&a, t);
     bench_config cfg = {0};
     int ok = !a.json || bench_write_json(a.json, &cfg, r);
     st_shutdown();

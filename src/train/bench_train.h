@@ -14,7 +14,26 @@ typedef struct train_args {
     int64_t probe_steps;       /* steps of the compute probe (multi-rank, without compute_gflops) */
     double peak;
     int overlap;               /* --overlap: 1 on (default), 0 off, 2 both (each scheme off, then on) */
+    const char *dtype;         /* --dtype f32|bf16: Strata's compute precision */
+    const char *peer;          /* --peer torch|none (default torch: run when it can) */
+    const char *peer_modes;    /* --peer-modes: the peer's modes, "f32,bf16" by default */
+    double peer_timeout;       /* --peer-timeout S */
 } train_args;
+
+/* PyTorch's CPU training of the same model and batch (bench_peer.c). */
+typedef struct bench_peer_opts {
+    int enabled;
+    const char *modes; /* "f32,bf16", "f32" or "bf16" */
+    double timeout_s;
+} bench_peer_opts;
+
+/* Runs scripts/torch_peer.py through STRATA_PYTHON, the repository's .venv or python3 (a child
+ * process, killed at the timeout) for t's model, batch and steps with the OpenMP thread count;
+ * fills t->peer: the modes' step times, or the reason it was skipped. */
+void bench_peer_run(const bench_peer_opts *o, bench_train_result *t);
+
+/* The peer's lines beside Strata's step (stdout): step times and PyTorch ms / Strata ms. */
+void bench_peer_print(const bench_train_result *t);
 
 /* Random bytes, 8 (T + 1) of them, into a new file from the mkstemp template `path` (modified):
  * the trainer's 10% validation split then holds fewer than T + 1 tokens, so no evaluation pass runs

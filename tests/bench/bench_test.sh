@@ -13,6 +13,8 @@ rm -f a.json b.json broken.json corrupt.json compare.svg roof.svg
 "$check" schema "$schema" a.json || fail "a.json does not validate"
 "$check" ops a.json || fail "not every op of the table has a measured row (bench_check names it)"
 grep -q '"op": "openblas_sgemm"' a.json || fail "no OpenBLAS reference row"
+# MKL, the optional second reference: its rows where it was found, else the reason it was skipped.
+grep -q '"mkl": "MKL: skipped: ' a.json || grep -q '"op": "mkl_sgemm"' a.json || fail "neither MKL rows nor MKL's skip reason"
 "$check" svg roof.svg || fail "roofline SVG"
 
 # The validator must catch a missing required member and a wrong type.

@@ -109,8 +109,26 @@ typedef struct bench_skip {
     char reason[256];
 } bench_skip;
 
+/* PyTorch's CPU training of the same model and batch (strata-bench train's peer, bench_peer.c):
+ * one mode (f32 eager, bf16 autocast), timed as Strata's step is. */
+typedef struct bench_peer_mode {
+    int ok;
+    double ms_median, ms_min, ms_max;
+    int64_t timed_steps;
+    char error[200];
+} bench_peer_mode;
+
+typedef struct bench_peer {
+    int ran;                 /* the peer ran (ok or failed per mode); else skip says why not */
+    char skip[256], torch[48], python[200];
+    int threads;
+    bench_peer_mode f32, bf16;
+} bench_peer;
+
 typedef struct bench_train_result {
     char model[32], device[32], backend[16], error[256];
+    char dtype[8];           /* "f32" or "bf16": Strata's --dtype */
+    bench_peer peer;
     int64_t batch, seq, steps, n_params, timed_steps;
     double flops_per_token, ms_median, ms_min, ms_max, tokens_per_s, achieved_gflops;
     double peak_gflops, mfu;
@@ -216,6 +234,12 @@ void bench_ref_gemm(const bench_config *cfg, bench_report *r, bench_device *d, c
                     int m, int n, int k, int trans_b, int row_index);
 void bench_ref_copy(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite,
                     double bytes, int row_index);
+/* Intel's oneMKL SGEMM as a second CPU reference (bench_mkl.c): a "mkl_sgemm" row at (m, n, k)
+ * when libmkl_rt is found (STRATA_MKL, a venv's lib), nothing otherwise; and what was found or why
+ * not ("MKL: skipped: ..."). */
+void bench_ref_mkl_gemm(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite, int m, int n,
+                        int k, int trans_b);
+const char *bench_mkl_describe(void);
 /* OpenBLAS's identity (openblas_get_config, core), "" when it is not loaded. */
 void bench_openblas_describe(char *out, size_t len);
 

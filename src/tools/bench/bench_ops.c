@@ -56,6 +56,7 @@ void bench_square(const bench_config *cfg, bench_report *r, bench_device *d)
         st_tensor_destroy(m.b);
         st_tensor_destroy(m.c);
         bench_ref_gemm(cfg, r, d, "square", n, n, n, 0, index);
+        bench_ref_mkl_gemm(cfg, r, d, "square", n, n, n, 0);
         double after = is_cpu ? bench_fma_now(cfg, r) : 0.0;
         /* the rows of this size, Strata's and the vendor's, compared with the same yardstick */
         for (int x = first; x < r->n_rows; x++) r->rows[x].yardstick = before > after ? before : after;

@@ -40,6 +40,7 @@ void bench_print_devices(const bench_report *r)
         printf("             peak %.1f GFLOP/s (%s), %.1f GB/s (%s)\n", d->peak_gflops, d->peak_gflops_src,
                d->peak_gbs, d->peak_gbs_src);
         printf("             reference: %s\n", d->vendor_info);
+        if (strcmp(d->backend, "cpu") == 0) printf("             also: %s\n", bench_mkl_describe());
     }
     for (int i = 0; i < r->n_skipped; i++)
         printf("  %-10s skipped: %s\n", r->skipped[i].backend, r->skipped[i].reason);
@@ -121,6 +122,7 @@ static void json_devices(tool_json *j, const bench_report *r)
         tj_double(j, "peak_gbs", d->peak_gbs > 0 ? d->peak_gbs : NAN);
         tj_string(j, "peak_gbs_source", d->peak_gbs_src);
         tj_string(j, "reference_library", d->vendor_info);
+        if (strcmp(d->backend, "cpu") == 0) tj_string(j, "mkl", bench_mkl_describe());
         tj_object_end(j);
     }
     tj_array_end(j);
@@ -173,10 +175,43 @@ static void json_train_fields(tool_json *j, const bench_train_result *t)
     tj_double(j, "mfu", t->ok && t->peak_gflops > 0 ? t->mfu : NAN);
 }
 
+static void json_peer_mode(tool_json *j, const char *key, const bench_peer_mode *m, const bench_train_result *t)
+{
+    tj_object_begin(j, key);
+    tj_bool(j, "ok", m->ok);
+    tj_string(j, "error", m->ok ? NULL : m->error);
+    tj_double(j, "step_ms_median", m->ok ? m->ms_median : NAN);
+    tj_double(j, "step_ms_min", m->ok ? m->ms_min : NAN);
+    tj_double(j, "step_ms_max", m->ok ? m->ms_max : NAN);
+    tj_int(j, "timed_steps", m->ok ? m->timed_steps : 0);
+    tj_double(j, "peer_ms_over_strata_ms", m->ok && t->ok ? m->ms_median / t->ms_median : NAN);
+    tj_object_end(j);
+}
+
+/* PyTorch's CPU training of the same model and batch, or why it was skipped. */
+static void json_peer(tool_json *j, const bench_train_result *t)
+{
+    const bench_peer *p = &t->peer;
+    tj_object_begin(j, "peer");
+    tj_string(j, "name", "pytorch-cpu");
+    tj_bool(j, "ran", p->ran);
+    tj_string(j, "skipped", p->ran ? NULL : p->skip);
+    if (p->ran) {
+        tj_string(j, "torch", p->torch);
+        tj_string(j, "python", p->python);
+        tj_int(j, "threads", p->threads);
+        json_peer_mode(j, "f32_eager", &p->f32, t);
+        json_peer_mode(j, "bf16_autocast", &p->bf16, t);
+    }
+    tj_object_end(j);
+}
+
 static void json_train(tool_json *j, const bench_train_result *t)
 {
     tj_object_begin(j, NULL);
     json_train_fields(j, t);
+    tj_string(j, "dtype", t->dtype[0] ? t->dtype : "f32");
+    json_peer(j, t);
     tj_object_end(j);
 }
 
