@@ -6,11 +6,12 @@
 # (on the same rank count, and on half the ranks) continues the straight run's curve.
 # Writes a table (and every run's log) under OUT; exit 0 when every check holds, 1 otherwise,
 # 77 when the cluster cannot be made here (not root, no ip/tc).
-# usage: scripts/converge.sh [--steps N] [--node-rate RATE] [--bin DIR] [--out DIR] [--tol PCT]
+# usage: scripts/converge.sh [--steps N] [--node-rate RATE] [--bin DIR] [--out DIR] [--tol PCT] [--qopts ,K=V...]
+# --qopts: appended to the quantized schemes' names (e.g. ,qblock=64 for smaller blocks)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(dirname "$here")
-bin="$src/build/bin"; out=""; steps=300; rate=1gbit; tol=2
+bin="$src/build/bin"; out=""; steps=300; rate=1gbit; tol=2; qopts=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps="$2"; shift 2 ;;
@@ -18,6 +19,7 @@ while [ $# -gt 0 ]; do
     --bin) bin="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --tol) tol="$2"; shift 2 ;;
+    --qopts) qopts="$2"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "converge.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -60,7 +62,7 @@ for dt in f32 bf16; do
   for pair in "zero++:zero3+hpz" "frontier3q:frontier3"; do
     q=${pair%%:*}; ref=${pair#*:}
     run "$dt-$ref" "$three" 2 --partition "$ref" --dtype "$dt" || continue
-    run "$dt-$q" "$three" 2 --partition "$q" --dtype "$dt" || continue
+    run "$dt-$q" "$three" 2 --partition "$q$qopts" --dtype "$dt" || continue
     a=$(val "$out/$dt-$q.jsonl"); b=$(val "$out/$dt-$ref.jsonl")
     d=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.2f%%", 100 * (a - b) / b }')
     if within "$a" "$b" "$tol"; then v=ok; else v=FAIL; fail "$dt $q: val $a vs $ref $b ($d)"; fi
@@ -74,22 +76,23 @@ done
 half=$((steps / 2))
 ck="$out/ck"
 rm -rf "$ck"
-if run resume-a "$three" 2 --partition zero++ --ckpt "$ck" --stop-at "$half" &&
-   cp -r "$ck" "$out/ck4" && run resume-b "$three" 2 --partition zero++ --ckpt "$ck" --resume; then
+if run resume-a "$three" 2 --partition "zero++$qopts" --ckpt "$ck" --stop-at "$half" &&
+   cp -r "$ck" "$out/ck4" && run resume-b "$three" 2 --partition "zero++$qopts" --ckpt "$ck" --resume; then
   straight="$out/f32-zero++.jsonl"
   a=$(grep '"loss"' "$straight" | sed -n "$((half + 1)),\$p" | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/' | md5sum)
   b=$(grep '"loss"' "$out/resume-b.jsonl" | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/' | md5sum)
   if [ "$a" = "$b" ]; then echo "resume on 8 ranks at step $half: losses after it equal the straight run's bit for bit: ok" >> "$out/table.txt"
   else fail "resume on 8 ranks: losses differ from the straight run after step $half"
        echo "resume on 8 ranks at step $half: losses differ from the straight run: FAIL" >> "$out/table.txt"; fi
-  if run resume-4 "$two" 4 --partition zero++ --ckpt "$out/ck4" --resume; then
+  if run resume-4 "$two" 4 --partition "zero++$qopts" --ckpt "$out/ck4" --resume; then
     a=$(val "$out/resume-4.jsonl"); b=$(val "$straight")
     if within "$a" "$b" "$tol"; then v=ok; else v=FAIL; fail "resume on 4 ranks: val $a vs straight $b"; fi
     echo "resume on 4 ranks (2x2x1) at step $half: val $a vs straight 8-rank $b: $v" >> "$out/table.txt"
   fi
 fi
 { echo "# scripts/converge.sh --steps $steps --node-rate $rate (tiny model, global batch 16, seq 64)"
-  echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1); $(nproc) cores; commit $(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null)"
+  echo "# quantized schemes: zero++$qopts, frontier3q$qopts"
+  echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1) (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p')); $(nproc --all) cores; commit $(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null)"
   cat "$out/table.txt"; } > "$out/summary.txt"
 cat "$out/summary.txt"
 [ $failed -eq 0 ]
