@@ -68,6 +68,8 @@ double comm_now(void);
 st_status comm_mpi_init_world(st_comm *c);
 st_status comm_mpi_setup(st_comm *c, const void *parent);
 #ifdef STRATA_HAVE_MPI
+/* comm_mpi.c: ST_ERR_BACKEND "WHAT failed: MPI's message for rc", for every MPI call's failure. */
+st_status comm_mpi_error(int rc, const char *what);
 /* comm_agree.c: collective over p, before any split: no rank failed (o->local_error) and every
  * rank holds the same settings (STRATA_TOPOLOGY, STRATA_GCDS_PER_GPU and o's checks). o may be
  * NULL. The same ST_ERR_INVALID_ARG on every rank otherwise. */

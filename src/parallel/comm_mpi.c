@@ -19,20 +19,20 @@ double comm_now(void)
 static int lib_initialised; /* Strata called MPI_Init_thread */
 static int lib_refs;        /* communicators that finalise MPI when the last of them is freed */
 
-static st_status mpi_error(int rc, const char *what)
+st_status comm_mpi_error(int rc, const char *what)
 {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
         snprintf(msg, sizeof msg, "MPI error %d", rc);
-    return ST_ERR(ST_ERR_BACKEND, "%s: %s", what, msg);
+    return ST_ERR(ST_ERR_BACKEND, "%s failed: %s", what, msg);
 }
 
 #define MPI_TRY(call)                                        \
     do {                                                     \
         int mpi_try_rc_ = (call);                            \
         if (mpi_try_rc_ != MPI_SUCCESS)                      \
-            return mpi_error(mpi_try_rc_, #call);            \
+            return comm_mpi_error(mpi_try_rc_, #call);            \
     } while (0)
 
 static int under_launcher(void)
@@ -246,7 +246,7 @@ st_status comm_mpi_all_gather(st_comm *c, st_level lv, const void *sendbuf, void
     int rc = MPI_Allgather(sendbuf == own ? MPI_IN_PLACE : sendbuf, n, mpi_type(type), recvbuf, n,
                            mpi_type(type), c->level[lv]);
     c->seconds[lv] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_error(rc, "MPI_Allgather");
+    return rc == MPI_SUCCESS ? ST_OK : comm_mpi_error(rc, "MPI_Allgather");
 }
 
 st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, comm_type type,
@@ -258,7 +258,7 @@ st_status comm_mpi_all_reduce(st_comm *c, st_level lv, void *buf, size_t count, 
     int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, mpi_type(type), op == ST_REDUCE_MAX ? MPI_MAX : MPI_SUM,
                            c->level[lv]);
     c->seconds[lv] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_error(rc, "MPI_Allreduce");
+    return rc == MPI_SUCCESS ? ST_OK : comm_mpi_error(rc, "MPI_Allreduce");
 }
 
 st_status comm_mpi_broadcast(st_comm *c, st_scope scope, void *buf, size_t count, comm_type type, int root)

@@ -77,20 +77,12 @@ static st_status dequant_run(st_tensor *t, const int8_t *pay, const quant_src *s
 }
 
 #ifdef STRATA_HAVE_MPI
-static st_status mpi_fail(int rc, const char *what)
-{
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return ST_ERR(ST_ERR_BACKEND, "%s failed: %s", what, msg);
-}
-
 static st_status gather_bytes(st_comm *c, int l, int8_t *h, const int *counts, const int *displs)
 {
     double t0 = comm_now();
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_BYTE, c->level[l]);
     c->seconds[l] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_fail(rc, "MPI_Allgatherv (quantized)");
+    return rc == MPI_SUCCESS ? ST_OK : comm_mpi_error(rc, "MPI_Allgatherv (quantized)");
 }
 
 static st_status exchange(st_comm *c, int l, const void *send, const int *sc, const int *sd, void *recv,
@@ -99,7 +91,7 @@ static st_status exchange(st_comm *c, int l, const void *send, const int *sc, co
     double t0 = comm_now();
     int rc = MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, c->level[l]);
     c->seconds[l] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_fail(rc, "MPI_Alltoallv (quantized)");
+    return rc == MPI_SUCCESS ? ST_OK : comm_mpi_error(rc, "MPI_Alltoallv (quantized)");
 }
 #else
 static st_status gather_bytes(st_comm *c, int l, int8_t *h, const int *counts, const int *displs)

@@ -81,10 +81,7 @@ st_status comm_ring_reduce_scatter(st_comm *c, st_level lv, const void *send, vo
         int rc = MPI_Sendrecv(what, counts[out], mpi_type_of(type), right, 0x5754, next, counts[in],
                               mpi_type_of(type), left, 0x5754, c->level[lv], MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
-            char msg[MPI_MAX_ERROR_STRING];
-            int len = 0;
-            MPI_Error_string(rc, msg, &len);
-            s = ST_ERR(ST_ERR_BACKEND, "MPI_Sendrecv (reduce-scatter ring): %s", msg);
+            s = comm_mpi_error(rc, "MPI_Sendrecv (reduce-scatter ring)");
             break;
         }
         reduce_into(next, base + displ[in] * es, (size_t)counts[in], type, op);

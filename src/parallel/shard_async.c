@@ -132,14 +132,6 @@ st_status shard_queue_push(shard_queue *q, shard_op *op, int64_t *ticket)
 int shard_queue_done(const shard_queue *q, int64_t ticket) { return q->finished >= ticket; }
 
 #ifdef STRATA_HAVE_MPI
-static st_status mpi_fail(int rc, const char *what)
-{
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return ST_ERR(ST_ERR_BACKEND, "%s failed: %s", what, msg);
-}
-
 /* Tests (block = 0) or waits for the head's requests; *ready when they have completed. */
 static st_status head_requests(shard_queue *q, int block, int *ready)
 {
@@ -151,7 +143,7 @@ static st_status head_requests(shard_queue *q, int block, int *ready)
                    : MPI_Testall(op->nreq, op->req, &flag, MPI_STATUSES_IGNORE);
     q->c->seconds[op->level] += comm_now() - t0;
     if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, block ? "MPI_Waitall (shard collective)" : "MPI_Testall (shard collective)");
+        return comm_mpi_error(rc, block ? "MPI_Waitall (shard collective)" : "MPI_Testall (shard collective)");
     *ready = flag;
     if (flag)
         op->nreq = 0;
@@ -225,7 +217,7 @@ static st_status gather_step(shard_op *op, int *finished)
     float *base = op->h + shard_offset(c, op->n, op->lo, l);
     int rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)cur, MPI_FLOAT, c->level[l], &op->req[0]);
     if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, "MPI_Iallgather");
+        return comm_mpi_error(rc, "MPI_Iallgather");
     op->nreq = 1;
     return ST_OK;
 #else
@@ -268,7 +260,7 @@ static st_status ring_post(shard_op *op, ring_state *r)
     if (rc == MPI_SUCCESS)
         rc = MPI_Isend(what, (int)chunk, MPI_FLOAT, right, 0x5755, c->level[l], &op->req[1]);
     if (rc != MPI_SUCCESS)
-        return mpi_fail(rc, "MPI_Isend/MPI_Irecv (reduce-scatter ring)");
+        return comm_mpi_error(rc, "MPI_Isend/MPI_Irecv (reduce-scatter ring)");
     op->nreq = 2;
     return ST_OK;
 #else

@@ -147,20 +147,12 @@ int64_t shard_others(const int *counts, int p, int me)
 }
 
 #ifdef STRATA_HAVE_MPI
-static st_status mpi_status(int rc, const char *what)
-{
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return ST_ERR(ST_ERR_BACKEND, "%s failed: %s", what, msg);
-}
-
 static st_status gatherv(st_comm *c, int l, float *h, const int *counts, const int *displs)
 {
     double t0 = comm_now();
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, h, counts, displs, MPI_FLOAT, c->level[l]);
     c->seconds[l] += comm_now() - t0;
-    return rc == MPI_SUCCESS ? ST_OK : mpi_status(rc, "MPI_Allgatherv");
+    return rc == MPI_SUCCESS ? ST_OK : comm_mpi_error(rc, "MPI_Allgatherv");
 }
 
 static st_status reduce_scatterv(st_comm *c, int l, float *h, const int *counts)
