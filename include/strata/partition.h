@@ -42,13 +42,22 @@ typedef struct st_partition {
      *  - qg (qgZ), 0, 8 or 4: every reduce-scatter of the gradient becomes, level by level, a
      *    quantize / all-to-all / dequantize-and-sum in f32, one quantization per level. Needs
      *    sharded gradients.
-     *  - qblock: elements per scale; 0 = ST_QUANT_BLOCK_DEFAULT (ops.h). Even for qg = 4. */
+     *  - qwblock: elements per weight scale; 0 = ST_QUANT_BLOCK_DEFAULT (ops.h: 4096, as ZeRO++'s
+     *    qwZ quantizer).
+     *  - qgblock: elements per gradient scale; 0 = one row of the model (st_partition_model.row,
+     *    its hidden width, rounded up to even), as DeepSpeed's qgZ groups a gradient by rows;
+     *    ST_QUANT_BLOCK_DEFAULT when the row is unknown. Even for qg = 4. */
     int qw, qg;
-    int64_t qblock;
+    int64_t qwblock, qgblock;
 } st_partition;
 
-/* The block size *p's quantized collectives use: p->qblock, or ST_QUANT_BLOCK_DEFAULT for 0. */
-ST_API int64_t st_partition_qblock(const st_partition *p);
+/* Elements per scale of *p's quantized weight gathers: p->qwblock, or ST_QUANT_BLOCK_DEFAULT for 0. */
+ST_API int64_t st_partition_qw_block(const st_partition *p);
+
+/* Elements per scale of *p's quantized gradient exchanges, for a model whose rows hold `row`
+ * elements (st_partition_model.row; 0: unknown): p->qgblock; else row rounded up to even; else
+ * ST_QUANT_BLOCK_DEFAULT. */
+ST_API int64_t st_partition_qg_block(const st_partition *p, uint64_t row);
 
 /* Name of a shard value ("replicated", "gcd", "node", "world"); "?" out of range. */
 ST_API const char *st_shard_name(st_shard s);
@@ -65,21 +74,23 @@ ST_API int st_partition_scheme_count(void);
 ST_API st_status st_partition_scheme(int i, const char **name, st_partition *out);
 
 /* Checks the rules above, and: qw in {0, 8} only with sharded params, qg in {0, 8, 4} only with
- * sharded grads, qblock >= 0 (0 = default) and even when qg = 4. Errors: ST_ERR_INVALID_ARG naming
+ * sharded grads, qwblock and qgblock >= 0 (0 = default), qgblock even when qg = 4. Errors: ST_ERR_INVALID_ARG naming
  * the rule broken. */
 ST_API st_status st_partition_validate(const st_partition *p);
 
 /* Parses a named scheme, "params=S,grads=S,optim=S[,secondary=S]" with S one of replicated
  * (alias none), gcd, node, world, or a scheme name followed by key=value overrides
- * ("zero3,qw=int8,qg=int4", "zero++,qblock=2048"). Quantization keys: qw=none|int8,
- * qg=none|int8|int4, qblock=N (elements per scale, N > 0). Keys missing from the pure key=value
- * form are replicated (none for qw/qg, the default block for qblock). The result is validated.
+ * ("zero3,qw=int8,qg=int4", "zero++,qgblock=2048"). Quantization keys: qw=none|int8,
+ * qg=none|int8|int4, qwblock=N and qgblock=N (elements per scale, N > 0), qblock=N (both; not
+ * with qwblock or qgblock). Keys missing from the pure key=value form are replicated (none for
+ * qw/qg, the default blocks for the block keys). The result is validated.
  * Errors: ST_ERR_INVALID_ARG for an unknown name, key or value, a duplicated key, an empty item,
  * or an invalid scheme (the message names which). */
 ST_API st_status st_partition_parse(const char *text, st_partition *out);
 
 /* Writes the key=value form ("params=gcd,grads=node,optim=world", with ",secondary=S", ",qw=int8",
- * ",qg=int4" and ",qblock=N" only when set) into buf (always terminated when size > 0); it parses
+ * ",qg=int4", ",qblock=N" when both blocks are set and equal, else ",qwblock=N" and ",qgblock=N"
+ * when set) into buf (always terminated when size > 0); it parses
  * back to the same scheme. Returns the length it needed, as snprintf. */
 ST_API int st_partition_format(const st_partition *p, char *buf, size_t size);
 
@@ -93,6 +104,8 @@ typedef struct st_partition_model {
     int grad_bytes;        /* bytes per gradient element as reduced */
     int optim_bytes;       /* optimizer bytes per parameter: st_partition_optim_bytes() for AdamW */
     int micro_batches;     /* A >= 1: forward/backward passes per optimizer step */
+    uint64_t row;          /* elements per row of the weight matrices (hidden width): the default
+                              qgblock; 0 = unknown */
 } st_partition_model;
 
 /* AdamW's bytes per parameter: m and v in f32 (8), plus an f32 master copy (4) when parameters are

@@ -1,6 +1,7 @@
 /* Partitioning schemes: the named points of the state space, their validity rules, and the text
  * forms (a name, or params=..,grads=..,optim=..[,secondary=..]). The volumes live in
  * partition_volume.c. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
@@ -21,21 +22,30 @@ static const struct {
     const char *name;
     st_partition p;
 } schemes[] = {
-    {"ddp", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0}},
-    {"zero1", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
-    {"zero2", {ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
-    {"zero3", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
-    {"zero3+hpz", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 0, 0, 0}},
-    {"zero++", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 8, 4, 0}},
-    {"frontier3", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0}},
-    {"frontier3q", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 8, 4, 0}},
+    {"ddp", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0, 0}},
+    {"zero1", {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0, 0}},
+    {"zero2", {ST_SHARD_NONE, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0, 0}},
+    {"zero3", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0, 0}},
+    {"zero3+hpz", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 0, 0, 0, 0}},
+    {"zero++", {ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_WORLD, ST_SHARD_NODE, 8, 4, 0, 0}},
+    {"frontier3", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 0, 0, 0, 0}},
+    {"frontier3q", {ST_SHARD_GCD, ST_SHARD_NODE, ST_SHARD_WORLD, ST_SHARD_NONE, 8, 4, 0, 0}},
 };
 #define N_SCHEMES ((int)(sizeof schemes / sizeof schemes[0]))
 #define SCHEME_LIST "ddp, zero1, zero2, zero3, zero3+hpz, zero++, frontier3, frontier3q"
 
-int64_t st_partition_qblock(const st_partition *p)
+int64_t st_partition_qw_block(const st_partition *p)
 {
-    return p && p->qblock > 0 ? p->qblock : ST_QUANT_BLOCK_DEFAULT;
+    return p && p->qwblock > 0 ? p->qwblock : ST_QUANT_BLOCK_DEFAULT;
+}
+
+int64_t st_partition_qg_block(const st_partition *p, uint64_t row)
+{
+    if (p && p->qgblock > 0)
+        return p->qgblock;
+    if (row > 0 && row <= (uint64_t)INT32_MAX)
+        return (int64_t)(row + (row & 1));
+    return ST_QUANT_BLOCK_DEFAULT;
 }
 
 const char *st_shard_name(st_shard s)
@@ -83,12 +93,12 @@ static st_status validate_quant(const st_partition *p)
     if (p->qg && p->grads == ST_SHARD_NONE)
         return ST_ERR(ST_ERR_INVALID_ARG, "partition: qg=int%d needs sharded grads (grads=gcd|node|world): "
                       "replicated gradients are all-reduced, not reduce-scattered", p->qg);
-    if (p->qblock < 0)
-        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qblock=%lld: the block (elements per scale) must be > 0",
-                      (long long)p->qblock);
-    if (p->qg == 4 && st_partition_qblock(p) % 2)
-        return ST_ERR(ST_ERR_INVALID_ARG, "partition: qblock=%lld with qg=int4: the block must be even (two "
-                      "int4 per byte)", (long long)p->qblock);
+    if (p->qwblock < 0 || p->qgblock < 0)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: %s=%lld: the block (elements per scale) must be > 0",
+                      p->qwblock < 0 ? "qwblock" : "qgblock", (long long)(p->qwblock < 0 ? p->qwblock : p->qgblock));
+    if (p->qg == 4 && p->qgblock % 2)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition: gradient block %lld with qg=int4: the block must be even "
+                      "(two int4 per byte)", (long long)p->qgblock);
     return ST_OK;
 }
 
@@ -131,8 +141,8 @@ static int parse_shard(const char *v, size_t len, st_shard *out)
     return 0;
 }
 
-static const char *const keys[] = {"params", "grads", "optim", "secondary", "qw", "qg", "qblock"};
-enum { N_KEYS = 7 };
+static const char *const keys[] = {"params", "grads", "optim", "secondary", "qw", "qg", "qblock", "qwblock", "qgblock"};
+enum { N_KEYS = 9, KEY_QBLOCK = 6 };
 
 static int word_is(const char *v, size_t len, const char *w) { return strlen(w) == len && strncmp(v, w, len) == 0; }
 
@@ -158,7 +168,7 @@ static int parse_block(const char *v, size_t len, int64_t *out)
     }
     if (b <= 0)
         return 0;
-    *out = b == ST_QUANT_BLOCK_DEFAULT ? 0 : b; /* the default is stored as 0 */
+    *out = b;
     return 1;
 }
 
@@ -167,7 +177,8 @@ static st_status bad_value(const char *text, int k, const char *v, size_t vlen)
     static const char *const want[N_KEYS] = {
         "replicated (or none), gcd, node or world", "replicated (or none), gcd, node or world",
         "replicated (or none), gcd, node or world", "replicated (or none), gcd, node or world",
-        "none or int8", "none, int8 or int4", "a whole number of elements per scale, > 0"};
+        "none or int8", "none, int8 or int4", "a whole number of elements per scale, > 0",
+        "a whole number of elements per scale, > 0", "a whole number of elements per scale, > 0"};
     return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': %s=%.*s: value must be %s", text, keys[k], (int)vlen, v,
                   want[k]);
 }
@@ -191,13 +202,21 @@ static st_status parse_item(const char *item, size_t len, st_partition *p, int s
         if (seen[k])
             return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': key '%s' given twice", text, keys[k]);
         seen[k] = 1;
+        if (seen[KEY_QBLOCK] && (seen[KEY_QBLOCK + 1] || seen[KEY_QBLOCK + 2]))
+            return ST_ERR(ST_ERR_INVALID_ARG, "partition '%s': qblock sets both blocks: give it alone, or "
+                          "qwblock and qgblock", text);
+        int64_t *blk[3] = {&p->qwblock, &p->qwblock, &p->qgblock};
         int ok = k < 4 ? parse_shard(v, vlen, shards[k]) : k == 4 ? parse_bits(v, vlen, 0, &p->qw)
-                 : k == 5 ? parse_bits(v, vlen, 1, &p->qg) : parse_block(v, vlen, &p->qblock);
+                 : k == 5 ? parse_bits(v, vlen, 1, &p->qg) : parse_block(v, vlen, blk[k - KEY_QBLOCK]);
+        if (ok && k == KEY_QBLOCK)
+            p->qgblock = p->qwblock;
+        if (ok && k != KEY_QBLOCK + 2 && p->qwblock == ST_QUANT_BLOCK_DEFAULT)
+            p->qwblock = 0; /* the weight default is stored as 0 */
         return ok ? ST_OK : bad_value(text, k, v, vlen);
     }
     return ST_ERR(ST_ERR_INVALID_ARG,
-                  "partition '%s': unknown key '%.*s' (keys: params, grads, optim, secondary, qw, qg, qblock)",
-                  text, (int)klen, item);
+                  "partition '%s': unknown key '%.*s' (keys: params, grads, optim, secondary, qw, qg, qblock, "
+                  "qwblock, qgblock)", text, (int)klen, item);
 }
 
 /* The named scheme whose name is text[0, len), or -1. */
@@ -213,7 +232,7 @@ st_status st_partition_parse(const char *text, st_partition *out)
 {
     if (!text || !out)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_partition_parse: NULL argument");
-    st_partition p = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0};
+    st_partition p = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0, 0};
     int seen[N_KEYS] = {0};
     const char *item = text;
     const char *comma = strchr(item, ',');
@@ -261,18 +280,26 @@ int st_partition_format(const st_partition *p, char *buf, size_t size)
         append(buf, size, &n, "qw", "int8");
     if (p->qg)
         append(buf, size, &n, "qg", p->qg == 4 ? "int4" : "int8");
-    char block[24];
-    snprintf(block, sizeof block, "%lld", (long long)p->qblock);
-    if ((p->qw || p->qg) && p->qblock > 0 && p->qblock != ST_QUANT_BLOCK_DEFAULT)
-        append(buf, size, &n, "qblock", block);
+    char wb[24], gb[24];
+    int64_t w = p->qw ? p->qwblock : 0, g = p->qg ? p->qgblock : 0;
+    snprintf(wb, sizeof wb, "%lld", (long long)w);
+    snprintf(gb, sizeof gb, "%lld", (long long)g);
+    if (w > 0 && w == g)
+        append(buf, size, &n, "qblock", wb);
+    else {
+        if (w > 0 && w != ST_QUANT_BLOCK_DEFAULT)
+            append(buf, size, &n, "qwblock", wb);
+        if (g > 0)
+            append(buf, size, &n, "qgblock", gb);
+    }
     return n;
 }
 
 static int same(const st_partition *a, const st_partition *b)
 {
-    int quant = a->qw || a->qg;
     return a->params == b->params && a->grads == b->grads && a->optim == b->optim && a->secondary == b->secondary &&
-           a->qw == b->qw && a->qg == b->qg && (!quant || st_partition_qblock(a) == st_partition_qblock(b));
+           a->qw == b->qw && a->qg == b->qg && (!a->qw || st_partition_qw_block(a) == st_partition_qw_block(b)) &&
+           (!a->qg || a->qgblock == b->qgblock);
 }
 
 const char *st_partition_name(const st_partition *p)

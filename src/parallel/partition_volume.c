@@ -20,7 +20,7 @@ typedef struct traffic_builder {
     const level_geom *geo;
     const st_partition_model *m;
     int overflow;
-    uint64_t block;       /* elements per quantization scale */
+    uint64_t wblock, gblock; /* elements per quantization scale: weights, gradients */
 } traffic_builder;
 
 static void geom_init(level_geom *g, const st_topo_shape *s, uint64_t params)
@@ -97,7 +97,7 @@ static void reduce_grads(traffic_builder *b, st_phase_when when, int lo, int hi,
             add_phase(b, when, ST_COLL_REDUCE_SCATTER, l, 1);
         else
             add_quant_phase(b, when, ST_COLL_ALL_TO_ALL, l, 1, qg, 1,
-                            quant_bytes(b->geo->padded / b->geo->below[l + 1], qg, b->block));
+                            quant_bytes(b->geo->padded / b->geo->below[l + 1], qg, b->gblock));
     }
 }
 
@@ -108,7 +108,7 @@ static void reduce_grads(traffic_builder *b, st_phase_when when, int lo, int hi,
 static void gather_quant(traffic_builder *b, st_phase_when when, int lo, int hi, int part)
 {
     uint64_t len = b->geo->padded / b->geo->below[hi];
-    uint64_t scales = 4 * (len / b->block + (len % b->block != 0));
+    uint64_t scales = 4 * (len / b->wblock + (len % b->wblock != 0));
     uint64_t bytes = (part & 1 ? len : 0) + (part & 2 ? scales : 0);
     for (int l = hi - 1; l >= lo; l--)
         add_quant_phase(b, when, ST_COLL_ALL_GATHER, l, 0, 8, b->geo->below[hi] / b->geo->below[l + 1], bytes);
@@ -199,7 +199,8 @@ st_status st_partition_traffic_get(const st_partition *p, const st_topo_shape *s
     st_partition_traffic t;
     memset(&t, 0, sizeof t);
     t.padded = geo.padded;
-    traffic_builder b = {&t, &geo, m, 0, (uint64_t)st_partition_qblock(p)};
+    traffic_builder b = {&t, &geo, m, 0, (uint64_t)st_partition_qw_block(p),
+                         (uint64_t)st_partition_qg_block(p, m->row)};
     /* Sharded parameters are gathered for each micro-batch's forward and again for its backward
      * (the gathered copy is freed in between); with a secondary copy, backward gathers from it.
      * With qw and params == optim both gathers from the shard move its int8 payload. */

@@ -64,7 +64,7 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is not contiguous, balanced or the "
                       "engine's", in->unit_layout);
     st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
-                             in->micro_batches};
+                             in->micro_batches, in->model.hidden > 0 ? (uint64_t)in->model.hidden : 0};
     st_plan_row r;
     memset(&r, 0, sizeof r);
     ST_TRY(st_partition_traffic_get(p, &in->shape, &pm, &r.traffic));

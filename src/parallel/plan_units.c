@@ -124,7 +124,7 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     /* qwZ (params == optim): the gathers from the shard move one int8 per element (the scales move
      * once per step, with the closed forms); qgZ: the payload plus a 4-byte scale per block. */
     double wq = p->qw && p->params == p->optim ? 1.0 : in->param_bytes;
-    double gq = p->qg ? p->qg / 8.0 + 4.0 / (double)st_partition_qblock(p) : in->grad_bytes;
+    double gq = p->qg ? p->qg / 8.0 + 4.0 / (double)st_partition_qg_block(p, (uint64_t)m->hidden) : in->grad_bytes;
     if (p->params != ST_SHARD_NONE) {
         coll[nc++] = (unit_coll){(int)p->params, 0, wq};
         coll[nc++] = (unit_coll){(int)(p->secondary ? p->secondary : p->params), 0,

@@ -246,6 +246,7 @@ st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partitio
     out->grad_bytes = 4;
     out->optim_bytes = st_partition_optim_bytes(4);
     out->micro_batches = micro_batches;
+    out->row = shard_row(s->ps);
     return ST_OK;
 }
 

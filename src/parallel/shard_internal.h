@@ -131,7 +131,10 @@ st_status comm_quant_reduce_scatter_run(st_comm *c, int bits, int64_t block, st_
                                         int lo, int hi, int64_t *start, int64_t *kept);
 
 /* shard_quant.c: the engine's side. Every function is a no-op without quantization. */
-st_status shard_quant_create(st_shard_state *s);   /* after the state's tensors exist (collective) */
+st_status shard_quant_create(st_shard_state *s); /* after the state's tensors exist (collective) */
+/* The elements per row of ps's weight matrices (its hidden width; 0 without a matrix): the default
+ * gradient block (partition.h qgblock). */
+uint64_t shard_row(const st_params *ps);
 void shard_quant_destroy(st_shard_state *s);
 /* After an update or a load: re-quantize the master shard, gather the scales, and with params
  * narrower than optim the quantized step gather into the params shard (collective, counted). */

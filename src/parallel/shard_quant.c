@@ -1,4 +1,4 @@
-/* The sharded engine's side of ZeRO++'s quantized communication (partition.h qw, qg, qblock;
+/* The sharded engine's side of ZeRO++'s quantized communication (partition.h qw, qg, qwblock, qgblock;
  * docs/partitioning.md, section 9). The level-range collectives of shard_levels.c ask here whether
  * a call is one the scheme quantizes and hand it to comm_quant.c, so the whole-arena path and the
  * per-unit path (shard_units.c) both quantize without knowing it.
@@ -27,7 +27,7 @@
 struct shard_quant {
     st_shard_state *s;     /* borrowed */
     int wbits, gbits;
-    int64_t block;
+    int64_t wblock, gblock; /* elements per scale: weights (qw), gradients (qg) */
     int micro;             /* qw with params == optim: the per-micro-batch gathers are quantized */
     int wlo, whi;          /* levels of the quantized parameter gather */
     int optim;             /* gradient reduce-scatters ending at or below this scope are quantized */
@@ -36,6 +36,32 @@ struct shard_quant {
     int8_t *q;             /* this rank's master shard in int8 */
     float *scales;         /* every master shard's scales, in vector order */
 };
+
+uint64_t shard_row(const st_params *ps)
+{
+    /* The smaller side of each matrix, weighted by its elements: in a transformer every weight is
+     * d x k d (or its vocabulary/position table V x d), so this is the hidden width d whatever
+     * the vocabulary or context. Ties go to the narrower row. */
+    int n = st_params_count(ps);
+    uint64_t best = 0, best_elems = 0;
+    for (int i = 0; i < n; i++) {
+        st_param_info a;
+        if (st_params_info(ps, i, &a) != ST_OK || a.ndim < 2 || a.numel <= 0)
+            continue;
+        int64_t last = a.shape[a.ndim - 1], w = last < a.numel / last ? last : a.numel / last;
+        uint64_t elems = 0;
+        for (int j = 0; j < n; j++) {
+            st_param_info b;
+            if (st_params_info(ps, j, &b) != ST_OK || b.ndim < 2 || b.numel <= 0)
+                continue;
+            int64_t lb = b.shape[b.ndim - 1], wb = lb < b.numel / lb ? lb : b.numel / lb;
+            elems += wb == w ? (uint64_t)b.numel : 0;
+        }
+        if (elems > best_elems || (elems == best_elems && (uint64_t)w < best))
+            best = (uint64_t)w, best_elems = elems;
+    }
+    return best;
+}
 
 static uint64_t device_bytes(st_device *dev)
 {
@@ -53,7 +79,7 @@ static st_status refresh(shard_quant *q)
     if (st == ST_OK)
         st = st_tensor_create(s->dev, ST_F32, 1, &q->nb, &ts);
     if (st == ST_OK)
-        st = st_quantize(src, tq, ts, 8, q->block);
+        st = st_quantize(src, tq, ts, 8, q->wblock);
     if (st == ST_OK)
         st = st_tensor_read(tq, q->q, (size_t)q->mlen);
     if (st == ST_OK)
@@ -74,7 +100,7 @@ static st_status weights_init(shard_quant *q)
     q->whi = q->micro ? (int)s->p.params : (int)s->p.optim;
     q->mlen = q->micro ? s->len_p : s->len_o;
     q->nvec = q->micro ? s->L : s->len_p;
-    q->nb = q->mlen / q->block + (q->mlen % q->block != 0);
+    q->nb = q->mlen / q->wblock + (q->mlen % q->wblock != 0);
     q->nscales = q->nvec / q->mlen * q->nb;
     q->q = malloc((size_t)q->mlen);
     q->scales = calloc((size_t)q->nscales, sizeof(float));
@@ -102,7 +128,8 @@ st_status shard_quant_create(st_shard_state *s)
     q->s = s;
     q->wbits = s->p.qw;
     q->gbits = s->p.qg;
-    q->block = st_partition_qblock(&s->p);
+    q->wblock = st_partition_qw_block(&s->p);
+    q->gblock = st_partition_qg_block(&s->p, shard_row(s->ps));
     q->optim = (int)s->p.optim;
     s->quant = q;
     s->c->squant = q;
@@ -169,7 +196,7 @@ st_status shard_quant_gather(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
     shard_quant *q = c->squant;
     if (!q->micro) /* the step's gather from the freshly updated master */
         ST_TRY(refresh(q));
-    quant_src src = {q->q, q->scales, q->mlen, q->block};
+    quant_src src = {q->q, q->scales, q->mlen, q->wblock};
     return comm_quant_gather_run(c, &src, t, a, n, lo, hi);
 }
 
@@ -177,5 +204,5 @@ st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
                              int64_t *kept)
 {
     shard_quant *q = c->squant;
-    return comm_quant_reduce_scatter_run(c, q->gbits, q->block, t, a, n, lo, hi, start, kept);
+    return comm_quant_reduce_scatter_run(c, q->gbits, q->gblock, t, a, n, lo, hi, start, kept);
 }

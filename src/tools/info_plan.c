@@ -12,7 +12,7 @@ int info_plan_main(int argc, char **argv, FILE *out);
 
 typedef struct plan_options {
     const char *model, *params, *topology, *machine, *machine_file, *partition, *dtype, *units;
-    int grad_accum, micro_batch_size, json, verbose, help;
+    int grad_accum, micro_batch_size, hidden, json, verbose, help;
 } plan_options;
 
 static void plan_usage(FILE *f)
@@ -25,6 +25,8 @@ static void plan_usage(FILE *f)
             "  --model NAME         gpt2-124m (default), tiny, gpt-25m, 1.3b\n"
             "                       or 20b\n"
             "  --params P           a parameter count instead of a named model (model state only)\n"
+            "  --hidden H           with --params: the model's hidden width, the elements per row\n"
+            "                       that quantized gradients are scaled by (default: unknown, 4096)\n"
             "  --topology NxGxD     nodes x GPUs per node x GCDs per GPU (default: STRATA_TOPOLOGY,\n"
             "                       else this machine)\n"
             "  --machine NAME       frontier or local (default: what hwloc knows of the topology,\n"
@@ -34,7 +36,7 @@ static void plan_usage(FILE *f)
             "  --micro-batch-size B sequences per micro-batch (default 1)\n"
             "  --dtype bf16|f32     parameter and gradient storage (default bf16)\n"
             "  --partition SPEC     also evaluate this scheme (name, params=..,grads=..,optim=.., or a name\n"
-            "                       with overrides: zero3,qw=int8,qg=int4,qblock=N)\n"
+            "                       with overrides: zero3,qw=int8,qg=int4,qwblock=N,qgblock=N)\n"
             "  --units engine|contiguous|balanced   how each unit's data lies across ranks: engine\n"
             "                       (default: Strata's shard engine, balanced where parameters are\n"
             "                       sharded), contiguous (each unit in few ranks' slices) or balanced\n"
@@ -70,6 +72,7 @@ static int parse_plan_options(int argc, char **argv, plan_options *o)
         {"--machine", &o->machine, NULL}, {"--machine-file", &o->machine_file, NULL},
         {"--partition", &o->partition, NULL}, {"--dtype", &o->dtype, NULL}, {"--units", &o->units, NULL},
         {"--grad-accum", NULL, &o->grad_accum}, {"--micro-batch-size", NULL, &o->micro_batch_size},
+        {"--hidden", NULL, &o->hidden},
     };
     for (int a = 1; a < argc; a++) {
         int known = 0;
@@ -144,6 +147,10 @@ static int model_input(const plan_options *o, st_plan_input *in)
         memset(&in->model, 0, sizeof in->model);
         snprintf(in->model.name, sizeof in->model.name, "custom");
         in->model.params = p;
+        in->model.hidden = o->hidden;
+    } else if (o->hidden) {
+        fprintf(stderr, "strata-info: --hidden goes with --params (a named model has its own)\n");
+        return 1;
     } else if (o->model && st_plan_model_get(o->model, &in->model) != ST_OK) {
         return fail("--model");
     }

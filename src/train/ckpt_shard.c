@@ -121,7 +121,7 @@ static int check_entry(const char *dir, int kind, const gpt2_config *cfg, const 
 static int write_one_shard(const char *out, const ckpt_host *h, int64_t P, char *err, size_t errlen)
 {
     char path[4096], sp[32], ss[32], scheme[128];
-    st_partition ddp = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0};
+    st_partition ddp = {ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0, 0};
     st_partition_format(&ddp, scheme, sizeof scheme);
     snprintf(sp, sizeof sp, "%" PRId64, P);
     snprintf(ss, sizeof ss, "%" PRId64, h->step);

@@ -196,7 +196,7 @@ static int plan_auto(st_comm *c, const gpt2_config *cfg, int64_t n_params, int64
 int dist_partition(st_comm *c, const char *text, const gpt2_config *cfg, int64_t n_params, int64_t batch,
                    int64_t grad_accum, FILE *progress, st_partition *out, char *err, size_t errlen)
 {
-    *out = (st_partition){ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0};
+    *out = (st_partition){ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, ST_SHARD_NONE, 0, 0, 0, 0};
     if (!text || !multi(c)) return 0; /* one process: nothing to partition over */
     if (strcmp(text, "auto") == 0)
         return plan_auto(c, cfg, n_params, batch, grad_accum, progress, out, err, errlen);

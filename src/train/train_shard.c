@@ -59,7 +59,7 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
 {
     st_device_memory dm = {0, 0, 0};
     st_partition_memory m = {0, 0, 0, 0, 0};
-    st_partition_model pm = {0, 0, 0, 0, 0};
+    st_partition_model pm = {0, 0, 0, 0, 0, 0};
     st_device_memory_get(dev, &dm);
     uint64_t working = 0;
     if (t->s && (st_shard_memory(t->s, &m) || st_shard_model(t->s, 1, &pm) ||
@@ -80,10 +80,10 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
     if (t && t->s) {
         char name[128];
         scheme_text(t, name, sizeof name);
-        fprintf(log, ", \"scheme\": \"%s\", \"partitioned_params\": %llu, \"mem_params\": %llu, "
+        fprintf(log, ", \"scheme\": \"%s\", \"partitioned_params\": %llu, \"model_row\": %llu, \"mem_params\": %llu, "
                 "\"mem_grads\": %llu, \"mem_optim\": %llu, \"mem_secondary\": %llu, \"engine_bytes\": %llu, "
                 "\"engine_kinds\": %llu, \"arena_bytes\": %llu, \"released_bytes\": %llu, \"working_bytes\": %llu",
-                name, (unsigned long long)pm.params,
+                name, (unsigned long long)pm.params, (unsigned long long)pm.row,
                 (unsigned long long)m.params, (unsigned long long)m.grads, (unsigned long long)m.optim,
                 (unsigned long long)m.secondary, (unsigned long long)t->engine_bytes,
                 (unsigned long long)engine_kinds(t, &m), (unsigned long long)t->arena_bytes,

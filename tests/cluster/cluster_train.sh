@@ -47,9 +47,10 @@ level_bytes() {
   grep '"bytes_gcd"' "$1" | tail -n 1 | sed 's/.*"bytes_gcd": \([0-9]*\), "bytes_gpu": \([0-9]*\), "bytes_node": \([0-9]*\).*/\1 \2 \3/'
 }
 
-# planned_bytes SCHEME P SHAPE: "gcd gpu node" of the closed forms for P f32 parameters.
+# planned_bytes SCHEME P SHAPE ROW: "gcd gpu node" of the closed forms for P f32 parameters in rows
+# of ROW elements (the trainer's model_row: the default qgZ block).
 planned_bytes() {
-  "$bin/strata-info" --plan --params "$2" --topology "$3" --dtype f32 --partition "$1" --json | awk -v s="\"$1\"" '
+  "$bin/strata-info" --plan --params "$2" --hidden "$4" --topology "$3" --dtype f32 --partition "$1" --json | awk -v s="\"$1\"" '
     /"name":/ { on = index($0, s) > 0 }
     on && /"bytes_per_step"/ { grab = 1; next }
     grab && /"GCD"/ { g = $2 } grab && /"GPU"/ { p = $2 } grab && /"NODE"/ { n = $2; sub(/,/, "", g); sub(/,/, "", p); print g " " p " " n; exit }'
@@ -78,8 +79,9 @@ run_quant() {
                d = a - b; if (d < 0) d = -d; if (d > 0.02 * a) { bad = 1; print "step " n ": " a " vs " b } }
     END { exit (bad || n == 0) }' || { fail "$scheme on $shape: losses not within 2% of one process"; return; }
   P=$(sed -n 's/.*"partitioned_params": \([0-9]*\).*/\1/p' "$log")
+  row=$(sed -n 's/.*"model_row": \([0-9]*\).*/\1/p' "$log")
   got=$(level_bytes "$log")
-  want=$(planned_bytes "$scheme" "$P" "$shape")
+  want=$(planned_bytes "$scheme" "$P" "$shape" "$row")
   # the closed forms are the quantized ones (int8/int4 payload plus scales), so equal bytes prove
   # the quantization took place
   if [ -z "$P" ] || ! within_slack "$got" "$want" $((4 * 16 * ranks)); then
@@ -99,8 +101,9 @@ run_scheme() {
   grep -q "^model .* $ranks ranks (global batch 8)" "$dir/out" || { cat "$dir/out"; fail "$scheme: $ranks ranks"; }
   same_losses "$dir/single.jsonl" "$log" || fail "$scheme on $shape: losses differ from one process"
   P=$(sed -n 's/.*"partitioned_params": \([0-9]*\).*/\1/p' "$log")
+  row=$(sed -n 's/.*"model_row": \([0-9]*\).*/\1/p' "$log")
   got=$(level_bytes "$log")
-  want=$(planned_bytes "$scheme" "$P" "$shape")
+  want=$(planned_bytes "$scheme" "$P" "$shape" "$row")
   if [ -z "$P" ] || [ "$got" != "$want" ]; then fail "$scheme on $shape: bytes per level $got, closed forms $want (P=$P)"
   else echo "ok: $scheme on $shape: losses as one process, bytes gcd/gpu/node $got = closed forms"; fi
 }

@@ -8,7 +8,7 @@ h_counts h_total;
 
 static st_partition parsed(const char *text)
 {
-    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0};
+    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0, 0};
     CHECK_ST(st_partition_parse(text, &p), ST_OK);
     return p;
 }
@@ -41,8 +41,10 @@ static void test_names(void)
           "zero3+hpz: a node secondary copy, exact");
     p = parsed("zero++");
     CHECK(p.params == ST_SHARD_WORLD && p.grads == ST_SHARD_WORLD && p.optim == ST_SHARD_WORLD &&
-          p.secondary == ST_SHARD_NODE && p.qw == 8 && p.qg == 4 && st_partition_qblock(&p) == 4096,
-          "zero++ is ZeRO++ as published: hpZ + qwZ int8 + qgZ int4, block 4096");
+          p.secondary == ST_SHARD_NODE && p.qw == 8 && p.qg == 4 && st_partition_qw_block(&p) == 4096 &&
+          st_partition_qg_block(&p, 768) == 768 && st_partition_qg_block(&p, 0) == 4096 &&
+          st_partition_qg_block(&p, 63) == 64,
+          "zero++ is ZeRO++ as published: hpZ + qwZ int8 (blocks of 4096) + qgZ int4 (blocks of a row)");
     p = parsed("frontier3q");
     CHECK(p.params == ST_SHARD_GCD && p.grads == ST_SHARD_NODE && p.optim == ST_SHARD_WORLD && p.qw == 8 && p.qg == 4,
           "frontier3q = frontier3 + qw=int8 + qg=int4");
@@ -75,8 +77,8 @@ static void test_key_value(void)
 static void test_quant_keys(void)
 {
     st_partition p = parsed("zero3,qw=int8,qg=int4");
-    CHECK(p.params == ST_SHARD_WORLD && p.secondary == ST_SHARD_NONE && p.qw == 8 && p.qg == 4 && p.qblock == 0 &&
-          st_partition_name(&p) == NULL, "zero3 with overrides: quantized, no name");
+    CHECK(p.params == ST_SHARD_WORLD && p.secondary == ST_SHARD_NONE && p.qw == 8 && p.qg == 4 && p.qwblock == 0 &&
+          p.qgblock == 0 && st_partition_name(&p) == NULL, "zero3 with overrides: quantized, no name");
     char buf[160];
     st_partition_format(&p, buf, sizeof buf);
     CHECK(strcmp(buf, "params=world,grads=world,optim=world,qw=int8,qg=int4") == 0, "format '%s'", buf);
@@ -84,26 +86,38 @@ static void test_quant_keys(void)
     CHECK(q.qw == 8 && q.qg == 4 && q.params == ST_SHARD_WORLD, "round trip");
     p = parsed("params=world,grads=world,optim=world,secondary=node,qw=int8,qg=int4");
     CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0, "key=value form names zero++");
+    p = parsed("zero++,qwblock=4096");
+    CHECK(p.qwblock == 0 && st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0,
+          "the default weight block is the default (stored as 0)");
     p = parsed("zero++,qblock=4096");
-    CHECK(p.qblock == 0 && st_partition_name(&p) && strcmp(st_partition_name(&p), "zero++") == 0,
-          "the default block is the default (stored as 0)");
+    st_partition_format(&p, buf, sizeof buf);
+    CHECK(p.qwblock == 0 && p.qgblock == 4096 && st_partition_name(&p) == NULL &&
+          strstr(buf, ",qgblock=4096") && !strstr(buf, "qwblock"),
+          "qblock=4096: gradient blocks of 4096 instead of a row, not zero++ ('%s')", buf);
     p = parsed("zero++,qblock=256,qg=int8");
     st_partition_format(&p, buf, sizeof buf);
     CHECK(strcmp(buf, "params=world,grads=world,optim=world,secondary=node,qw=int8,qg=int8,qblock=256") == 0 &&
-          st_partition_qblock(&p) == 256 && st_partition_name(&p) == NULL, "format '%s'", buf);
+          st_partition_qw_block(&p) == 256 && st_partition_qg_block(&p, 768) == 256 &&
+          st_partition_name(&p) == NULL, "format '%s'", buf);
     q = parsed(buf);
-    CHECK(q.qblock == 256 && q.qg == 8, "qblock round trips");
+    CHECK(q.qwblock == 256 && q.qgblock == 256 && q.qg == 8, "qblock round trips");
+    p = parsed("zero++,qwblock=1024,qgblock=128");
+    st_partition_format(&p, buf, sizeof buf);
+    CHECK(strstr(buf, ",qwblock=1024,qgblock=128") && st_partition_qw_block(&p) == 1024 &&
+          st_partition_qg_block(&p, 768) == 128, "separate blocks: '%s'", buf);
+    q = parsed(buf);
+    CHECK(q.qwblock == 1024 && q.qgblock == 128, "separate blocks round trip");
     p = parsed("zero++,qw=none,qg=none");
     CHECK(st_partition_name(&p) && strcmp(st_partition_name(&p), "zero3+hpz") == 0, "zero++ without quantization");
     p = parsed("zero2,qg=int8");
     CHECK(p.qg == 8 && p.qw == 0, "qg on zero2 (sharded gradients)");
     p = parsed("frontier3,qw=int8,qg=int4,qblock=64");
-    CHECK(p.qblock == 64 && p.params == ST_SHARD_GCD, "frontier3 with a block");
+    CHECK(p.qwblock == 64 && p.qgblock == 64 && p.params == ST_SHARD_GCD, "frontier3 with a block");
 }
 
 static void expect_parse_error(const char *text, const char *needle)
 {
-    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0};
+    st_partition p = {ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, ST_SHARD_COUNT, 0, 0, 0, 0};
     CHECK_ST(st_partition_parse(text, &p), ST_ERR_INVALID_ARG);
     CHECK(h_msg_has(needle), "'%s': message '%s' mentions '%s'", text, st_last_error(), needle);
     CHECK(p.params == ST_SHARD_COUNT, "'%s': output untouched on error", text);
@@ -131,10 +145,13 @@ static void test_parse_errors(void)
     expect_parse_error("zero3,qg=int4,qblock=7", "must be even");
     expect_parse_error("zero3,qw=int8,qblock=0", "qblock=0: value must be");
     expect_parse_error("zero3,qw=int8,qblock=-4", "qblock=-4");
+    expect_parse_error("zero3,qg=int4,qgblock=9", "must be even");
+    expect_parse_error("zero3,qg=int4,qblock=8,qgblock=16", "qblock sets both");
+    expect_parse_error("zero3,qg=int4,qwblock=8,qblock=16", "qblock sets both");
     expect_parse_error("zero3,qw=int8,qw=none", "given twice");
     expect_parse_error("zero3,zero2", "neither a scheme name");
     CHECK_ST(st_partition_parse(NULL, NULL), ST_ERR_INVALID_ARG);
-    st_partition bad = {ST_SHARD_NONE, ST_SHARD_NONE, (st_shard)7, ST_SHARD_NONE, 0, 0, 0};
+    st_partition bad = {ST_SHARD_NONE, ST_SHARD_NONE, (st_shard)7, ST_SHARD_NONE, 0, 0, 0, 0};
     CHECK_ST(st_partition_validate(&bad), ST_ERR_INVALID_ARG);
 }
 
@@ -145,7 +162,7 @@ static void expect_step(const char *scheme, const char *shape_text, uint64_t P, 
     st_topo_shape shape;
     CHECK_ST(st_topo_parse_shape(shape_text, &shape), ST_OK);
     st_partition p = parsed(scheme);
-    st_partition_model m = {P, bp, bg, 12, A};
+    st_partition_model m = {P, bp, bg, 12, A, 0};
     st_partition_traffic t;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_OK);
     uint64_t want[3] = {gcd, gpu, node};
@@ -222,9 +239,10 @@ static void test_volumes_quantized(void)
     expect_step("zero2,qg=int8,qblock=4", "2x2x2", 13, 4, 4, 1, (8 + 8) + 8 * 4, (4 + 4) + 4 * 4, (2 + 4) + 2 * 4);
 
     /* Full ZeRO++ against ZeRO-3 across nodes, gpt2-124m's P on 2x2x2 with the default block:
-     * f32 ZeRO-3 moves 3 x 4 B per element of a_NODE, ZeRO++ 1 + 0.5 B plus scales. */
+     * f32 ZeRO-3 moves 3 x 4 B per element of a_NODE, ZeRO++ 1 + 0.5 B plus scales (weights in
+     * blocks of 4096, gradients in rows of 768). */
     st_topo_shape shape = {2, 2, 2};
-    st_partition_model m = {124439808, 4, 4, 8, 1};
+    st_partition_model m = {124439808, 4, 4, 8, 1, 768};
     st_partition z3 = parsed("zero3"), zpp = parsed("zero++"), f3q = parsed("frontier3q");
     st_partition_traffic t3, tpp, tf;
     CHECK_ST(st_partition_traffic_get(&z3, &shape, &m, &t3), ST_OK);
@@ -232,9 +250,9 @@ static void test_volumes_quantized(void)
     CHECK_ST(st_partition_traffic_get(&f3q, &shape, &m, &tf), ST_OK);
     const uint64_t aN = 124439808 / 8; /* (n-1) Ψ / N */
     CHECK(t3.step[ST_LEVEL_NODE].sent == 12 * aN, "zero3 NODE %llu", (unsigned long long)t3.step[2].sent);
-    /* int8 payload aN, int4 payload aN/2 and aN/4096 scales, the shards' scales once */
-    uint64_t blocks = (aN + 4095) / 4096;
-    CHECK(tpp.step[ST_LEVEL_NODE].sent == aN + aN / 2 + 4 * blocks + 4 * blocks, "zero++ NODE %llu",
+    /* int8 payload aN, int4 payload aN/2 and aN/768 scales, the shards' aN/4096 scales once */
+    uint64_t wblocks = (aN + 4095) / 4096, gblocks = (aN + 767) / 768;
+    CHECK(tpp.step[ST_LEVEL_NODE].sent == aN + aN / 2 + 4 * wblocks + 4 * gblocks, "zero++ NODE %llu",
           (unsigned long long)tpp.step[2].sent);
     double r = (double)tpp.step[ST_LEVEL_NODE].sent / (double)t3.step[ST_LEVEL_NODE].sent;
     CHECK(r > 0.125 && r < 0.1262, "zero++ / zero3 across nodes = %.5f (f32: 1.5/12 plus scales)", r);
@@ -267,7 +285,7 @@ static void test_volumes_48x4x2(void)
 
     st_topo_shape shape = {48, 4, 2};
     st_partition p = parsed("frontier3");
-    st_partition_model m = {1000000007, 2, 2, 12, 4};
+    st_partition_model m = {1000000007, 2, 2, 12, 4, 0};
     st_partition_traffic t;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_OK);
     CHECK(t.padded == 1000000128ULL, "padded %llu", (unsigned long long)t.padded);
@@ -293,10 +311,10 @@ static void test_general_formula(void)
     const uint64_t bp = 2, bg = 4, A = 5;
     int valid = 0;
     for (int i = 0; i < 256; i++) {
-        st_partition p = {(st_shard)(i & 3), (st_shard)(i >> 2 & 3), (st_shard)(i >> 4 & 3), (st_shard)(i >> 6 & 3), 0, 0, 0};
+        st_partition p = {(st_shard)(i & 3), (st_shard)(i >> 2 & 3), (st_shard)(i >> 4 & 3), (st_shard)(i >> 6 & 3), 0, 0, 0, 0};
         int ok = p.params <= p.grads && p.grads <= p.optim &&
                  (p.secondary == ST_SHARD_NONE || p.secondary < p.params);
-        st_partition_model m = {P, (int)bp, (int)bg, 12, (int)A};
+        st_partition_model m = {P, (int)bp, (int)bg, 12, (int)A, 0};
         st_partition_traffic t;
         st_status s = st_partition_traffic_get(&p, &shape, &m, &t);
         CHECK(ok ? s == ST_OK : s == ST_ERR_INVALID_ARG, "scheme %d: valid %d, status %d", i, ok, (int)s);
@@ -322,7 +340,7 @@ static void expect_memory(const char *scheme, const char *shape_text, uint64_t P
     st_topo_shape shape;
     CHECK_ST(st_topo_parse_shape(shape_text, &shape), ST_OK);
     st_partition p = parsed(scheme);
-    st_partition_model m = {P, 2, 4, 12, 1};
+    st_partition_model m = {P, 2, 4, 12, 1, 0};
     st_partition_memory mem;
     CHECK_ST(st_partition_memory_get(&p, &shape, &m, &mem), ST_OK);
     CHECK(mem.params == params && mem.grads == grads && mem.optim == optim && mem.secondary == secondary &&
@@ -355,7 +373,7 @@ static void test_bad_inputs(void)
 {
     st_topo_shape shape = {2, 2, 2};
     st_partition p = parsed("zero3");
-    st_partition_model m = {0, 2, 2, 12, 1};
+    st_partition_model m = {0, 2, 2, 12, 1, 0};
     st_partition_traffic t;
     st_partition_memory mem;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_ERR_INVALID_ARG);

@@ -69,7 +69,8 @@ static void check_log(const char *log, const char *name, const st_partition *p, 
 {
     st_topo_shape sh;
     st_comm_shape(comm, &sh);
-    st_partition_model m = {summary(log, "partitioned_params"), 4, 4, st_partition_optim_bytes(4), A};
+    st_partition_model m = {summary(log, "partitioned_params"), 4, 4, st_partition_optim_bytes(4), A,
+                            summary(log, "model_row")};
     st_partition_traffic tr;
     st_partition_memory want;
     CHECK((m.params & 3) != 0, "P = %llu divides by neither 4 nor 8", (unsigned long long)m.params);
