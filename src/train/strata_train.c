@@ -6,6 +6,7 @@
  * stop the run after the current step with a checkpoint; a second signal ends it at once. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "strata/strata.h"
@@ -18,6 +19,19 @@
 #define MAX_AGREE 48
 
 static volatile sig_atomic_t stop_signal;
+
+/* This process's rank as the launcher numbers it (Open MPI, PMI, PMIx, Slurm), or -1 when none
+ * says: for errors found before a communicator exists. */
+static int launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return atoi(v);
+    }
+    return -1;
+}
 
 /* The first signal asks the run to stop after its current step; the next one takes the default
  * action (the signal is blocked inside its handler, so the raise lands when the handler returns). */
@@ -58,8 +72,14 @@ int main(int argc, char **argv)
     int n = r == 0 ? train_must_agree(&o, names, vals, MAX_AGREE, text, sizeof text) : 0;
     for (int i = 0; i < n; i++) checks[i] = (st_comm_check){names[i], vals[i]};
     st_comm_init_options init = {checks, n, r < 0 ? err : NULL};
-    if (st_comm_init_world_ex(&init, &comm) != ST_OK) { /* a rank with its own error prints its own words */
-        fprintf(stderr, "strata-train: error: %s\n", r < 0 ? err : st_last_error());
+    st_status cs = st_comm_init_world_ex(&init, &comm);
+    if (cs != ST_OK) {
+        /* A failed agreement (a bad option, options differing between ranks) leaves the same
+         * message, naming the rank at fault, on every rank: rank 0 prints it alone. Other failures
+         * (MPI's own) are each rank's. */
+        int lr = launcher_rank();
+        if (cs != ST_ERR_INVALID_ARG || lr <= 0)
+            fprintf(stderr, "strata-train: error: %s\n", r < 0 && lr < 0 ? err : st_last_error());
         st_shutdown();
         return 1;
     }
