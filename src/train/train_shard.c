@@ -46,7 +46,17 @@ void train_shard_describe(const train_shard *t, FILE *out)
     char name[128], form[128];
     scheme_text(t, name, sizeof name);
     st_partition_format(&t->p, form, sizeof form);
-    fprintf(out, "partition %s: %s\n", name, form);
+    fprintf(out, "partition %s: %s", name, form);
+    st_partition_model pm;
+    if ((t->p.qw || t->p.qg) && t->s && st_shard_model(t->s, 1, &pm) == ST_OK) {
+        fprintf(out, " (elements per scale:");
+        if (t->p.qw) fprintf(out, " weights %lld", (long long)st_partition_qw_block(&t->p));
+        if (t->p.qg)
+            fprintf(out, "%s gradients %lld%s", t->p.qw ? "," : "", (long long)st_partition_qg_block(&t->p, pm.row),
+                    t->p.qgblock ? "" : ", a row of the model");
+        fprintf(out, ")");
+    }
+    fprintf(out, "\n");
 }
 
 /* Bytes of the kinds the engine allocates itself (the replicated ones live in the arenas). */
