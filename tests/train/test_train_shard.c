@@ -74,6 +74,8 @@ static void check_log(const char *log, const char *name, const st_partition *p, 
     st_partition_traffic tr;
     st_partition_memory want;
     CHECK((m.params & 3) != 0, "P = %llu divides by neither 4 nor 8", (unsigned long long)m.params);
+    /* the engine's row (the default qgZ block) is the hidden width, not the position table's 16 */
+    CHECK(m.row == 30, "model_row %llu, the hidden width C = 30", (unsigned long long)m.row);
     if (!CHECK(st_partition_traffic_get(p, &sh, &m, &tr) == ST_OK && st_partition_memory_get(p, &sh, &m, &want) == ST_OK,
                "%s: closed forms: %s", name, st_last_error()))
         return;
