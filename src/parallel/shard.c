@@ -108,10 +108,10 @@ static st_status geometry(st_shard_state *s)
                                        "secondary scope"};
     int64_t v[5] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary};
     ST_TRY(shard_agree(s->c, v, 5, what));
-    /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md), except
-     * for quantized schemes: their collectives (shard_quant.c) run on the contiguous layout's
-     * level-range calls, blocking, until they are queued as state machines (shard_async.h). */
-    int balanced = s->p.params != ST_SHARD_NONE && s->N > 1 && !s->p.qw && !s->p.qg;
+    /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md),
+     * quantized schemes too: their per-unit collectives are the queue's machines
+     * (shard_async_quant.c), their whole-vector ones comm_quant.c's on W. */
+    int balanced = s->p.params != ST_SHARD_NONE && s->N > 1;
     return shard_map_new(s, NULL, balanced, &s->map);
 }
 

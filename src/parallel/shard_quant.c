@@ -37,6 +37,12 @@ struct shard_quant {
     float *scales;         /* every master shard's scales, in vector order */
 };
 
+int64_t shard_quant_block(const shard_quant *q, int grads)
+{
+    (void)grads; /* one block size for both kinds today (partition.h qblock) */
+    return q->block;
+}
+
 static uint64_t device_bytes(st_device *dev)
 {
     st_device_memory m;
@@ -53,7 +59,7 @@ static st_status refresh(shard_quant *q)
     if (st == ST_OK)
         st = st_tensor_create(s->dev, ST_F32, 1, &q->nb, &ts);
     if (st == ST_OK)
-        st = st_quantize(src, tq, ts, 8, q->block);
+        st = st_quantize(src, tq, ts, 8, shard_quant_block(q, 0));
     if (st == ST_OK)
         st = st_tensor_read(tq, q->q, (size_t)q->mlen);
     if (st == ST_OK)
@@ -74,7 +80,8 @@ static st_status weights_init(shard_quant *q)
     q->whi = q->micro ? (int)s->p.params : (int)s->p.optim;
     q->mlen = q->micro ? s->len_p : s->len_o;
     q->nvec = q->micro ? s->L : s->len_p;
-    q->nb = q->mlen / q->block + (q->mlen % q->block != 0);
+    int64_t B = shard_quant_block(q, 0);
+    q->nb = q->mlen / B + (q->mlen % B != 0);
     q->nscales = q->nvec / q->mlen * q->nb;
     q->q = malloc((size_t)q->mlen);
     q->scales = calloc((size_t)q->nscales, sizeof(float));
@@ -169,7 +176,8 @@ st_status shard_quant_gather(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
     shard_quant *q = c->squant;
     if (!q->micro) /* the step's gather from the freshly updated master */
         ST_TRY(refresh(q));
-    quant_src src = {q->q, q->scales, q->mlen, q->block};
+    quant_src src;
+    shard_quant_source(c, &src);
     return comm_quant_gather_run(c, &src, t, a, n, lo, hi);
 }
 
@@ -177,5 +185,18 @@ st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
                              int64_t *kept)
 {
     shard_quant *q = c->squant;
-    return comm_quant_reduce_scatter_run(c, q->gbits, q->block, t, a, n, lo, hi, start, kept);
+    return comm_quant_reduce_scatter_run(c, q->gbits, shard_quant_block(q, 1), t, a, n, lo, hi, start, kept);
+}
+
+void shard_quant_source(const st_comm *c, quant_src *src)
+{
+    const shard_quant *q = c->squant;
+    *src = (quant_src){q->q, q->scales, q->mlen, shard_quant_block(q, 0)};
+}
+
+void shard_quant_grad(const st_comm *c, int *bits, int64_t *block)
+{
+    const shard_quant *q = c->squant;
+    *bits = q->gbits;
+    *block = shard_quant_block(q, 1);
 }
