@@ -246,6 +246,10 @@ st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partitio
     out->grad_bytes = 4;
     out->optim_bytes = st_partition_optim_bytes(4);
     out->micro_batches = micro_batches;
+    /* attached in the balanced layout: the per-unit collectives' sizes (the per-unit closed forms) */
+    int units = s->lay && s->map->balanced;
+    out->n_units = units ? s->map->n_units : 0;
+    out->unit_numel = units ? s->map->numel : NULL;
     return ST_OK;
 }
 

@@ -45,6 +45,7 @@ typedef struct shard_map {
     int64_t B, Q, R;         /* block, sum of q, tails' total */
     shard_seg *seg;          /* W -> arena, ascending in w, tiling [0, L) */
     int nseg;
+    uint64_t *numel;         /* balanced: each unit's numel, for st_shard_model */
 } shard_map;
 
 /* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
