@@ -7,11 +7,11 @@
  * progress calls. Progress is made by shard_queue_progress (MPI_Testall on the head's requests,
  * never blocking: the graph executor calls it between nodes) and shard_queue_wait (MPI_Waitall).
  *
- * Plugging in another collective (a multi-stage quantized one, say): fill a shard_op_type whose
- * step() keeps its position in op->stage and its buffers in op->state, posts at most
- * SHARD_OP_MAX_REQ requests into op->req per stage (setting op->nreq and op->level, the level the
- * stage's time is charged to), and counts its bytes in the communicator's counters when queued;
- * queue it with shard_queue_push. */
+ * Plugging in another collective (shard_async_quant.c's quantized ones are examples): fill a
+ * shard_op_type whose step() keeps its position in op->stage and its buffers in op->state, posts
+ * at most SHARD_OP_MAX_REQ requests into op->req per stage (setting op->nreq and op->level, the
+ * level the stage's time is charged to), and counts its bytes in the communicator's counters when
+ * queued; queue it with shard_queue_push. */
 #ifndef STRATA_SHARD_ASYNC_H
 #define STRATA_SHARD_ASYNC_H
 

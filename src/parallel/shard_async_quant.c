@@ -19,7 +19,10 @@
 #include "comm_quant.h"
 #include "shard_async.h"
 
-static st_status oom(void) { return ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: quantized collective: host allocation failed"); }
+static st_status oom(void)
+{
+    return ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: quantized collective: host allocation failed");
+}
 
 static void count(st_comm *c, int l, st_collective coll, uint64_t bytes)
 {

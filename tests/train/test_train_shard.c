@@ -108,7 +108,8 @@ static void check_log(const char *log, const char *name, const st_partition *p, 
          * boundary splits costs one more scale per piece (at most 4 B per run of the graph's units,
          * peer and micro-batch: docs/partitioning.md, section 9); the balanced layout's per-unit
          * closed forms (the log's units) are exact */
-        uint64_t slack = p->qg && p->params == ST_SHARD_NONE ? 4u * 64 * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
+        uint64_t slack =
+            p->qg && p->params == ST_SHARD_NONE ? 4u * 64 * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
         for (int i = 0; i < n; i++) bad += got[i] < tr.step[l].sent || got[i] - tr.step[l].sent > slack;
         CHECK(n == STEPS && bad == 0, "%s A=%d %s: %d steps logged, %d differ from %llu (step 1: %llu)", name, A,
               keys[l], n, bad, (unsigned long long)tr.step[l].sent, (unsigned long long)(n ? got[0] : 0));
