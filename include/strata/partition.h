@@ -106,7 +106,21 @@ typedef struct st_partition_model {
     int micro_batches;     /* A >= 1: forward/backward passes per optimizer step */
     uint64_t row;          /* elements per row of the weight matrices (hidden width): the default
                               qgblock; 0 = unknown */
+    /* Optional (0/NULL: whole-vector collectives). The element counts of the units the shard engine
+     * gathers and reduce-scatters one at a time in its balanced layout (st_shard_model fills them
+     * once a graph is attached; they tile the padded vector). Each unit of U elements moves
+     * N floor(U/N) of them in its own collective (N = ranks), the units' remainders one more
+     * together; the per-micro-batch qgZ phases are then the sum of those collectives' quantized
+     * bytes (each chunk carries its own scales: docs/partitioning.md, section 9). The exact and
+     * qwZ phases are linear in the elements and do not change. */
+    int n_units;
+    const uint64_t *unit_numel;
 } st_partition_model;
+
+/* Parses "U1,U2,..." (strata-train's log "unit_sizes", strata-info --unit-sizes) into out[0, max):
+ * the unit count, or -1 (st_last_error says why) for an empty list, a value that is not a
+ * positive integer, or more than max units. */
+ST_API int st_partition_units_parse(const char *text, uint64_t *out, int max);
 
 /* AdamW's bytes per parameter: m and v in f32 (8), plus an f32 master copy (4) when parameters are
  * stored narrower than f32 (param_bytes < 4); f32 parameters are their own master. */

@@ -116,6 +116,10 @@ typedef struct st_plan_input {
      * default): what Strata's shard engine does, balanced where parameters are sharded and
      * contiguous otherwise (zero2's gradient units). */
     int unit_layout;
+    /* Optional: the engine's units (st_partition_model's n_units and unit_numel, e.g. strata-train's
+     * log "unit_sizes"), for exact per-unit quantized byte counts; 0/NULL: the whole-vector forms. */
+    int n_units;
+    const uint64_t *unit_numel;
 } st_plan_input;
 
 #define ST_PLAN_ENGINE_OVERLAP 1.0

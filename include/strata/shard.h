@@ -81,8 +81,9 @@ ST_API st_status st_shard_create(st_params *ps, st_comm *c, const st_partition *
 ST_API void st_shard_destroy(st_shard_state *s);
 
 /* The model the engine partitions, for st_partition_traffic_get()/st_partition_memory_get():
- * params = P above, 4-byte parameters and gradients, AdamW's optim bytes, `micro_batches` = A.
- * Errors: ST_ERR_INVALID_ARG (NULL, micro_batches < 1). */
+ * params = P above, 4-byte parameters and gradients, AdamW's optim bytes, `micro_batches` = A;
+ * once a graph is attached in the balanced layout, the units (n_units, unit_numel: valid while s
+ * lives), so that the per-unit quantized closed forms are exact. Errors: ST_ERR_INVALID_ARG (NULL, micro_batches < 1). */
 ST_API st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partition_model *out);
 
 /* Before a micro-batch's forward (when = ST_PHASE_FORWARD) or backward (ST_PHASE_BACKWARD): with

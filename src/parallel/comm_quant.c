@@ -16,9 +16,10 @@
 #include "internal.h"
 #include "comm_internal.h"
 #include "shard_internal.h"
+#include "comm_quant.h"
 #include "strata/ops.h"
 
-static int64_t payload(int64_t n, int bits) { return bits == 4 ? (n + 1) / 2 : n; }
+static int64_t payload(int64_t n, int bits) { return comm_quant_payload(n, bits); }
 static int64_t nblocks(int64_t n, int64_t block) { return n / block + (n % block != 0); }
 
 static st_status oom(void) { return ST_ERR(ST_ERR_OUT_OF_MEMORY, "quantized collective: host allocation failed"); }
@@ -52,7 +53,7 @@ static st_status dequant_range(st_tensor *q, int64_t qo, st_tensor *s, int64_t s
 /* t[0, m) = elements [a, a + m) of the vector, dequantized from pay (host, m bytes) with the scales
  * of the shards they lie in. A shard's blocks start at the shard's start; a piece that starts
  * inside a block is dequantized with that block's scale alone first. */
-static st_status dequant_run(st_tensor *t, const int8_t *pay, const quant_src *src, int64_t a, int64_t m)
+st_status comm_quant_dequant_run(st_tensor *t, const int8_t *pay, const quant_src *src, int64_t a, int64_t m)
 {
     int64_t B = src->block, mlen = src->mlen, nb = nblocks(mlen, B);
     int64_t s0 = a / mlen * nb + a % mlen / B, s1 = (a + m - 1) / mlen * nb + (a + m - 1) % mlen / B;
@@ -145,7 +146,7 @@ st_status comm_quant_gather_run(st_comm *c, const quant_src *src, st_tensor *t, 
     }
     /* Stage 3: dequantized on arrival into the working parameters. */
     if (st == ST_OK && m > 0)
-        st = dequant_run(t, pay, src, a, m);
+        st = comm_quant_dequant_run(t, pay, src, a, m);
     free(pay);
     free(counts);
     return st;
@@ -172,16 +173,9 @@ st_status comm_quant_gather_scales(st_comm *c, float *h, int64_t count_, int lo,
 
 /* ---- qgZ: one level's quantized all-to-all ---- */
 
-typedef struct a2a {
-    int p, me, bits;
-    int64_t block;
-    int *sc, *sd, *rc, *rd;      /* byte counts and displacements, send and receive */
-    int64_t *qpos, *spos;        /* per peer: its payload and scales in the device buffers */
-} a2a;
-
 /* Stage 1: every peer's piece of t quantized on the device, then packed (payload, scales) per peer
  * into the host send buffer. */
-static st_status quantize_pieces(a2a *x, st_tensor *t, const int *counts, const int *displs, char **send)
+st_status comm_quant_pack(a2a *x, st_tensor *t, const int *counts, const int *displs, char **send)
 {
     int64_t qn = 0, sn = 0, bytes = 0;
     for (int j = 0; j < x->p; j++) {
@@ -229,7 +223,7 @@ static st_status quantize_pieces(a2a *x, st_tensor *t, const int *counts, const 
 
 /* Stage 3: own piece (exact) plus every peer's dequantized piece, summed in f32 in peer order,
  * into t[0, c). */
-static st_status dequant_sum(a2a *x, st_tensor *t, int64_t own_at, int64_t c, const char *recv)
+st_status comm_quant_sum(a2a *x, st_tensor *t, int64_t own_at, int64_t c, const char *recv)
 {
     int64_t qb = payload(c, x->bits), nb = nblocks(c, x->block);
     st_tensor *acc = NULL, *q = NULL, *s = NULL;
@@ -281,14 +275,14 @@ static st_status quant_level(st_comm *c, int l, int bits, int64_t block, st_tens
         x.rc[j] = j == x.me ? 0 : (int)in;
         x.rd[j] = (int)(j * in);
     }
-    st_status st = quantize_pieces(&x, t, counts, displs, &send);
+    st_status st = comm_quant_pack(&x, t, counts, displs, &send);
     recv = st == ST_OK ? malloc((size_t)(p * in) + 1) : NULL;
     if (st == ST_OK && !recv)
         st = oom();
     if (st == ST_OK) /* Stage 2: the exchange */
         st = exchange(c, l, send, x.sc, x.sd, recv, x.rc, x.rd);
     if (st == ST_OK && mine > 0)
-        st = dequant_sum(&x, t, displs[x.me], mine, recv);
+        st = comm_quant_sum(&x, t, displs[x.me], mine, recv);
     for (int j = 0; j < p; j++)
         sent += x.sc[j];
     if (st == ST_OK)

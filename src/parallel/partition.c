@@ -1,8 +1,10 @@
 /* Partitioning schemes: the named points of the state space, their validity rules, and the text
  * forms (a name, or params=..,grads=..,optim=..[,secondary=..]). The volumes live in
  * partition_volume.c. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "strata/ops.h"
@@ -310,4 +312,25 @@ const char *st_partition_name(const st_partition *p)
         if (same(&schemes[i].p, p))
             return schemes[i].name;
     return NULL;
+}
+
+int st_partition_units_parse(const char *text, uint64_t *out, int max)
+{
+    int n = 0;
+    const char *p = text;
+    while (p && *p) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = *p >= '0' && *p <= '9' ? strtoull(p, &end, 10) : 0;
+        if (v == 0 || errno || (*end && *end != ',') || n == max) {
+            (void)ST_ERR(ST_ERR_INVALID_ARG, "unit sizes '%s': %s", text,
+                         n == max ? "too many units" : "need positive integers separated by commas");
+            return -1;
+        }
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        (void)ST_ERR(ST_ERR_INVALID_ARG, "unit sizes: an empty list");
+    return n ? n : -1;
 }

@@ -87,17 +87,38 @@ static void add_quant_phase(traffic_builder *b, st_phase_when when, st_collectiv
         *ph = (st_partition_phase){when, op, (st_level)l, is_grad, bits, total, p - 1};
 }
 
+/* Quantized bytes of one peer's chunk at level l of a collective over `n` elements (n / below[l+1])
+ * - or, with the model's units (the engine's balanced per-unit path), of every unit's collective:
+ * unit k moves N floor(U_k / N) elements, the units' remainders R = padded - N sum floor(U_k / N)
+ * one more collective (shard_layout.c). */
+static uint64_t chunk_bytes(const traffic_builder *b, int l, int bits, int units)
+{
+    const level_geom *g = b->geo;
+    uint64_t N = g->below[ST_LEVEL_COUNT];
+    if (!units || !b->m->unit_numel || b->m->n_units <= 0)
+        return quant_bytes(g->padded / g->below[l + 1], bits, b->gblock);
+    uint64_t sum = 0, pieces = 0;
+    for (int k = 0; k < b->m->n_units; k++) {
+        uint64_t n = b->m->unit_numel[k] / N * N;
+        pieces += n;
+        if (n)
+            sum += quant_bytes(n / g->below[l + 1], bits, b->gblock);
+    }
+    if (pieces < g->padded)
+        sum += quant_bytes((g->padded - pieces) / g->below[l + 1], bits, b->gblock);
+    return sum;
+}
+
 /* qgZ: a reduce-scatter over levels [lo, hi) as one quantized all-to-all per level: at level l
  * every rank sends each of its p - 1 peers their chunk of padded / below[l+1] elements,
- * quantized (payload plus scales), and sums what it receives in f32. */
-static void reduce_grads(traffic_builder *b, st_phase_when when, int lo, int hi, int qg)
+ * quantized (payload plus scales), and sums what it receives in f32 (per unit: `units`). */
+static void reduce_grads(traffic_builder *b, st_phase_when when, int lo, int hi, int qg, int units)
 {
     for (int l = lo; l < hi; l++) {
         if (!qg)
             add_phase(b, when, ST_COLL_REDUCE_SCATTER, l, 1);
         else
-            add_quant_phase(b, when, ST_COLL_ALL_TO_ALL, l, 1, qg, 1,
-                            quant_bytes(b->geo->padded / b->geo->below[l + 1], qg, b->gblock));
+            add_quant_phase(b, when, ST_COLL_ALL_TO_ALL, l, 1, qg, 1, chunk_bytes(b, l, qg, units));
     }
 }
 
@@ -130,7 +151,7 @@ static void gather_params(traffic_builder *b, st_phase_when when, st_shard from,
  * re-quantized shard are gathered here and the payload every micro-batch). */
 static void step_phases(traffic_builder *b, const st_partition *p)
 {
-    reduce_grads(b, ST_PHASE_STEP, (int)p->grads, (int)p->optim, p->qg);
+    reduce_grads(b, ST_PHASE_STEP, (int)p->grads, (int)p->optim, p->qg, 0);
     if (p->optim != ST_SHARD_WORLD) {
         for (int l = (int)p->optim; l < ST_LEVEL_NODE; l++)
             add_phase(b, ST_PHASE_STEP, ST_COLL_REDUCE_SCATTER, l, 1);
@@ -169,6 +190,20 @@ static st_status check_args(const st_partition *p, const st_topo_shape *shape, c
 }
 
 /* Sums the phases into per-level totals; 0 on 64-bit overflow. */
+/* The units, when given, tile the padded vector. */
+static st_status check_units(const st_partition_model *m, uint64_t padded)
+{
+    if (m->n_units < 0 || (m->n_units > 0 && !m->unit_numel))
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: %d units without their sizes", m->n_units);
+    uint64_t sum = 0;
+    for (int k = 0; k < m->n_units && m->unit_numel; k++)
+        sum += m->unit_numel[k];
+    if (m->n_units > 0 && sum != padded)
+        return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: the %d units hold %llu elements, the padded vector "
+                      "%llu (they must tile it)", m->n_units, (unsigned long long)sum, (unsigned long long)padded);
+    return ST_OK;
+}
+
 static int sum_levels(st_partition_traffic *t, uint64_t micro_batches)
 {
     memset(t->micro_batch, 0, sizeof t->micro_batch);
@@ -196,6 +231,7 @@ st_status st_partition_traffic_get(const st_partition *p, const st_topo_shape *s
     ST_TRY(check_args(p, shape, m, out));
     level_geom geo;
     geom_init(&geo, shape, m->params);
+    ST_TRY(check_units(m, geo.padded));
     st_partition_traffic t;
     memset(&t, 0, sizeof t);
     t.padded = geo.padded;
@@ -216,7 +252,8 @@ st_status st_partition_traffic_get(const st_partition *p, const st_topo_shape *s
                       ST_SHARD_NONE);
     /* Sharded gradients are reduce-scattered within their scope after each micro-batch's backward,
      * innermost level first, and accumulated into the shard. */
-    reduce_grads(&b, ST_PHASE_BACKWARD, 0, (int)p->grads, p->qg);
+    /* per unit where the model lists the engine's balanced units (only with sharded params) */
+    reduce_grads(&b, ST_PHASE_BACKWARD, 0, (int)p->grads, p->qg, p->params != ST_SHARD_NONE);
     step_phases(&b, p);
     if (b.overflow || !sum_levels(&t, (uint64_t)m->micro_batches))
         return ST_ERR(ST_ERR_INVALID_ARG, "partition volumes: byte counts overflow 64 bits (P = %llu)",

@@ -27,12 +27,12 @@ void st_plan_input_init(st_plan_input *in)
 }
 
 /* The layout the per-micro-batch collectives of scheme p run on: the engine's is balanced where
- * parameters are sharded and nothing is quantized, contiguous otherwise (shard.h). */
+ * parameters are sharded (quantized or not), contiguous otherwise (shard.h). */
 static int unit_layout(const st_plan_input *in, const st_partition *p)
 {
     if (in->unit_layout != ST_PLAN_UNITS_ENGINE)
         return in->unit_layout;
-    return p->params != ST_SHARD_NONE && !p->qw && !p->qg ? ST_PLAN_UNITS_BALANCED : ST_PLAN_UNITS_CONTIGUOUS;
+    return p->params != ST_SHARD_NONE ? ST_PLAN_UNITS_BALANCED : ST_PLAN_UNITS_CONTIGUOUS;
 }
 
 static st_status check_machine(const st_plan_machine *m)
@@ -64,7 +64,8 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is not contiguous, balanced or the "
                       "engine's", in->unit_layout);
     st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
-                             in->micro_batches, in->model.hidden > 0 ? (uint64_t)in->model.hidden : 0};
+                             in->micro_batches, in->model.hidden > 0 ? (uint64_t)in->model.hidden : 0,
+                             in->n_units, in->unit_numel};
     st_plan_row r;
     memset(&r, 0, sizeof r);
     ST_TRY(st_partition_traffic_get(p, &in->shape, &pm, &r.traffic));

@@ -34,10 +34,10 @@ static double once_seconds(const st_plan_input *in, const st_plan_row *r)
 double plan_step_time(const st_plan_input *in, const st_plan_row *r)
 {
     double serial = r->compute_s + r->comm_s;
-    /* the engine overlaps only the balanced layout's queued collectives: quantized schemes and
-     * unsharded parameters run their per-unit collectives blocking */
+    /* the engine overlaps the balanced layout's queued collectives (quantized or not); unsharded
+     * parameters (the contiguous layout) run their per-unit collectives blocking */
     const st_partition *p = &r->partition;
-    if (!(in->overlap > 0) || r->fwdbwd_s <= 0 || p->params == ST_SHARD_NONE || p->qw || p->qg)
+    if (!(in->overlap > 0) || r->fwdbwd_s <= 0 || p->params == ST_SHARD_NONE)
         return serial;
     double once = once_seconds(in, r), micro = r->comm_s - once;
     /* the per-micro-batch bytes of forward's gathers, backward's gathers and the reduce-scatters */
@@ -47,7 +47,7 @@ double plan_step_time(const st_plan_input *in, const st_plan_row *r)
         double b = (double)ph->bytes;
         if (ph->when == ST_PHASE_FORWARD)
             fwd_b += b;
-        else if (ph->when == ST_PHASE_BACKWARD && ph->op == ST_COLL_REDUCE_SCATTER)
+        else if (ph->when == ST_PHASE_BACKWARD && ph->is_grad) /* exact, or qgZ's all-to-all */
             red_b += b;
         else if (ph->when == ST_PHASE_BACKWARD)
             bwd_b += b;

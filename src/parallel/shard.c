@@ -108,10 +108,10 @@ static st_status geometry(st_shard_state *s)
                                        "secondary scope"};
     int64_t v[5] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary};
     ST_TRY(shard_agree(s->c, v, 5, what));
-    /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md), except
-     * for quantized schemes: their collectives (shard_quant.c) run on the contiguous layout's
-     * level-range calls, blocking, until they are queued as state machines (shard_async.h). */
-    int balanced = s->p.params != ST_SHARD_NONE && s->N > 1 && !s->p.qw && !s->p.qg;
+    /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md),
+     * quantized schemes too: their per-unit collectives are the queue's machines
+     * (shard_async_quant.c), their whole-vector ones comm_quant.c's on W. */
+    int balanced = s->p.params != ST_SHARD_NONE && s->N > 1;
     return shard_map_new(s, NULL, balanced, &s->map);
 }
 
@@ -247,6 +247,10 @@ st_status st_shard_model(const st_shard_state *s, int micro_batches, st_partitio
     out->optim_bytes = st_partition_optim_bytes(4);
     out->micro_batches = micro_batches;
     out->row = shard_row(s->ps);
+    /* attached in the balanced layout: the per-unit collectives' sizes (the per-unit closed forms) */
+    int units = s->lay && s->map->balanced;
+    out->n_units = units ? s->map->n_units : 0;
+    out->unit_numel = units ? s->map->numel : NULL;
     return ST_OK;
 }
 

@@ -26,7 +26,7 @@ st_status shard_queue_new(st_comm *c, shard_queue **out)
     return ST_OK;
 }
 
-static void op_free(shard_op *op)
+void shard_op_free(shard_op *op)
 {
     if (!op)
         return;
@@ -47,7 +47,7 @@ void shard_queue_free(shard_queue *q)
     for (shard_op *op = q->head; op;) {
         shard_op *next = op->next;
         if (op->nreq == 0)
-            op_free(op);
+            shard_op_free(op);
         op = next;
     }
     free(q);
@@ -73,7 +73,7 @@ st_status shard_op_new(shard_queue *q, const shard_op_type *type, st_tensor *t, 
     }
     op->h = p;
     if (st != ST_OK) {
-        op_free(op);
+        shard_op_free(op);
         return st;
     }
     *out = op;
@@ -93,7 +93,7 @@ static st_status finish_head(shard_queue *q)
         st = st_tensor_write(op->t, op->h, (size_t)op->n * sizeof(float));
     if (st == ST_OK && op->done)
         st = op->done(op->ctx, op);
-    op_free(op);
+    shard_op_free(op);
     return st;
 }
 
@@ -190,8 +190,7 @@ static void count(st_comm *c, int lv, st_collective coll, uint64_t bytes)
     c->bytes[lv][coll].received += bytes;
 }
 
-/* The next level in [lo, hi) after `from` (moving by `dir`) with more than one rank, or -1. */
-static int next_level(const st_comm *c, int lo, int hi, int from, int dir)
+int shard_next_level(const st_comm *c, int lo, int hi, int from, int dir)
 {
     for (int l = from; l >= lo && l < hi; l += dir)
         if (c->lsize[l] > 1)
@@ -203,7 +202,7 @@ static int next_level(const st_comm *c, int lo, int hi, int from, int dir)
 static st_status gather_step(shard_op *op, int *finished)
 {
     st_comm *c = op->c;
-    int l = next_level(c, op->lo, op->hi, op->stage == 0 ? op->hi - 1 : op->level - 1, -1);
+    int l = shard_next_level(c, op->lo, op->hi, op->stage == 0 ? op->hi - 1 : op->level - 1, -1);
     op->stage++;
     if (l < 0) {
         *finished = 1;
@@ -272,7 +271,7 @@ static st_status ring_post(shard_op *op, ring_state *r)
 /* Starts the level after op->level (fastest first), or finishes. */
 static st_status ring_level(shard_op *op, ring_state *r, int from, int *finished)
 {
-    int l = next_level(op->c, op->lo, op->hi, from, +1);
+    int l = shard_next_level(op->c, op->lo, op->hi, from, +1);
     if (l < 0) {
         op->result_len = r->len;
         *finished = 1;
@@ -339,7 +338,7 @@ st_status shard_async_reduce_scatter(shard_queue *q, st_tensor *t, int lo, int h
     float *block = r ? malloc(2 * (size_t)(first ? first : 1) * sizeof(float)) : NULL;
     if (!r || !block) {
         free(r);
-        op_free(op);
+        shard_op_free(op);
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "shard: reduce-scatter scratch of %lld elements", (long long)first);
     }
     *r = (ring_state){op->n, 0, block, block + (first ? first : 1), first};

@@ -7,11 +7,11 @@
  * progress calls. Progress is made by shard_queue_progress (MPI_Testall on the head's requests,
  * never blocking: the graph executor calls it between nodes) and shard_queue_wait (MPI_Waitall).
  *
- * Plugging in another collective (a multi-stage quantized one, say): fill a shard_op_type whose
- * step() keeps its position in op->stage and its buffers in op->state, posts at most
- * SHARD_OP_MAX_REQ requests into op->req per stage (setting op->nreq and op->level, the level the
- * stage's time is charged to), and counts its bytes in the communicator's counters when queued;
- * queue it with shard_queue_push. */
+ * Plugging in another collective (shard_async_quant.c's quantized ones are examples): fill a
+ * shard_op_type whose step() keeps its position in op->stage and its buffers in op->state, posts
+ * at most SHARD_OP_MAX_REQ requests into op->req per stage (setting op->nreq and op->level, the
+ * level the stage's time is charged to), and counts its bytes in the communicator's counters when
+ * queued; queue it with shard_queue_push. */
 #ifndef STRATA_SHARD_ASYNC_H
 #define STRATA_SHARD_ASYNC_H
 
@@ -61,6 +61,8 @@ void shard_queue_free(shard_queue *q);
  * shard_queue_push. */
 st_status shard_op_new(shard_queue *q, const shard_op_type *type, st_tensor *t, int lo, int hi, shard_op_done done,
                        void *ctx, shard_op **out);
+/* Frees an op that was never queued (its type's release, its staging copy, its reference). */
+void shard_op_free(shard_op *op);
 /* Queues op (started at once when the queue is empty); *ticket identifies it for waiting. */
 st_status shard_queue_push(shard_queue *q, shard_op *op, int64_t *ticket);
 /* Advances the queue as far as it goes without blocking. */
@@ -80,5 +82,31 @@ st_status shard_async_all_gather(shard_queue *q, st_tensor *t, int lo, int hi, s
                                  int64_t *ticket);
 st_status shard_async_reduce_scatter(shard_queue *q, st_tensor *t, int lo, int hi, shard_op_done done, void *ctx,
                                      int64_t *ticket);
+
+/* The next level in [lo, hi) from `from` on (moving by dir = +1 or -1) with more than one rank,
+ * or -1. */
+int shard_next_level(const st_comm *c, int lo, int hi, int from, int dir);
+
+/* The quantized machines (shard_async_quant.c), with the arithmetic of comm_quant.c's blocking
+ * collectives, counting the same wire bytes (payload plus 4 per scale) per level when queued.
+ * Where t's elements lie in the vector the qwZ master shards tile: element x = w piece + i
+ * (i < piece) of t is the vector's element w stride + off + i (the balanced layout: a unit's N
+ * pieces, one per world block of `stride` elements; piece = stride = numel(t), off = 0: t is the
+ * vector itself). */
+typedef struct shard_qmap {
+    int64_t piece, stride, off;
+} shard_qmap;
+/* qwZ gather over [lo, hi) (shard_quant_gathers(c, lo, hi) is 1): this rank's int8 payload of its
+ * scope-hi share of t, the payload all-gathered level by level, slowest first
+ * (MPI_Iallgather), all of t dequantized on arrival of the last level with the scales every rank
+ * holds. Counted as all-gather bytes. */
+st_status shard_async_quant_gather(shard_queue *q, st_tensor *t, const shard_qmap *map, int lo, int hi,
+                                   shard_op_done done, void *ctx, int64_t *ticket);
+/* qgZ reduce-scatter over [lo, hi) (shard_quant_reduces(c, lo, hi) is 1), per level fastest
+ * first: the peers' equal chunks quantized, MPI_Ialltoallv, dequantized and summed in f32 onto
+ * this rank's exact chunk; afterwards t[0, result_len) holds this rank's scope-hi shard of the sum.
+ * Counted as all-to-all bytes. */
+st_status shard_async_quant_reduce_scatter(shard_queue *q, st_tensor *t, int lo, int hi, shard_op_done done,
+                                           void *ctx, int64_t *ticket);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct shard_map {
     int64_t B, Q, R;         /* block, sum of q, tails' total */
     shard_seg *seg;          /* W -> arena, ascending in w, tiling [0, L) */
     int nseg;
+    uint64_t *numel;         /* balanced: each unit's numel, for st_shard_model */
 } shard_map;
 
 /* Lengths are in f32 elements; offsets are where a shard starts in the padded flat vector. */
@@ -148,6 +149,13 @@ int shard_quant_reduces(const st_comm *c, int lo, int hi);
 st_status shard_quant_gather(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi);
 st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int lo, int hi, int64_t *start,
                              int64_t *kept);
+/* Elements per scale of a kind (grads 0: the qwZ weights, 1: the qgZ gradients): the one place the
+ * engine reads the block size. */
+int64_t shard_quant_block(const shard_quant *q, int grads);
+/* For the queue's machines (shard_async_quant.c), when shard_quant_gathers / _reduces said 1: the
+ * qwZ source (this rank's master payload, every scale), the qgZ bits and block. */
+void shard_quant_source(const st_comm *c, quant_src *src);
+void shard_quant_grad(const st_comm *c, int *bits, int64_t *block);
 
 /* shard.c helpers the checkpoint and unit code use. dst[doff, + len) = src[soff, + len), 1-d. */
 st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out);

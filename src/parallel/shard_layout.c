@@ -178,6 +178,11 @@ static st_status balance(const st_shard_state *s, shard_map *m)
         m->Q += u->q;
         m->R += u->numel - N * u->q;
     }
+    m->numel = malloc(sizeof(uint64_t) * (size_t)(m->n_units ? m->n_units : 1));
+    if (!m->numel)
+        return oom();
+    for (int k = 0; k < m->n_units; k++)
+        m->numel[k] = (uint64_t)m->u[k].numel;
     seg_list l = {NULL, 0, 0};
     int64_t tb = m->R / N; /* T's share of a block */
     st_status st = ST_OK;
@@ -209,7 +214,7 @@ void shard_map_free(shard_map *m)
         free(m->u[k].run);
         free(m->u[k].run_pos);
     }
-    free(m->u), free(m->unit_of), free(m->pos), free(m->seg);
+    free(m->u), free(m->unit_of), free(m->pos), free(m->seg), free(m->numel);
     free(m);
 }
 

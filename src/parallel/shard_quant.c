@@ -63,6 +63,11 @@ uint64_t shard_row(const st_params *ps)
     return best;
 }
 
+int64_t shard_quant_block(const shard_quant *q, int grads)
+{
+    return grads ? q->gblock : q->wblock;
+}
+
 static uint64_t device_bytes(st_device *dev)
 {
     st_device_memory m;
@@ -79,7 +84,7 @@ static st_status refresh(shard_quant *q)
     if (st == ST_OK)
         st = st_tensor_create(s->dev, ST_F32, 1, &q->nb, &ts);
     if (st == ST_OK)
-        st = st_quantize(src, tq, ts, 8, q->wblock);
+        st = st_quantize(src, tq, ts, 8, shard_quant_block(q, 0));
     if (st == ST_OK)
         st = st_tensor_read(tq, q->q, (size_t)q->mlen);
     if (st == ST_OK)
@@ -100,7 +105,8 @@ static st_status weights_init(shard_quant *q)
     q->whi = q->micro ? (int)s->p.params : (int)s->p.optim;
     q->mlen = q->micro ? s->len_p : s->len_o;
     q->nvec = q->micro ? s->L : s->len_p;
-    q->nb = q->mlen / q->wblock + (q->mlen % q->wblock != 0);
+    int64_t B = shard_quant_block(q, 0);
+    q->nb = q->mlen / B + (q->mlen % B != 0);
     q->nscales = q->nvec / q->mlen * q->nb;
     q->q = malloc((size_t)q->mlen);
     q->scales = calloc((size_t)q->nscales, sizeof(float));
@@ -196,7 +202,8 @@ st_status shard_quant_gather(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
     shard_quant *q = c->squant;
     if (!q->micro) /* the step's gather from the freshly updated master */
         ST_TRY(refresh(q));
-    quant_src src = {q->q, q->scales, q->mlen, q->wblock};
+    quant_src src;
+    shard_quant_source(c, &src);
     return comm_quant_gather_run(c, &src, t, a, n, lo, hi);
 }
 
@@ -204,5 +211,18 @@ st_status shard_quant_reduce(st_comm *c, st_tensor *t, int64_t a, int64_t n, int
                              int64_t *kept)
 {
     shard_quant *q = c->squant;
-    return comm_quant_reduce_scatter_run(c, q->gbits, q->gblock, t, a, n, lo, hi, start, kept);
+    return comm_quant_reduce_scatter_run(c, q->gbits, shard_quant_block(q, 1), t, a, n, lo, hi, start, kept);
+}
+
+void shard_quant_source(const st_comm *c, quant_src *src)
+{
+    const shard_quant *q = c->squant;
+    *src = (quant_src){q->q, q->scales, q->mlen, shard_quant_block(q, 0)};
+}
+
+void shard_quant_grad(const st_comm *c, int *bits, int64_t *block)
+{
+    const shard_quant *q = c->squant;
+    *bits = q->gbits;
+    *block = shard_quant_block(q, 1);
 }

@@ -114,14 +114,30 @@ static st_status blocks(st_tensor *dst, int64_t doff, int64_t stride_d, st_tenso
     return ST_OK;
 }
 
-/* Queues an all-gather (or reduce-scatter) of t[0, n) over levels [0, scope). */
-static st_status queue_part(st_shard_state *s, st_tensor *t, int64_t n, int scope, int reduce, shard_op_done done,
-                            void *ctx, int64_t *ticket)
+static int crosses(const st_comm *c, int scope)
+{
+    for (int l = 0; l < scope; l++)
+        if (c->lsize[l] > 1)
+            return 1;
+    return 0;
+}
+
+/* Queues an all-gather (or reduce-scatter) of t[0, n) over levels [0, scope): quantized where the
+ * scheme quantizes it (shard_async_quant.c; `map` places t's pieces in W for qwZ's scales). */
+static st_status queue_part(st_shard_state *s, st_tensor *t, int64_t n, int scope, int reduce, const shard_qmap *map,
+                            shard_op_done done, void *ctx, int64_t *ticket)
 {
     st_tensor *v = NULL;
     ST_TRY(shard_view(t, 0, n, &v));
-    st_status st = reduce ? shard_async_reduce_scatter(s->q, v, 0, scope, done, ctx, ticket)
-                          : shard_async_all_gather(s->q, v, 0, scope, done, ctx, ticket);
+    int quant = crosses(s->c, scope) &&
+                (reduce ? shard_quant_reduces(s->c, 0, scope) : shard_quant_gathers(s->c, 0, scope));
+    st_status st;
+    if (reduce)
+        st = quant ? shard_async_quant_reduce_scatter(s->q, v, 0, scope, done, ctx, ticket)
+                   : shard_async_reduce_scatter(s->q, v, 0, scope, done, ctx, ticket);
+    else
+        st = quant ? shard_async_quant_gather(s->q, v, map, 0, scope, done, ctx, ticket)
+                   : shard_async_all_gather(s->q, v, 0, scope, done, ctx, ticket);
     st_tensor_destroy(v);
     return st;
 }
@@ -142,13 +158,15 @@ static st_status gather_balanced(st_shard_state *s, int k, int backward)
     su->gather = 0;
     if (su->gather_tails) { /* the first gather of its pass brings T, queued before it */
         ST_TRY(blocks(l->ptail, w0 * tb, tb, src, m->Q, m->B, tb, G, 0));
-        ST_TRY(queue_part(s, l->ptail, m->R, scope, 0, NULL, NULL, &su->gather));
+        shard_qmap tmap = {tb, m->B, m->Q};
+        ST_TRY(queue_part(s, l->ptail, m->R, scope, 0, &tmap, NULL, NULL, &su->gather));
     }
     if (u->q == 0)
         return ST_OK;
     st_tensor *slot = l->slot[su->pslot].t;
     ST_TRY(blocks(slot, w0 * u->q, u->q, src, u->boff, m->B, u->q, G, 0));
-    return queue_part(s, slot, N * u->q, scope, 0, NULL, NULL, &su->gather);
+    shard_qmap umap = {u->q, m->B, u->boff};
+    return queue_part(s, slot, N * u->q, scope, 0, &umap, NULL, NULL, &su->gather);
 }
 
 st_status shard_unit_gather_start(st_shard_state *s, int k, int backward)
@@ -218,11 +236,11 @@ static st_status reduce_balanced(st_shard_state *s, int k, int last)
         ST_TRY(shard_copy_range(l->gtail, u->toff, slot, N * u->q, r));
     su->ctx = (struct shard_state_unit){s, k};
     if (u->q > 0)
-        ST_TRY(queue_part(s, slot, N * u->q, (int)s->p.grads, 1, unit_reduced, &su->ctx, &ticket));
+        ST_TRY(queue_part(s, slot, N * u->q, (int)s->p.grads, 1, NULL, unit_reduced, &su->ctx, &ticket));
     else
         shard_unit_drop(l, &su->gslot);
     if (last && s->map->R > 0)
-        ST_TRY(queue_part(s, l->gtail, s->map->R, (int)s->p.grads, 1, tails_reduced, s, &ticket));
+        ST_TRY(queue_part(s, l->gtail, s->map->R, (int)s->p.grads, 1, NULL, tails_reduced, s, &ticket));
     return last || !s->overlap ? shard_queue_wait(s->q, -1) : ST_OK;
 }
 

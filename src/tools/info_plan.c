@@ -11,7 +11,7 @@
 int info_plan_main(int argc, char **argv, FILE *out);
 
 typedef struct plan_options {
-    const char *model, *params, *topology, *machine, *machine_file, *partition, *dtype, *units;
+    const char *model, *params, *topology, *machine, *machine_file, *partition, *dtype, *units, *unit_sizes;
     int grad_accum, micro_batch_size, hidden, json, verbose, help;
 } plan_options;
 
@@ -41,6 +41,8 @@ static void plan_usage(FILE *f)
             "                       (default: Strata's shard engine, balanced where parameters are\n"
             "                       sharded), contiguous (each unit in few ranks' slices) or balanced\n"
             "                       (1/N of every unit on each rank, as DeepSpeed partitions each one)\n"
+            "  --unit-sizes U1,U2,.. the shard engine's units (strata-train's log \"unit_sizes\"): the\n"
+            "                       per-unit quantized byte counts, exact (docs/partitioning.md, 9)\n"
             "  --verbose            list each scheme's collectives per level\n"
             "  --json               print the plan as JSON\n"
             "  --help               show this help\n");
@@ -71,6 +73,7 @@ static int parse_plan_options(int argc, char **argv, plan_options *o)
         {"--model", &o->model, NULL}, {"--params", &o->params, NULL}, {"--topology", &o->topology, NULL},
         {"--machine", &o->machine, NULL}, {"--machine-file", &o->machine_file, NULL},
         {"--partition", &o->partition, NULL}, {"--dtype", &o->dtype, NULL}, {"--units", &o->units, NULL},
+        {"--unit-sizes", &o->unit_sizes, NULL},
         {"--grad-accum", NULL, &o->grad_accum}, {"--micro-batch-size", NULL, &o->micro_batch_size},
         {"--hidden", NULL, &o->hidden},
     };
@@ -181,6 +184,14 @@ static int build_input(const plan_options *o, st_plan_input *in)
     else if (o->units && strcmp(o->units, "engine") != 0) {
         fprintf(stderr, "strata-info: --units must be engine, contiguous or balanced, got '%s'\n", o->units);
         return 1;
+    }
+    if (o->unit_sizes) {
+        static uint64_t sizes[1 << 16];
+        int n = st_partition_units_parse(o->unit_sizes, sizes, 1 << 16);
+        if (n < 0)
+            return fail("--unit-sizes");
+        in->n_units = n;
+        in->unit_numel = sizes;
     }
     return 0;
 }

@@ -241,6 +241,29 @@ static int read_log(const char *path, bench_scheme_result *s, int64_t *P)
     return 0;
 }
 
+/* The engine's units from the log's summary ("unit_sizes", balanced layout): their count, 0 without. */
+enum { MAX_UNITS = 4096 };
+static int read_units(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "r");
+    static char line[1 << 16];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *u = strstr(line, "\"unit_sizes\": \"");
+        if (!strstr(line, "\"summary\"") || !u)
+            continue;
+        u += strlen("\"unit_sizes\": \"");
+        char *q = strchr(u, '"');
+        if (q)
+            *q = 0;
+        n = st_partition_units_parse(u, out, MAX_UNITS);
+        n = n < 0 ? 0 : n;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* Returns train_run's status (every rank's agrees). */
 static int run_scheme(dist_ctx *x, int i)
 {
@@ -266,6 +289,9 @@ static int run_scheme(dist_ctx *x, int i)
         st_plan_input in = x->in;
         in.model.params = (uint64_t)P; /* the engine's flat vector: what the counters count */
         in.overlap = s->overlap;
+        static uint64_t units[MAX_UNITS]; /* the per-unit closed forms (docs/partitioning.md, 9) */
+        in.n_units = o.log && s->ok ? read_units(log, units) : 0;
+        in.unit_numel = in.n_units ? units : NULL;
         if (st_plan_evaluate(&in, &x->parts[i], &s->pred) != ST_OK)
             snprintf(s->error, sizeof s->error, "planner: %s", st_last_error()), s->ok = 0;
         if (o.log) unlink(log);

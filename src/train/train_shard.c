@@ -69,7 +69,7 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
 {
     st_device_memory dm = {0, 0, 0};
     st_partition_memory m = {0, 0, 0, 0, 0};
-    st_partition_model pm = {0, 0, 0, 0, 0, 0};
+    st_partition_model pm = {0, 0, 0, 0, 0, 0, 0, NULL};
     st_device_memory_get(dev, &dm);
     uint64_t working = 0;
     if (t->s && (st_shard_memory(t->s, &m) || st_shard_model(t->s, 1, &pm) ||
@@ -98,6 +98,11 @@ void train_shard_report(const train_shard *t, st_device *dev, FILE *progress, FI
                 (unsigned long long)m.secondary, (unsigned long long)t->engine_bytes,
                 (unsigned long long)engine_kinds(t, &m), (unsigned long long)t->arena_bytes,
                 (unsigned long long)t->released_bytes, (unsigned long long)working);
+        /* the balanced layout's units: strata-info --unit-sizes makes its closed forms per unit */
+        for (int k = 0; k < pm.n_units; k++)
+            fprintf(log, "%s%llu", k ? "," : ", \"unit_sizes\": \"", (unsigned long long)pm.unit_numel[k]);
+        if (pm.n_units > 0)
+            fputc('"', log);
     }
     fputs("}}\n", log);
 }

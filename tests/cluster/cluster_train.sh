@@ -4,7 +4,7 @@
 # each scheme's losses equal a one-process run with the same global batch, and the bytes each rank
 # sends per step at each level equal the planner's closed forms (strata-info --plan); ZeRO++'s
 # quantized schemes (zero++ on 2x2x1, frontier3q on 2x2x2) within 2% of its losses, their bytes
-# the closed forms plus the scales of blocks that unit boundaries split. Two shapes:
+# the per-unit closed forms exactly (strata-info --unit-sizes with the trainer's units). Two shapes:
 # 2 nodes x 2 ranks (links limited to 1 Gbit/s), and 2 nodes x 2 packages x 2 GCDs (package links
 # 4 Gbit/s, node links 1 Gbit/s). Exit 77 (skipped) when the cluster cannot be made here.
 # Then the measuring tools on the cluster: strata-bench collectives --probe writes a machine file
@@ -47,24 +47,20 @@ level_bytes() {
   grep '"bytes_gcd"' "$1" | tail -n 1 | sed 's/.*"bytes_gcd": \([0-9]*\), "bytes_gpu": \([0-9]*\), "bytes_node": \([0-9]*\).*/\1 \2 \3/'
 }
 
-# planned_bytes SCHEME P SHAPE ROW: "gcd gpu node" of the closed forms for P f32 parameters in rows
-# of ROW elements (the trainer's model_row: the default qgZ block).
+# planned_bytes SCHEME P SHAPE ROW [UNITS]: "gcd gpu node" of the closed forms for P f32 parameters
+# in rows of ROW elements (the trainer's "model_row": the default qgZ block), per unit with the
+# engine's units (as its log's "unit_sizes" lists them).
 planned_bytes() {
-  "$bin/strata-info" --plan --params "$2" --hidden "$4" --topology "$3" --dtype f32 --partition "$1" --json | awk -v s="\"$1\"" '
+  "$bin/strata-info" --plan --params "$2" ${4:+--hidden "$4"} --topology "$3" --dtype f32 --partition "$1" \
+    ${5:+--unit-sizes "$5"} --json |
+    awk -v s="\"$1\"" '
     /"name":/ { on = index($0, s) > 0 }
     on && /"bytes_per_step"/ { grab = 1; next }
     grab && /"GCD"/ { g = $2 } grab && /"GPU"/ { p = $2 } grab && /"NODE"/ { n = $2; sub(/,/, "", g); sub(/,/, "", p); print g " " p " " n; exit }'
 }
 
-# within_slack GOT WANT SLACK: every level's bytes at least the closed form's and at most SLACK more
-# (qgZ per unit: one more 4-byte scale per piece where a unit boundary splits a block,
-# docs/partitioning.md section 9).
-within_slack() {
-  echo "$1 $2" | awk -v s="$3" '{ for (i = 1; i <= 3; i++) if ($i < $(i + 3) || $i - $(i + 3) > s) exit 1 }'
-}
-
 # run_quant NAME SHAPE RANKS EMULATE_ARGS...: ZeRO++'s quantization on the cluster: losses within 2%
-# of the one-process run (not equal), bytes the closed forms (plus the per-unit scale slack).
+# of the one-process run (not equal), bytes the per-unit closed forms exactly.
 run_quant() {
   scheme="$1"; shape="$2"; ranks="$3"; shift 3
   log="$dir/q-$shape.jsonl"
@@ -81,12 +77,13 @@ run_quant() {
   P=$(sed -n 's/.*"partitioned_params": \([0-9]*\).*/\1/p' "$log")
   row=$(sed -n 's/.*"model_row": \([0-9]*\).*/\1/p' "$log")
   got=$(level_bytes "$log")
-  want=$(planned_bytes "$scheme" "$P" "$shape" "$row")
-  # the closed forms are the quantized ones (int8/int4 payload plus scales), so equal bytes prove
-  # the quantization took place
-  if [ -z "$P" ] || ! within_slack "$got" "$want" $((4 * 16 * ranks)); then
-    fail "$scheme on $shape: bytes per level $got, closed forms $want (P=$P)"
-  else echo "ok: $scheme on $shape: losses within 2% of one process, bytes gcd/gpu/node $got, closed forms $want"; fi
+  units=$(sed -n 's/.*"unit_sizes": "\([0-9,]*\)".*/\1/p' "$log")
+  want=$(planned_bytes "$scheme" "$P" "$shape" "$row" "$units")
+  # the closed forms are the quantized ones (int8/int4 payload plus scales, per unit), so equal
+  # bytes prove the quantization took place
+  if [ -z "$P" ] || [ -z "$units" ] || [ "$got" != "$want" ]; then
+    fail "$scheme on $shape: bytes per level $got, closed forms $want (P=$P, units $units)"
+  else echo "ok: $scheme on $shape: losses within 2% of one process, bytes gcd/gpu/node $got = closed forms"; fi
 }
 
 # run_scheme NAME SHAPE RANKS EMULATE_ARGS...: train, compare with the one-process run.

@@ -162,7 +162,7 @@ static void expect_step(const char *scheme, const char *shape_text, uint64_t P, 
     st_topo_shape shape;
     CHECK_ST(st_topo_parse_shape(shape_text, &shape), ST_OK);
     st_partition p = parsed(scheme);
-    st_partition_model m = {P, bp, bg, 12, A, 0};
+    st_partition_model m = {P, bp, bg, 12, A, 0, 0, NULL};
     st_partition_traffic t;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_OK);
     uint64_t want[3] = {gcd, gpu, node};
@@ -242,7 +242,7 @@ static void test_volumes_quantized(void)
      * f32 ZeRO-3 moves 3 x 4 B per element of a_NODE, ZeRO++ 1 + 0.5 B plus scales (weights in
      * blocks of 4096, gradients in rows of 768). */
     st_topo_shape shape = {2, 2, 2};
-    st_partition_model m = {124439808, 4, 4, 8, 1, 768};
+    st_partition_model m = {124439808, 4, 4, 8, 1, 768, 0, NULL};
     st_partition z3 = parsed("zero3"), zpp = parsed("zero++"), f3q = parsed("frontier3q");
     st_partition_traffic t3, tpp, tf;
     CHECK_ST(st_partition_traffic_get(&z3, &shape, &m, &t3), ST_OK);
@@ -285,7 +285,7 @@ static void test_volumes_48x4x2(void)
 
     st_topo_shape shape = {48, 4, 2};
     st_partition p = parsed("frontier3");
-    st_partition_model m = {1000000007, 2, 2, 12, 4, 0};
+    st_partition_model m = {1000000007, 2, 2, 12, 4, 0, 0, NULL};
     st_partition_traffic t;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_OK);
     CHECK(t.padded == 1000000128ULL, "padded %llu", (unsigned long long)t.padded);
@@ -314,7 +314,7 @@ static void test_general_formula(void)
         st_partition p = {(st_shard)(i & 3), (st_shard)(i >> 2 & 3), (st_shard)(i >> 4 & 3), (st_shard)(i >> 6 & 3), 0, 0, 0, 0};
         int ok = p.params <= p.grads && p.grads <= p.optim &&
                  (p.secondary == ST_SHARD_NONE || p.secondary < p.params);
-        st_partition_model m = {P, (int)bp, (int)bg, 12, (int)A, 0};
+        st_partition_model m = {P, (int)bp, (int)bg, 12, (int)A, 0, 0, NULL};
         st_partition_traffic t;
         st_status s = st_partition_traffic_get(&p, &shape, &m, &t);
         CHECK(ok ? s == ST_OK : s == ST_ERR_INVALID_ARG, "scheme %d: valid %d, status %d", i, ok, (int)s);
@@ -340,7 +340,7 @@ static void expect_memory(const char *scheme, const char *shape_text, uint64_t P
     st_topo_shape shape;
     CHECK_ST(st_topo_parse_shape(shape_text, &shape), ST_OK);
     st_partition p = parsed(scheme);
-    st_partition_model m = {P, 2, 4, 12, 1, 0};
+    st_partition_model m = {P, 2, 4, 12, 1, 0, 0, NULL};
     st_partition_memory mem;
     CHECK_ST(st_partition_memory_get(&p, &shape, &m, &mem), ST_OK);
     CHECK(mem.params == params && mem.grads == grads && mem.optim == optim && mem.secondary == secondary &&
@@ -373,7 +373,7 @@ static void test_bad_inputs(void)
 {
     st_topo_shape shape = {2, 2, 2};
     st_partition p = parsed("zero3");
-    st_partition_model m = {0, 2, 2, 12, 1, 0};
+    st_partition_model m = {0, 2, 2, 12, 1, 0, 0, NULL};
     st_partition_traffic t;
     st_partition_memory mem;
     CHECK_ST(st_partition_traffic_get(&p, &shape, &m, &t), ST_ERR_INVALID_ARG);

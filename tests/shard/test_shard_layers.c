@@ -26,11 +26,14 @@ static st_topo_shape shape;
 static st_param_spec specs[NPARAM];
 static char names[NPARAM][32];
 
-static void make_specs(void)
+/* one_unit: names without a layer prefix, so the engine's default units put every parameter in one
+ * unit, whose per-unit collectives (the queue's machines) then move exactly what the whole-arena
+ * path's blocking collectives move. */
+static void make_specs(int one_unit)
 {
     for (int l = 0; l < LAYERS; l++) {
-        snprintf(names[2 * l], sizeof names[0], "h.%d.w", l);
-        snprintf(names[2 * l + 1], sizeof names[0], "h.%d.b", l);
+        snprintf(names[2 * l], sizeof names[0], one_unit ? "hw%d" : "h.%d.w", l);
+        snprintf(names[2 * l + 1], sizeof names[0], one_unit ? "hb%d" : "h.%d.b", l);
         specs[2 * l] = (st_param_spec){names[2 * l], 2, {C, C}, 1};
         specs[2 * l + 1] = (st_param_spec){names[2 * l + 1], 1, {C}, 0};
     }
@@ -143,10 +146,12 @@ static void train(const char *name, const st_partition *p, int A, int attach, in
             CHECK(st_shard_reduce_micro(s) == ST_OK, "%s", st_last_error());
         }
         CHECK(st_shard_step(s, 1e-2f, 1.0f / (float)A, 1.0f, &r->norm[t]) == ST_OK, "%s", st_last_error());
-        /* qgZ per unit: each run is quantized on its own, so a block that a unit boundary splits
-         * sends one more scale per piece (docs/partitioning.md, section 9): at most 4 bytes per
-         * run, peer and micro-batch above the closed form. Everything else is exact. */
-        uint64_t slack = p->qg ? 4u * 2 * (2 * LAYERS + 1) * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
+        /* qgZ per run of the contiguous layout (replicated parameters): a block that a unit
+         * boundary splits sends one more scale per piece (docs/partitioning.md, section 9): at most
+         * 4 bytes per run, peer and micro-batch above the closed form. The balanced layout's
+         * per-unit closed forms (st_shard_model's units) and everything else are exact. */
+        uint64_t slack = p->qg && p->params == ST_SHARD_NONE
+                             ? 4u * 2 * (2 * LAYERS + 1) * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
         for (int l = 0; l < ST_LEVEL_COUNT; l++)
             r->bytes[t][l] = level_bytes(l);
         for (int l = 0; l < ST_LEVEL_COUNT; l++)
@@ -208,24 +213,63 @@ static void compare(const char *name, int A, const result *r, const result *ref)
                (long long)((int64_t)ref->state - (int64_t)r->state), (unsigned long long)r->slots, (long long)form);
 }
 
-/* Overlap on (r) and off: the same collectives in the same order, so everything is bit-identical. */
-static void identical(const char *name, int A, const result *r, const result *off)
+/* Overlap on (r) and off (or: r per unit, off the whole-arena path, one unit): the same
+ * collectives in the same order with the same arithmetic, so everything is bit-identical. */
+static void identical_as(const char *what, const char *name, int A, const result *r, const result *off)
 {
     int same = memcmp(r->norm, off->norm, sizeof r->norm) == 0 && memcmp(r->bytes, off->bytes, sizeof r->bytes) == 0;
     for (int t = 0; t < STEPS; t++)
         for (int k = 0; k < A; k++)
             same &= r->loss[t][k] == off->loss[t][k];
-    CHECK(same, "%s A=%d: overlap on and off differ (losses, norms or bytes)", name, A);
+    CHECK(same, "%s A=%d: %s differ (losses, norms or bytes)", name, A, what);
     CHECK(off->slots <= r->slots, "%s A=%d: %llu slot bytes without overlap, %llu with", name, A,
           (unsigned long long)off->slots, (unsigned long long)r->slots);
-    if (rank == 0)
-        printf("  %-9s A=%d overlap on/off: bit-identical losses, norms and bytes; slots %llu / %llu B\n", name, A,
+    if (rank == 0 && same)
+        printf("  %-9s A=%d %s: bit-identical losses, norms and bytes; slots %llu / %llu B\n", name, A, what,
                (unsigned long long)r->slots, (unsigned long long)off->slots);
+}
+
+static void identical(const char *name, int A, const result *r, const result *off)
+{
+    identical_as("overlap on/off", name, A, r, off);
+}
+
+/* Quantized schemes with sharded parameters (the balanced layout, the queue's quantized machines):
+ * overlap on and off bit-identical, and with every parameter in one unit, the per-unit machines
+ * bit-identical to the whole-arena path's blocking collectives (comm_quant.c). */
+static void quantized_async(int A)
+{
+    static const char *const quant[] = {"zero++,qblock=64", "frontier3q,qblock=64", "zero3,qw=int8,qg=int4,qblock=40"};
+    for (int i = 0; i < 3; i++) {
+        st_partition p;
+        CHECK_ST(st_partition_parse(quant[i], &p), ST_OK);
+        result on = {0}, off = {0}, blocking = {0}, unit = {0};
+        train(quant[i], &p, A, 1, 1, &on);
+        train(quant[i], &p, A, 1, 0, &off);
+        identical(quant[i], A, &on, &off);
+        make_specs(1);
+        train(quant[i], &p, A, 0, 1, &blocking);
+        train(quant[i], &p, A, 1, 1, &unit);
+        make_specs(0);
+        identical_as("one unit per-unit/whole-arena", quant[i], A, &unit, &blocking);
+    }
+    /* qwZ alone, the per-layer units: the master shard is quantized once whichever path gathers it
+     * and dequantization is per element, so per unit (each unit's pieces with their shards' scales)
+     * and whole-arena are bit-identical where the exact gradient sums are too (two ranks a level:
+     * a + b is b + a; MPI's reduce-scatter and the ring may order three operands differently). */
+    if (shape.nodes <= 2 && shape.gpus_per_node <= 2 && shape.gcds_per_gpu <= 2) {
+        st_partition p;
+        CHECK_ST(st_partition_parse("zero3,qw=int8,qblock=40", &p), ST_OK);
+        result unit = {0}, blocking = {0};
+        train("zero3,qw=int8,qblock=40", &p, A, 1, 1, &unit);
+        train("zero3,qw=int8,qblock=40", &p, A, 0, 1, &blocking);
+        identical_as("per-unit/whole-arena", "zero3,qw=int8", A, &unit, &blocking);
+    }
 }
 
 int main(void)
 {
-    make_specs();
+    make_specs(0);
     if (st_device_get("cpu", 0, &dev) != ST_OK || st_comm_init_world(&comm) != ST_OK) {
         printf("FAIL setup: %s\n", st_last_error());
         return 1;
@@ -265,6 +309,10 @@ int main(void)
             train(quant[i], &p, A, 1, 1, &r);
             compare_quantized(quant[i], A, &r, &ref);
         }
+        /* with accumulation (A = 2) only, to keep the sanitized run short; one rank: nothing crosses
+         * a wire, nothing is quantized */
+        if (A == MAX_A && st_comm_size(comm) > 1)
+            quantized_async(A);
     }
     st_comm_destroy(comm);
     int rc = h_finish();

@@ -64,13 +64,37 @@ static uint64_t summary(const char *path, const char *key)
     return v;
 }
 
+/* The summary's "unit_sizes" (the balanced layout's units) into out: their count, 0 without. */
+static int log_units(const char *path, uint64_t *out, int max)
+{
+    static char line[1 << 16];
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *u = strstr(line, "\"unit_sizes\": \"");
+        if (!u)
+            continue;
+        u += strlen("\"unit_sizes\": \"");
+        if (strchr(u, '"'))
+            *strchr(u, '"') = 0;
+        n = st_partition_units_parse(u, out, max);
+        n = n < 0 ? 0 : n;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* Rank 0: the log's per-step bytes and the summary's memory against the closed forms. */
 static void check_log(const char *log, const char *name, const st_partition *p, int A, const st_partition_memory *ddp)
 {
     st_topo_shape sh;
     st_comm_shape(comm, &sh);
+    static uint64_t units[256];
+    int nu = log_units(log, units, 256);
     st_partition_model m = {summary(log, "partitioned_params"), 4, 4, st_partition_optim_bytes(4), A,
-                            summary(log, "model_row")};
+                            summary(log, "model_row"), nu, units};
+    CHECK(p->params == ST_SHARD_NONE || st_comm_size(comm) == 1 || nu > 0, "%s: the log lists the units", name);
     st_partition_traffic tr;
     st_partition_memory want;
     CHECK((m.params & 3) != 0, "P = %llu divides by neither 4 nor 8", (unsigned long long)m.params);
@@ -83,9 +107,12 @@ static void check_log(const char *log, const char *name, const st_partition *p, 
     for (int l = 0; l < 3; l++) {
         uint64_t got[STEPS];
         int n = log_u64(log, keys[l], got, STEPS), bad = 0;
-        /* qgZ per unit: a block a unit boundary splits costs one more scale per piece (at most 4 B per
-         * run of the graph's units, peer and micro-batch: docs/partitioning.md, section 9) */
-        uint64_t slack = p->qg ? 4u * 64 * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
+        /* qgZ per run of the contiguous layout (replicated parameters, zero2's): a block a unit
+         * boundary splits costs one more scale per piece (at most 4 B per run of the graph's units,
+         * peer and micro-batch: docs/partitioning.md, section 9); the balanced layout's per-unit
+         * closed forms (the log's units) are exact */
+        uint64_t slack =
+            p->qg && p->params == ST_SHARD_NONE ? 4u * 64 * (uint64_t)st_comm_size(comm) * (uint64_t)A : 0;
         for (int i = 0; i < n; i++) bad += got[i] < tr.step[l].sent || got[i] - tr.step[l].sent > slack;
         CHECK(n == STEPS && bad == 0, "%s A=%d %s: %d steps logged, %d differ from %llu (step 1: %llu)", name, A,
               keys[l], n, bad, (unsigned long long)tr.step[l].sent, (unsigned long long)(n ? got[0] : 0));
