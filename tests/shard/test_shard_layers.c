@@ -2,8 +2,11 @@
  * cross-entropy head, per-rank random batches, every named scheme for 10 AdamW steps with A = 1
  * and 2. Checks that losses and gradient norms equal ddp's (1e-5 relative), that per-level bytes
  * of every step equal st_partition_traffic_get, that attaching leaves ddp's device peak exactly as
- * it was (quantized schemes, qblock 64: losses within 20%, bytes as closed forms plus the scales of
- * blocks that unit boundaries split), and that each scheme's device peak (st_device_memory_get, from the allocator) drops
+ * it was (quantized schemes, qblock 64: losses within 20%, bytes the per-unit closed forms exactly
+ * where parameters are sharded, plus the scales of blocks that unit boundaries split in zero2's
+ * contiguous runs; with sharded parameters overlap on and off bit-identical, and with one unit the
+ * queue's quantized machines bit-identical to the whole-arena path's blocking collectives), and
+ * that each scheme's device peak (st_device_memory_get, from the allocator) drops
  * below ddp's by what the persistent state saves (st_shard_memory; the sharded kinds equal
  * st_partition_memory_get) less the working slots (st_shard_working_memory), within 1 KiB; and that
  * with overlap off (st_shard_set_overlap) every sharded scheme gives bit-identical losses, norms
