@@ -149,29 +149,29 @@ st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn)
     return ST_OK;
 }
 
-int st_cpu_use_strata_gemm(st_cpu_gemm mode)
-{
-    return mode != ST_CPU_GEMM_BLAS && st_cpu_sgemm_supported();
-}
-
-/* Which SGEMM matmul runs and why, then the BLAS. */
+/* Which SGEMM matmul runs and why (kernel shape and blocks for Strata's), then the BLAS. */
 static void describe(void)
 {
     st_cpu_gemm mode;
-    const char *bad, *k = st_cpu_sgemm_describe();
+    st_sgemm_isa isa = ST_SGEMM_NONE;
+    const char *bad, *why = "";
     char gemm[512];
     pthread_once(&blas_once, load_blas);
-    int strata = st_cpu_gemm_mode(&mode, &bad) == 0 && st_cpu_use_strata_gemm(mode);
-    if (bad)
-        snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata or blas", bad);
-    else if (strata)
-        snprintf(gemm, sizeof gemm, "matmul: %s (%s)", k,
-                 mode == ST_CPU_GEMM_STRATA ? "STRATA_CPU_GEMM=strata" : "auto: the CPU has AVX-512");
-    else if (mode == ST_CPU_GEMM_BLAS)
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (STRATA_CPU_GEMM=blas)");
+    int ok = st_cpu_gemm_mode(&mode, &bad) == 0;
+    int fits = ok && st_cpu_gemm_choice(mode, &isa, &why) == 0;
+    st_sgemm_isa best = st_cpu_sgemm_best();
+    if (!ok)
+        snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata, strata-avx512, "
+                 "strata-avx2 or blas", bad);
+    else if (!fits)
+        snprintf(gemm, sizeof gemm, "matmul fails: %s", why);
+    else if (isa != ST_SGEMM_NONE)
+        snprintf(gemm, sizeof gemm, "matmul: %s (%s; bf16 operands widened while packing)",
+                 st_cpu_sgemm_describe(isa), why);
+    else if (best != ST_SGEMM_NONE)
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (%s; not run: %s)", why, st_cpu_sgemm_describe(best));
     else
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s; not run here: %s)",
-                 mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "", k);
+        snprintf(gemm, sizeof gemm, "matmul: the BLAS (%s)", why);
     snprintf(full_desc, sizeof full_desc, "%s; BLAS: %s", gemm, blas_desc);
 }
 
