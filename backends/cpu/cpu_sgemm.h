@@ -80,8 +80,9 @@ const char *st_cpu_sgemm_describe(st_sgemm_isa isa);
 typedef struct st_sgemm_impl {
     st_sgemm_isa isa;
     int mr, nr, edge_rows;
-    /* Share of L1 given to the A panel (percent) when deriving kc: see cpu_sgemm.c. */
-    int l1_share;
+    /* Floats a k step keeps in L1 and their share of L1 (percent), from which kc follows: see
+     * cpu_sgemm.c, init_blocks. */
+    int l1_floats, l1_share;
     void (*kernel)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta);
     void (*rows)(int64_t kc, int64_t mr, const float *a, const float *b, float *acc);
     void (*pack_a)(float *dst, const float *a, int64_t lda, int trans, int64_t mr, int64_t kc, int64_t next_mr);

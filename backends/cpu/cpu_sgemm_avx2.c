@@ -84,11 +84,10 @@ static void pack_b_16(float *dst, const float *b, int64_t ldb, int trans, int64_
     st_sgemm_pack_panel(dst, NR, b, ST_SGEMM_F32, ldb, trans, nr, kc);
 }
 
-/* kc from L1: the 6-row A panel (24 bytes a step) lives in L1 beside the B lines streaming
- * through it, 64 bytes a step; with 25% of L1 for A a 32 KiB L1 gives kc = 336 -> 336 (see
- * cpu_sgemm.c, init_blocks). */
+/* The 6-row A panel stays in L1 while 16-column B panels stream past it from L2: 22 floats a step
+ * in 70% of L1 (kc=256 on a 32 KiB L1; see cpu_sgemm.c, init_blocks). */
 const st_sgemm_impl st_sgemm_avx2_impl = {
-    .isa = ST_SGEMM_AVX2, .mr = MR, .nr = NR, .edge_rows = 0, .l1_share = 25,
+    .isa = ST_SGEMM_AVX2, .mr = MR, .nr = NR, .edge_rows = 0, .l1_floats = MR + NR, .l1_share = 70,
     .kernel = kernel_6x16, .rows = 0, .pack_a = pack_a_6, .pack_b = pack_b_16,
 };
 

@@ -283,7 +283,7 @@ AVX512 void st_sgemm_pack_b(float *dst, const float *b, int64_t ldb, int trans, 
 /* kc from L1: 45% of it for the 14-row A panel (BLIS's Skylake-X kc 384 with a ~1 MiB L2; kc=384
  * on Zen 5's 48 KiB L1, see cpu_sgemm.c, init_blocks). */
 const st_sgemm_impl st_sgemm_avx512_impl = {
-    .isa = ST_SGEMM_AVX512, .mr = MR, .nr = NR, .edge_rows = ST_SGEMM_EDGE_ROWS, .l1_share = 45,
+    .isa = ST_SGEMM_AVX512, .mr = MR, .nr = NR, .edge_rows = ST_SGEMM_EDGE_ROWS, .l1_floats = MR, .l1_share = 45,
     .kernel = st_sgemm_kernel, .rows = st_sgemm_kernel_rows, .pack_a = st_sgemm_pack_a, .pack_b = st_sgemm_pack_b,
 };
 
