@@ -133,7 +133,8 @@ st_status st_cpu_matmul(void *ctx, int dev, const st_op_call *c)
     if (st_cpu_gemm_mode(&mode, &bad) != 0)
         return ST_ERR(ST_ERR_INVALID_ARG, "STRATA_CPU_GEMM=%s: expected auto, strata, strata-avx512, strata-avx2 or blas",
                       bad);
-    if (st_cpu_gemm_choice(mode, &isa, &why) != 0) return ST_ERR(ST_ERR_UNSUPPORTED, "cpu matmul: %s", why);
+    int bf16 = c->in[0].dtype == ST_BF16 || c->in[1].dtype == ST_BF16;
+    if (st_cpu_gemm_choice(mode, bf16, &isa, &why) != 0) return ST_ERR(ST_ERR_UNSUPPORTED, "cpu matmul: %s", why);
     ST_TRY(plan_gemm(c, &g));
     float *out, *tout = NULL;
     /* beta == 0 must ignore out's old contents (NaN included): neither SGEMM reads C then. */

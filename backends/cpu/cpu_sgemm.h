@@ -57,11 +57,12 @@ int st_cpu_sgemm_supported(void);
 /* "AVX-512" or "AVX2". */
 const char *st_cpu_sgemm_isa_name(st_sgemm_isa isa);
 
-/* What matmul runs under `mode` on this CPU: a kernel, or ST_SGEMM_NONE for the BLAS, with the
- * reason in *why (static text). Returns -1 when `mode` names a kernel this CPU lacks (*why says
- * so), else 0. auto: AVX-512 where the CPU has it (1-5% faster than OpenBLAS's AVX-512 kernels
- * on Zen 5), else AVX2 where it has AVX2+FMA (see cpu_sgemm.c for the Zen 3 figures). */
-int st_cpu_gemm_choice(st_cpu_gemm mode, st_sgemm_isa *isa, const char **why);
+/* What matmul runs under `mode` on this CPU for f32 operands (bf16 0) or a bf16 one (bf16 1): a
+ * kernel, or ST_SGEMM_NONE for the BLAS, with the reason in *why (static text). Returns -1 when
+ * `mode` names a kernel this CPU lacks (*why says so), else 0. auto: AVX-512 where the CPU has it;
+ * on AVX2+FMA CPUs the AVX2 kernel for bf16 operands and the BLAS for f32 (measured on Zen 3: see
+ * cpu_sgemm_select.c); elsewhere the BLAS. */
+int st_cpu_gemm_choice(st_cpu_gemm mode, int bf16, st_sgemm_isa *isa, const char **why);
 
 /* Runs the product with kernel `isa` (which the CPU must support) on the calling thread's OpenMP
  * team (it opens its own parallel region). Returns 0, or -1 when the packing buffers could not be

@@ -61,10 +61,31 @@ int st_cpu_gemm_mode(st_cpu_gemm *mode, const char **bad)
 }
 
 /* auto's rule, from strata-bench runs of both SGEMMs in one process (bench/results, README "The
- * CPU backend's BLAS"): AVX-512 CPUs run Strata's 14x32 kernel (Zen 5: 0.99-1.05x OpenBLAS at
- * N = 1024-4096, 92-93% of the FMA probe); AVX2+FMA CPUs run Strata's 6x16 kernel (Zen 3: see
- * cpu_sgemm_avx2.c's measured ratio in the README); others the BLAS. */
-int st_cpu_gemm_choice(st_cpu_gemm mode, st_sgemm_isa *isa, const char **why)
+ * CPU backend's BLAS"):
+ *   AVX-512 CPUs: Strata's 14x32 kernel (Zen 5: 0.99-1.05x OpenBLAS's rate at N = 1024-4096, the
+ *     same gpt2-124m step).
+ *   AVX2+FMA CPUs: Strata's 6x16 kernel for bf16 operands, which it widens while packing where
+ *     the BLAS needs f32 copies (Zen 3: gpt2-124m B=4 T=64 bf16 step 1.10-1.17x faster than on
+ *     the BLAS); the BLAS for f32 (Zen 3: OpenBLAS's f32 step 1.10-1.16x faster; square products
+ *     0.90-1.03x).
+ *   Others: the BLAS. */
+static st_sgemm_isa auto_choice(int bf16, const char **why)
+{
+    st_sgemm_isa best = st_cpu_sgemm_best();
+    if (best == ST_SGEMM_AVX512) {
+        *why = "auto: the CPU has AVX-512";
+        return best;
+    }
+    if (best == ST_SGEMM_AVX2 && bf16) {
+        *why = "auto: AVX2+FMA CPU and bf16 operands";
+        return best;
+    }
+    *why = best == ST_SGEMM_AVX2 ? "auto: AVX2+FMA CPU and f32 operands (OpenBLAS measured faster on Zen 3)"
+                                 : "auto: the CPU has neither AVX-512 nor AVX2+FMA";
+    return ST_SGEMM_NONE;
+}
+
+int st_cpu_gemm_choice(st_cpu_gemm mode, int bf16, st_sgemm_isa *isa, const char **why)
 {
     st_sgemm_isa best = st_cpu_sgemm_best();
     *isa = ST_SGEMM_NONE;
@@ -90,10 +111,7 @@ int st_cpu_gemm_choice(st_cpu_gemm mode, st_sgemm_isa *isa, const char **why)
                                      : "STRATA_CPU_GEMM=strata ignored: the CPU has neither AVX-512 nor AVX2+FMA";
         return 0;
     default:
-        *isa = best;
-        *why = best == ST_SGEMM_AVX512 ? "auto: the CPU has AVX-512"
-               : best == ST_SGEMM_AVX2 ? "auto: the CPU has AVX2+FMA, no AVX-512"
-                                       : "auto: the CPU has neither AVX-512 nor AVX2+FMA";
+        *isa = auto_choice(bf16, why);
         return 0;
     }
 }
