@@ -45,13 +45,18 @@ static const st_sgemm_impl *impl_of(st_sgemm_isa isa)
 }
 
 /* The same rule for every kernel, from the caches sysconf reports:
- *   kc: the kernel's share of L1 (l1_share) for the mr-row A panel, the rest for the B lines in
- *       flight and C. AVX-512 14x32: 45% (BLIS's Skylake-X kc 384): kc=384 on Zen 5's 48 KiB L1,
- *       256 on a 32 KiB L1 (the values measured before). AVX2 6x16: 25% -> kc=336 on Zen 3's
- *       32 KiB (a 6-row panel is small; B's panel, nr x kc, streams through L1 beside it).
- *   nc: half of L2 for the kc x nc B block (nc=320 on Zen 5's 1 MiB, 192 on Zen 3's 512 KiB).
+ *   kc: what a k step keeps in L1 (l1_floats) in the kernel's share of L1 (l1_share).
+ *       AVX-512 14x32: the 14-row A panel in 45% (BLIS's Skylake-X kc 384), the rule it had
+ *       before there was a second kernel, so its blocks are unchanged on every CPU (kc=384 on
+ *       Zen 5's 48 KiB L1, 256 on a 32 KiB one). AVX2 6x16: the A panel and the B panel that
+ *       streams past it (6 + 16 floats a step) in 70%: kc=256 on Zen 3's 32 KiB (BLIS's zen3
+ *       sgemm kc; on the shared Zen 3 VM, kc 192-512 and nc 192-1024 all measured within its
+ *       run-to-run noise of each other at N = 1536-2048).
+ *   nc: half of L2 for the kc x nc B block (nc=320 on Zen 5's 1 MiB, 256 on Zen 3's 512 KiB).
  *   mc: a quarter of L3 for the A block, capped at 300 panels: the L3 that sysconf reports in a
- *       VM is often the host's whole L3 (256-384 MiB here). */
+ *       VM is often the host's whole L3 (256-384 MiB here).
+ * The FMA layout enters through the kernels' shapes (their files say how many accumulators cover
+ * the FMA pipes' latency), not through the blocks. */
 static void init_blocks(void)
 {
     cache_l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10);
