@@ -9,7 +9,7 @@
 #include "cpu_ops.h"
 
 static char cpu_name[256] = "CPU";
-static char cpu_extra[512];
+static char cpu_extra[2200];
 
 static void read_cpu_name(void)
 {

@@ -15,7 +15,7 @@ static st_cpu_sgemm_fn blas_sgemm;
 static char blas_errors[512];        /* why each library failed to load */
 static char blas_desc[1024];
 static pthread_once_t desc_once = PTHREAD_ONCE_INIT;
-static char full_desc[1600];          /* which SGEMM matmul runs, then the BLAS */
+static char full_desc[2100];          /* which SGEMM matmul runs, then the BLAS */
 
 static int cpu_has_avx512(void)
 {
@@ -149,29 +149,41 @@ st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn)
     return ST_OK;
 }
 
-int st_cpu_use_strata_gemm(st_cpu_gemm mode)
+/* One line for the SGEMM that operands of one kind (bf16 or not) get, and why. */
+static void describe_choice(char *out, size_t size, st_cpu_gemm mode, int bf16)
 {
-    return mode != ST_CPU_GEMM_BLAS && st_cpu_sgemm_supported();
+    st_sgemm_isa isa = ST_SGEMM_NONE, best = st_cpu_sgemm_best();
+    const char *why = "";
+    if (st_cpu_gemm_choice(mode, bf16, &isa, &why) != 0)
+        snprintf(out, size, "fails: %s", why);
+    else if (isa != ST_SGEMM_NONE)
+        snprintf(out, size, "%s (%s%s)", st_cpu_sgemm_describe(isa), why,
+                 bf16 ? "; bf16 widened while packing" : "");
+    else if (best != ST_SGEMM_NONE)
+        snprintf(out, size, "the BLAS (%s; not run: %s)", why, st_cpu_sgemm_describe(best));
+    else
+        snprintf(out, size, "the BLAS (%s)", why);
 }
 
-/* Which SGEMM matmul runs and why, then the BLAS. */
+/* Which SGEMM matmul runs and why (kernel shape and blocks for Strata's), per operand type when
+ * they differ, then the BLAS. */
 static void describe(void)
 {
     st_cpu_gemm mode;
-    const char *bad, *k = st_cpu_sgemm_describe();
-    char gemm[512];
+    const char *bad;
+    char gemm[1024], f32[480], bf16[480];
     pthread_once(&blas_once, load_blas);
-    int strata = st_cpu_gemm_mode(&mode, &bad) == 0 && st_cpu_use_strata_gemm(mode);
-    if (bad)
-        snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata or blas", bad);
-    else if (strata)
-        snprintf(gemm, sizeof gemm, "matmul: %s (%s)", k,
-                 mode == ST_CPU_GEMM_STRATA ? "STRATA_CPU_GEMM=strata" : "auto: the CPU has AVX-512");
-    else if (mode == ST_CPU_GEMM_BLAS)
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (STRATA_CPU_GEMM=blas)");
-    else
-        snprintf(gemm, sizeof gemm, "matmul: the BLAS (Strata's SGEMM needs AVX-512%s; not run here: %s)",
-                 mode == ST_CPU_GEMM_STRATA ? ", STRATA_CPU_GEMM=strata ignored" : "", k);
+    if (st_cpu_gemm_mode(&mode, &bad) != 0) {
+        snprintf(gemm, sizeof gemm, "matmul fails: STRATA_CPU_GEMM=%s is not auto, strata, strata-avx512, "
+                 "strata-avx2 or blas", bad);
+    } else {
+        describe_choice(f32, sizeof f32, mode, 0);
+        describe_choice(bf16, sizeof bf16, mode, 1);
+        if (strcmp(f32, bf16) == 0 || strncmp(f32, bf16, strlen(f32) - 1) == 0)
+            snprintf(gemm, sizeof gemm, "matmul: %s", bf16);
+        else
+            snprintf(gemm, sizeof gemm, "matmul: f32 operands: %s; bf16 operands: %s", f32, bf16);
+    }
     snprintf(full_desc, sizeof full_desc, "%s; BLAS: %s", gemm, blas_desc);
 }
 

@@ -19,9 +19,4 @@ typedef void (*st_cpu_sgemm_fn)(int order, int trans_a, int trans_b, int m, int 
  * dlerror() when no BLAS could be loaded. */
 st_status st_cpu_blas_sgemm(st_cpu_sgemm_fn *fn);
 
-/* Whether matmul runs Strata's SGEMM (cpu_sgemm.c) under `mode`: under auto and strata, whenever
- * the CPU has AVX-512 (it ran 1-5% faster than OpenBLAS's AVX-512 kernels on the square shapes
- * and equal on a GPT-2 training step: README, "The CPU backend's BLAS"); the BLAS otherwise. */
-int st_cpu_use_strata_gemm(st_cpu_gemm mode);
-
 #endif

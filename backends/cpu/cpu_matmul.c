@@ -1,6 +1,8 @@
-/* matmul on the CPU: Strata's packed AVX-512 SGEMM (cpu_sgemm.c) where it is the faster, else
- * single-threaded SGEMM calls of the BLAS loaded at run time (cpu_blas.c) on whole products or
- * slices of them spread over OpenMP threads. bf16 goes through f32 copies. */
+/* matmul on the CPU: Strata's packed SGEMM (cpu_sgemm.c; AVX-512 or AVX2 kernel) where the CPU has
+ * one, else single-threaded SGEMM calls of the BLAS loaded at run time (cpu_blas.c) on whole
+ * products or slices of them spread over OpenMP threads. bf16 operands go straight into Strata's
+ * packed panels (widened there); the BLAS path reads f32 copies of them. A bf16 output is
+ * computed in an f32 buffer and rounded once. */
 #include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -87,46 +89,60 @@ static void run_gemm(st_cpu_sgemm_fn sgemm, const gemm_plan *g, const float *a, 
         gemm_piece(sgemm, g, t / parts, t % parts, parts, a, b, out, alpha, beta);
 }
 
-static st_status run_strata(const gemm_plan *g, const float *a, const float *b, float *out, float alpha,
-                            float beta)
+static st_status run_strata(st_sgemm_isa isa, const gemm_plan *g, const st_view *va, const st_view *vb,
+                            float *out, float alpha, float beta)
 {
     st_sgemm_args s = {
-        .m = g->m, .n = g->n, .k = g->k, .batch = g->batch, .a = a, .b = b, .c = out,
+        .m = g->m, .n = g->n, .k = g->k, .batch = g->batch, .a = cpu_ptr(va), .b = cpu_ptr(vb), .c = out,
         .lda = g->trans_a ? g->m : g->k, .ldb = g->trans_b ? g->k : g->n, .ldc = g->n,
         .stride_a = g->stride_a, .stride_b = g->stride_b, .stride_c = g->stride_c,
         .trans_a = g->trans_a, .trans_b = g->trans_b, .alpha = alpha, .beta = beta,
+        .a_type = va->dtype == ST_BF16 ? ST_SGEMM_BF16 : ST_SGEMM_F32,
+        .b_type = vb->dtype == ST_BF16 ? ST_SGEMM_BF16 : ST_SGEMM_F32,
     };
-    if (st_cpu_sgemm(&s) != 0)
+    if (st_cpu_sgemm(isa, &s) != 0)
         return ST_ERR(ST_ERR_OUT_OF_MEMORY, "cpu matmul: no memory for the packing buffers of M=%lld N=%lld K=%lld",
                       (long long)g->m, (long long)g->n, (long long)g->k);
     return ST_OK;
+}
+
+/* The BLAS on f32 operands (bf16 ones staged as f32 copies). */
+static st_status run_blas(const gemm_plan *g, const st_view *va, const st_view *vb, float *out, float alpha,
+                          float beta)
+{
+    st_cpu_sgemm_fn sgemm = NULL;
+    ST_TRY(st_cpu_blas_sgemm(&sgemm));
+    const float *a, *b;
+    float *ta = NULL, *tb = NULL;
+    st_status s = cpu_as_f32(va, &a, &ta);
+    if (s == ST_OK) s = cpu_as_f32(vb, &b, &tb);
+    if (s == ST_OK) run_gemm(sgemm, g, a, b, out, alpha, beta);
+    free(ta);
+    free(tb);
+    return s;
 }
 
 st_status st_cpu_matmul(void *ctx, int dev, const st_op_call *c)
 {
     (void)ctx;
     (void)dev;
-    st_cpu_sgemm_fn sgemm = NULL;
     st_cpu_gemm mode;
-    const char *bad;
+    st_sgemm_isa isa;
+    const char *bad, *why;
     gemm_plan g;
     if (st_cpu_gemm_mode(&mode, &bad) != 0)
-        return ST_ERR(ST_ERR_INVALID_ARG, "STRATA_CPU_GEMM=%s: expected auto, strata or blas", bad);
+        return ST_ERR(ST_ERR_INVALID_ARG, "STRATA_CPU_GEMM=%s: expected auto, strata, strata-avx512, strata-avx2 or blas",
+                      bad);
+    int bf16 = c->in[0].dtype == ST_BF16 || c->in[1].dtype == ST_BF16;
+    if (st_cpu_gemm_choice(mode, bf16, &isa, &why) != 0) return ST_ERR(ST_ERR_UNSUPPORTED, "cpu matmul: %s", why);
     ST_TRY(plan_gemm(c, &g));
-    int strata = st_cpu_use_strata_gemm(mode);
-    if (!strata) ST_TRY(st_cpu_blas_sgemm(&sgemm));
-    const float *a, *b;
-    float *out, *ta = NULL, *tb = NULL, *tout = NULL;
-    st_status s = cpu_as_f32(&c->in[0], &a, &ta);
-    if (s == ST_OK) s = cpu_as_f32(&c->in[1], &b, &tb);
+    float *out, *tout = NULL;
     /* beta == 0 must ignore out's old contents (NaN included): neither SGEMM reads C then. */
-    if (s == ST_OK) s = cpu_out_f32(&c->out[0], &out, &tout, c->p.matmul.beta != 0.0f);
-    if (s == ST_OK) {
-        if (strata) s = run_strata(&g, a, b, out, c->p.matmul.alpha, c->p.matmul.beta);
-        else run_gemm(sgemm, &g, a, b, out, c->p.matmul.alpha, c->p.matmul.beta);
-        cpu_finish_f32(&c->out[0], tout);
-    }
-    free(ta);
-    free(tb);
+    st_status s = cpu_out_f32(&c->out[0], &out, &tout, c->p.matmul.beta != 0.0f);
+    if (s != ST_OK) return s;
+    if (isa != ST_SGEMM_NONE) s = run_strata(isa, &g, &c->in[0], &c->in[1], out, c->p.matmul.alpha, c->p.matmul.beta);
+    else s = run_blas(&g, &c->in[0], &c->in[1], out, c->p.matmul.alpha, c->p.matmul.beta);
+    if (s == ST_OK) cpu_finish_f32(&c->out[0], tout);
+    else free(tout);
     return s;
 }

@@ -1,6 +1,7 @@
-/* The AVX-512 parts of Strata's SGEMM: the 14x32 micro-kernel and the routines that pack A into
- * MR-row panels and B into NR-column panels. Compiled for AVX-512 by attribute only, so the rest
- * of the library still runs on any x86-64; callers check st_cpu_sgemm_supported() first. */
+/* The AVX-512 parts of Strata's SGEMM: the 14x32 micro-kernel and the routines that pack f32 A
+ * into MR-row panels and B into NR-column panels (bf16 operands: cpu_sgemm_pack.c). Compiled for
+ * AVX-512 by attribute only, so the rest of the library still runs on any x86-64; callers check
+ * st_cpu_sgemm_isa_supported() first. */
 #include "cpu_sgemm.h"
 /* Other architectures build none of it: st_cpu_sgemm_supported() is 0 there. */
 #if defined(__x86_64__)
@@ -278,5 +279,12 @@ AVX512 void st_sgemm_pack_b(float *dst, const float *b, int64_t ldb, int trans, 
         }
     }
 }
+
+/* kc from L1: 45% of it for the 14-row A panel (BLIS's Skylake-X kc 384 with a ~1 MiB L2; kc=384
+ * on Zen 5's 48 KiB L1, see cpu_sgemm.c, init_blocks). */
+const st_sgemm_impl st_sgemm_avx512_impl = {
+    .isa = ST_SGEMM_AVX512, .mr = MR, .nr = NR, .edge_rows = ST_SGEMM_EDGE_ROWS, .l1_floats = MR, .l1_share = 45,
+    .kernel = st_sgemm_kernel, .rows = st_sgemm_kernel_rows, .pack_a = st_sgemm_pack_a, .pack_b = st_sgemm_pack_b,
+};
 
 #endif
