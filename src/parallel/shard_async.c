@@ -198,31 +198,36 @@ int shard_next_level(const st_comm *c, int lo, int hi, int from, int dir)
     return -1;
 }
 
-/* All-gather: stage s > 0 posted level op->level; the next is the next slower-to-faster level. */
-static st_status gather_step(shard_op *op, int *finished)
+st_status shard_gather_next(shard_op *op, void *buf, int esize, const char *what, int *last)
 {
     st_comm *c = op->c;
     int l = shard_next_level(c, op->lo, op->hi, op->stage == 0 ? op->hi - 1 : op->level - 1, -1);
     op->stage++;
-    if (l < 0) {
-        *finished = 1;
+    *last = l < 0;
+    if (l < 0)
         return ST_OK;
-    }
     int64_t cur = op->n;
     for (int k = op->lo; k <= l; k++)
         cur /= c->lsize[k];
     op->level = l;
 #ifdef STRATA_HAVE_MPI
-    float *base = op->h + shard_offset(c, op->n, op->lo, l);
-    int rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)cur, MPI_FLOAT, c->level[l], &op->req[0]);
+    char *base = (char *)buf + (size_t)esize * (size_t)shard_offset(c, op->n, op->lo, l);
+    int rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)cur, esize == 4 ? MPI_FLOAT : MPI_BYTE,
+                            c->level[l], &op->req[0]);
     if (rc != MPI_SUCCESS)
-        return comm_mpi_error(rc, "MPI_Iallgather");
+        return comm_mpi_error(rc, what);
     op->nreq = 1;
     return ST_OK;
 #else
-    (void)cur;
+    (void)cur, (void)buf, (void)esize, (void)what;
     return ST_ERR(ST_ERR_UNSUPPORTED, "shard: this build has no MPI");
 #endif
+}
+
+/* All-gather: stage s > 0 posted level op->level; the next is the next slower-to-faster level. */
+static st_status gather_step(shard_op *op, int *finished)
+{
+    return shard_gather_next(op, op->h, 4, "MPI_Iallgather", finished);
 }
 
 static const shard_op_type gather_type = {"all-gather", gather_step, NULL};

@@ -86,6 +86,11 @@ st_status shard_async_reduce_scatter(shard_queue *q, st_tensor *t, int lo, int h
 /* The next level in [lo, hi) from `from` on (moving by dir = +1 or -1) with more than one rank,
  * or -1. */
 int shard_next_level(const st_comm *c, int lo, int hi, int from, int dir);
+/* The gathers' stage (exact and quantized): the next level after op->level, slowest first
+ * (stage 0: the slowest of [lo, hi)), and its in-place MPI_Iallgather of the scope-l shard around
+ * this rank's block of buf (op->n elements of esize bytes: 4 as f32, 1 as bytes); `what` names
+ * the call in an error. *last = 1, nothing posted, when every level is done. */
+st_status shard_gather_next(shard_op *op, void *buf, int esize, const char *what, int *last);
 
 /* The quantized machines (shard_async_quant.c), with the arithmetic of comm_quant.c's blocking
  * collectives, counting the same wire bytes (payload plus 4 per scale) per level when queued.

@@ -89,31 +89,11 @@ static st_status dequant_all(shard_op *op, qgather *g)
 
 static st_status qgather_step(shard_op *op, int *finished)
 {
-    st_comm *c = op->c;
     qgather *g = op->state;
     if (op->stage == 0)
         own_payload(op, g);
-    int l = shard_next_level(c, op->lo, op->hi, op->stage == 0 ? op->hi - 1 : op->level - 1, -1);
-    op->stage++;
-    if (l < 0) {
-        *finished = 1;
-        return op->n > 0 ? dequant_all(op, g) : ST_OK;
-    }
-    int64_t cur = op->n;
-    for (int k = op->lo; k <= l; k++)
-        cur /= c->lsize[k];
-    op->level = l;
-#ifdef STRATA_HAVE_MPI
-    int8_t *base = g->pay + shard_offset(c, op->n, op->lo, l);
-    int rc = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, base, (int)cur, MPI_BYTE, c->level[l], &op->req[0]);
-    if (rc != MPI_SUCCESS)
-        return comm_mpi_error(rc, "MPI_Iallgather (quantized)");
-    op->nreq = 1;
-    return ST_OK;
-#else
-    (void)cur;
-    return ST_ERR(ST_ERR_UNSUPPORTED, "shard: this build has no MPI");
-#endif
+    ST_TRY(shard_gather_next(op, g->pay, 1, "MPI_Iallgather (quantized)", finished));
+    return *finished && op->n > 0 ? dequant_all(op, g) : ST_OK;
 }
 
 static const shard_op_type qgather_type = {"quantized all-gather", qgather_step, qgather_release};
