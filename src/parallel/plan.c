@@ -6,6 +6,7 @@
 #include <string.h>
 #include "internal.h"
 #include "plan_internal.h"
+#include "shard_bucket.h"
 
 static const char *const level_names[ST_LEVEL_COUNT] = {"GCD", "GPU", "NODE"};
 
@@ -63,6 +64,9 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
         in->unit_layout != ST_PLAN_UNITS_ENGINE)
         return ST_ERR(ST_ERR_INVALID_ARG, "st_plan_evaluate: unit layout %d is not contiguous, balanced or the "
                       "engine's", in->unit_layout);
+    uint64_t bucket;
+    ST_TRY(shard_bucket_threshold(&bucket)); /* a malformed STRATA_SHARD_BUCKET is an error here too */
+    (void)bucket;
     st_partition_model pm = {in->model.params, in->param_bytes, in->grad_bytes, in->optim_bytes,
                              in->micro_batches, in->model.hidden > 0 ? (uint64_t)in->model.hidden : 0,
                              in->n_units, in->unit_numel};
@@ -80,7 +84,7 @@ st_status st_plan_evaluate(const st_plan_input *in, const st_partition *p, st_pl
     st_plan_input laid = *in;
     laid.unit_layout = unit_layout(in, p);
     int units = plan_unit_comm(&laid, p, r.traffic.padded, r.level_s, r.messages);
-    uint64_t calls = in->model.layers > 0 ? (uint64_t)in->model.layers + 1 : 1;
+    uint64_t calls = (uint64_t)plan_gpt_buckets(&laid, p, NULL, NULL); /* bucketed units (shard_bucket.h) */
     uint64_t step_msgs[ST_LEVEL_COUNT] = {0, 0, 0};
     for (int i = 0; i < r.traffic.n_phases; i++) {
         const st_partition_phase *ph = &r.traffic.phases[i];

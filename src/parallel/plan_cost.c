@@ -37,12 +37,12 @@ static double activation_bytes(const st_plan_input *in)
  * 13 C): with sharded parameters the block in use, and with overlap the next one being gathered;
  * with sharded gradients, the block in backward and, with overlap, the previous one still being
  * reduce-scattered, quantized or not. (Replicated parameters with sharded gradients keep whole
- * arenas of parameters and use gradient slots only.) */
+ * arenas of parameters and use gradient slots only.) Where small units are bucketed (shard_bucket.h)
+ * the embeddings' unit is its bucket and a block the largest other bucket. */
 static double slot_bytes(const st_plan_input *in, const st_partition *p)
 {
-    const st_plan_model *m = &in->model;
-    double C = m->hidden, block = 12.0 * C * C + 13.0 * C;
-    double embed = ((double)m->vocab + m->seq) * C + 2.0 * C, s = 0;
+    double embed, block, s = 0;
+    plan_gpt_buckets(in, p, &embed, &block); /* a bucket's slot is its total size */
     double blocks = in->overlap > 0 && p->params != ST_SHARD_NONE ? 2.0 : 1.0;
     if (p->params != ST_SHARD_NONE)
         s += (embed + blocks * block) * in->param_bytes;

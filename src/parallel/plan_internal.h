@@ -17,4 +17,11 @@ double plan_step_time(const st_plan_input *in, const st_plan_row *r);
 int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padded, double seconds[ST_LEVEL_COUNT],
                    uint64_t messages[ST_LEVEL_COUNT]);
 
+/* plan_units.c: the engine's units of a GPT model (unit 0: wte, wpe and ln_f, then one per block)
+ * after the balanced layout's bucketing (shard_bucket.h, STRATA_SHARD_BUCKET), or the log's units
+ * (in->n_units) where given: returns their count; *embed (may be NULL) receives the elements of
+ * the unit holding the embeddings, *block those of the largest other unit. Without bucketing
+ * (contiguous layout, threshold 0): layers + 1 units of V C + T C + 2 C and 12 C^2 + 13 C. */
+int plan_gpt_buckets(const st_plan_input *in, const st_partition *p, double *embed, double *block);
+
 #endif

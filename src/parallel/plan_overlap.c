@@ -11,7 +11,7 @@
  *    g_b + b + (n-1) max(g_b + r, b) + r;
  *  - the once-per-step collectives and the optimizer stay serial.
  * A value of `overlap` between 0 and 1 interpolates the two. Units are taken as equal (the model's
- * compute and bytes over layers + 1 units). */
+ * compute and bytes over the engine's units: layers + 1, fewer where small ones are bucketed). */
 #include <math.h>
 #include "internal.h"
 #include "plan_internal.h"
@@ -53,7 +53,7 @@ double plan_step_time(const st_plan_input *in, const st_plan_row *r)
             bwd_b += b;
     }
     double total_b = fwd_b + bwd_b + red_b, A = in->micro_batches > 0 ? in->micro_batches : 1;
-    double n = in->model.layers > 0 ? in->model.layers + 1.0 : 1.0;
+    double n = plan_gpt_buckets(in, p, NULL, NULL); /* the engine's units, bucketed */
     if (!(total_b > 0) || micro <= 0)
         return serial;
     double per = micro / A / total_b; /* seconds per byte of this scheme's per-micro-batch mix */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include "internal.h"
 #include "plan_internal.h"
+#include "shard_bucket.h"
 
 typedef struct plan_run {
     double lo, hi;
@@ -150,4 +151,47 @@ int plan_unit_comm(const st_plan_input *in, const st_partition *p, uint64_t padd
     free(node_load);
     free(runs);
     return 1;
+}
+
+int plan_gpt_buckets(const st_plan_input *in, const st_partition *p, double *embed, double *block)
+{
+    const st_plan_model *m = &in->model;
+    double C = m->hidden, blk = 12.0 * C * C + 13.0 * C, emb = ((double)m->vocab + m->seq) * C + 2.0 * C;
+    int layout = in->unit_layout == ST_PLAN_UNITS_ENGINE
+                     ? (p->params != ST_SHARD_NONE ? ST_PLAN_UNITS_BALANCED : ST_PLAN_UNITS_CONTIGUOUS)
+                     : in->unit_layout;
+    int n = m->layers > 0 ? m->layers + 1 : 1;
+    uint64_t thr = 0;
+    if (embed)
+        *embed = emb;
+    if (block)
+        *block = blk;
+    if (layout != ST_PLAN_UNITS_BALANCED || m->layers <= 0 || m->layers > 100000 ||
+        shard_bucket_threshold(&thr) != ST_OK || thr == 0)
+        return n;
+    if (in->n_units > 0 && in->unit_numel) /* the engine's own (already bucketed) units */
+        return in->n_units;
+    uint64_t *size = malloc(sizeof *size * (size_t)n);
+    int *of = malloc(sizeof *of * (size_t)n);
+    if (size && of) {
+        size[0] = (uint64_t)emb; /* default_units: unit 0 = wte, wpe, ln_f; then one per block */
+        for (int k = 1; k < n; k++)
+            size[k] = (uint64_t)blk;
+        int count = shard_bucket_merge(size, n, thr, of);
+        double e = 0, most = 0, cur = 0;
+        for (int k = 0; k < n; k++) {
+            if (of[k] == 0)
+                e += (double)size[k];
+            else
+                cur = k > 0 && of[k] == of[k - 1] ? cur + (double)size[k] : (double)size[k];
+            most = of[k] != 0 && cur > most ? cur : most;
+        }
+        if (embed)
+            *embed = e;
+        if (block)
+            *block = most;
+        n = count;
+    }
+    free(size), free(of);
+    return n;
 }

@@ -9,6 +9,7 @@
 #include "comm_internal.h"
 #include "shard_async.h"
 #include "shard_internal.h"
+#include "shard_bucket.h"
 #include "strata/ops.h"
 
 st_status shard_view(st_tensor *t, int64_t off, int64_t len, st_tensor **out)
@@ -105,9 +106,10 @@ static st_status geometry(st_shard_state *s)
     s->L = (s->P + s->N - 1) / s->N * s->N;
     s->dev = st_params_device(s->ps);
     static const char *const what[] = {"partitioned length P", "params scope", "grads scope", "optim scope",
-                                       "secondary scope"};
-    int64_t v[5] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary};
-    ST_TRY(shard_agree(s->c, v, 5, what));
+                                       "secondary scope", "unit bucket (STRATA_SHARD_BUCKET)"};
+    ST_TRY(shard_bucket_threshold(&s->bucket));
+    int64_t v[6] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary, (int64_t)s->bucket};
+    ST_TRY(shard_agree(s->c, v, 6, what));
     /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md),
      * quantized schemes too: their per-unit collectives are the queue's machines
      * (shard_async_quant.c), their whole-vector ones comm_quant.c's on W. */

@@ -74,6 +74,7 @@ struct st_shard_state {
     shard_map *map;                /* the layout of W (st_shard_create) */
     shard_queue *q;                /* the collectives in flight (per-unit mode) */
     int overlap;                   /* 1: prefetch and overlap (st_shard_set_overlap; default 1) */
+    uint64_t bucket;               /* balanced layout: units below this many elements are bucketed */
     st_partition_memory measured; /* allocator deltas around each kind's allocation */
 };
 

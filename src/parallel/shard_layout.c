@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "comm_internal.h"
 #include "shard_internal.h"
+#include "shard_bucket.h"
 
 /* "<word>.<digits>." starts a layer's unit name; every other parameter is in the unit "". */
 static size_t layer_prefix(const char *name)
@@ -218,11 +219,57 @@ void shard_map_free(shard_map *m)
     free(m);
 }
 
+/* Each unit's elements of the padded vector (each parameter owns [its offset, the next one's),
+ * the first from 0, the last up to L), as build_runs counts them. */
+static st_status unit_sizes(const st_shard_state *s, const int *unit_of, int n, uint64_t *size)
+{
+    int np = st_params_count(s->ps);
+    int64_t (*ord)[2] = malloc(sizeof *ord * (size_t)(np ? np : 1));
+    if (!ord)
+        return oom();
+    for (int i = 0; i < np; i++) {
+        st_param_info info;
+        st_params_info(s->ps, i, &info);
+        ord[i][0] = info.offset;
+        ord[i][1] = i;
+    }
+    qsort(ord, (size_t)np, sizeof *ord, by_offset);
+    for (int k = 0; k < n; k++)
+        size[k] = 0;
+    for (int j = 0; j < np; j++) {
+        int64_t lo = j == 0 ? 0 : ord[j][0], hi = j + 1 < np ? ord[j + 1][0] : s->L;
+        size[unit_of[ord[j][1]]] += (uint64_t)(hi > lo ? hi - lo : 0);
+    }
+    free(ord);
+    return ST_OK;
+}
+
+/* The balanced layout's buckets (shard_bucket.h): consecutive units below s->bucket elements
+ * become one unit, renumbered in order. */
+static st_status bucket_units(const st_shard_state *s, int *unit_of, int *n_units)
+{
+    int n = *n_units, np = st_params_count(s->ps);
+    if (s->bucket == 0 || n < 2)
+        return ST_OK;
+    uint64_t *size = malloc(sizeof *size * (size_t)n);
+    int *merged = malloc(sizeof *merged * (size_t)n);
+    st_status st = size && merged ? unit_sizes(s, unit_of, n, size) : oom();
+    if (st == ST_OK) {
+        *n_units = shard_bucket_merge(size, n, s->bucket, merged);
+        for (int i = 0; i < np; i++)
+            unit_of[i] = merged[unit_of[i]];
+    }
+    free(size), free(merged);
+    return st;
+}
+
 static st_status read_units(const st_shard_state *s, const int *units, shard_map *m)
 {
     int n = m->n_params;
-    if (!units)
-        return default_units(s->ps, m->unit_of, &m->n_units);
+    if (!units) {
+        ST_TRY(default_units(s->ps, m->unit_of, &m->n_units));
+        return m->balanced ? bucket_units(s, m->unit_of, &m->n_units) : ST_OK;
+    }
     for (int i = 0; i < n; i++) {
         if (units[i] < 0 || units[i] >= n)
             return ST_ERR(ST_ERR_INVALID_ARG, "st_shard_attach_graph: unit %d of parameter %d outside [0, %d)",
@@ -230,7 +277,7 @@ static st_status read_units(const st_shard_state *s, const int *units, shard_map
         m->unit_of[i] = units[i];
         m->n_units = units[i] + 1 > m->n_units ? units[i] + 1 : m->n_units;
     }
-    return ST_OK;
+    return m->balanced ? bucket_units(s, m->unit_of, &m->n_units) : ST_OK;
 }
 
 st_status shard_map_new(st_shard_state *s, const int *units, int balanced, shard_map **out)
@@ -241,6 +288,7 @@ st_status shard_map_new(st_shard_state *s, const int *units, int balanced, shard
     int n = m->n_params = st_params_count(s->ps);
     m->unit_of = malloc(sizeof(int) * (size_t)(n ? n : 1));
     m->pos = calloc((size_t)(n ? n : 1), sizeof(int64_t));
+    m->balanced = balanced; /* read_units buckets the balanced layout's units */
     st_status st = m->unit_of && m->pos ? read_units(s, units, m) : oom();
     if (st == ST_OK) {
         m->u = calloc((size_t)(m->n_units ? m->n_units : 1), sizeof *m->u);
@@ -268,8 +316,15 @@ int shard_map_same_units(const st_shard_state *s, const shard_map *m, const int 
     int n = m->n_params, *def = malloc(sizeof(int) * (size_t)(n ? n : 1)), count = 0, same = def != NULL;
     if (same && !units) {
         same = default_units(s->ps, def, &count) == ST_OK;
-        units = def;
+    } else if (same) { /* the caller's units, bucketed as read_units does */
+        for (int i = 0; i < n; i++) {
+            same = same && units[i] >= 0 && units[i] < n;
+            def[i] = units[i];
+            count = units[i] + 1 > count ? units[i] + 1 : count;
+        }
     }
+    same = same && (!m->balanced || bucket_units(s, def, &count) == ST_OK);
+    units = def;
     for (int i = 0; same && i < n; i++)
         same = units[i] == m->unit_of[i];
     free(def);
