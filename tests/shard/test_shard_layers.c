@@ -10,7 +10,9 @@
  * below ddp's by what the persistent state saves (st_shard_memory; the sharded kinds equal
  * st_partition_memory_get) less the working slots (st_shard_working_memory), within 1 KiB; and that
  * with overlap off (st_shard_set_overlap) every sharded scheme gives bit-identical losses, norms
- * and per-level bytes, and needs no more slots than with it on. */
+ * and per-level bytes, and needs no more slots than with it on; and that small units are bucketed
+ * (bucketing()). Run with STRATA_SHARD_BUCKET=0 (tests/shard/CMakeLists.txt) so that the 9 units
+ * stay 9 elsewhere. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +124,8 @@ typedef struct result {
     uint64_t bytes[STEPS][ST_LEVEL_COUNT];
     uint64_t peak, state, slots;
     st_partition_memory mem;
+    int n_units;                        /* st_shard_model's units (the balanced layout's) */
+    uint64_t unit_numel[NPARAM + 1];
 } result;
 
 /* Trains `p` (attached when `attach`), checking bytes per step; the device peak from after setup. */
@@ -138,6 +142,8 @@ static void train(const char *name, const st_partition *p, int A, int attach, in
     st_partition_model pm;
     st_partition_traffic tr;
     st_shard_model(s, A, &pm);
+    r->n_units = pm.n_units;
+    for (int k = 0; k < pm.n_units && k <= NPARAM; k++) r->unit_numel[k] = pm.unit_numel[k];
     CHECK(st_partition_traffic_get(p, &shape, &pm, &tr) == ST_OK, "%s", st_last_error());
     st_device_memory_reset_peak(dev);
     for (int t = 0; t < STEPS; t++) {
@@ -270,6 +276,80 @@ static void quantized_async(int A)
     }
 }
 
+/* The bucketing rule (shard_bucket.h), written again here: consecutive units below `thr` join
+ * until the bucket holds thr or more; returns the bucket count and their sizes. */
+static int buckets_of(const uint64_t *numel, int n, uint64_t thr, uint64_t *out)
+{
+    int count = 0;
+    uint64_t size = 0;
+    for (int k = 0; k < n; k++) {
+        if (count > 0 && size < thr && numel[k] < thr) {
+            size += numel[k];
+        } else {
+            count++;
+            size = numel[k];
+        }
+        out[count - 1] = size;
+    }
+    return count;
+}
+
+/* Small units bucketed (STRATA_SHARD_BUCKET): 5000 elements joins the 8 blocks (C^2 + C = 2352)
+ * three and three and the last two with the head, so 9 units become 3: one gather per pass and
+ * one reduce-scatter per micro-batch for each, each unit's slot its bucket. The units st_shard_model
+ * reports are the buckets of the unbucketed units, the bytes every step the closed forms of those
+ * units exactly (train() checks; zero3's also the unbucketed run's), zero3's losses bit-identical
+ * to the unbucketed run's with at most two ranks a level (else 1e-5: the layout changes which rank
+ * sums which element, and three operands may be added in another order), overlap on/off
+ * bit-identical, and a malformed setting refused. */
+static void bucketing(int A)
+{
+    static const char *const schemes[] = {"zero3", "zero++,qblock=64"};
+    for (int i = 0; i < 2; i++) {
+        st_partition p;
+        CHECK_ST(st_partition_parse(schemes[i], &p), ST_OK);
+        result plain = {0}, on = {0}, off = {0};
+        setenv("STRATA_SHARD_BUCKET", "0", 1);
+        train(schemes[i], &p, A, 1, 1, &plain);
+        setenv("STRATA_SHARD_BUCKET", "5000", 1);
+        train(schemes[i], &p, A, 1, 1, &on);
+        train(schemes[i], &p, A, 1, 0, &off);
+        uint64_t want[NPARAM + 1];
+        int n = buckets_of(plain.unit_numel, plain.n_units, 5000, want);
+        int same = on.n_units == n;
+        for (int k = 0; same && k < n; k++) same = on.unit_numel[k] == want[k];
+        CHECK(plain.n_units == LAYERS + 1 && n == 3 && same, "%s: %d units unbucketed, %d bucketed (want %d)",
+              schemes[i], plain.n_units, on.n_units, n);
+        identical_as("bucketed overlap on/off", schemes[i], A, &on, &off);
+        double worst = 0;
+        for (int t = 0; t < STEPS; t++)
+            for (int k = 0; k < A; k++)
+                worst = fmax(worst, fabs(on.loss[t][k] - plain.loss[t][k]) / fabs(plain.loss[t][k]));
+        if (p.qw || p.qg) {
+            compare_quantized(schemes[i], A, &on, &plain);
+        } else {
+            /* at most two ranks a level: every sum is a + b, whichever rank owns the element */
+            int two = shape.nodes <= 2 && shape.gpus_per_node <= 2 && shape.gcds_per_gpu <= 2;
+            CHECK((two ? worst == 0 : worst <= 1e-5) && memcmp(on.bytes, plain.bytes, sizeof on.bytes) == 0,
+                  "%s: bucketed losses %.3g relative from unbucketed, or other bytes", schemes[i], worst);
+        }
+        if (rank == 0)
+            printf("  %-9s A=%d bucketed at 5000: %d units -> %d, slots %llu -> %llu B, losses %.2g relative "
+                   "from unbucketed\n", schemes[i], A, plain.n_units, on.n_units, (unsigned long long)plain.slots,
+                   (unsigned long long)on.slots, worst);
+    }
+    model m;
+    st_shard_state *s = NULL;
+    st_partition p;
+    st_partition_parse("zero3", &p);
+    setenv("STRATA_SHARD_BUCKET", "12abc", 1);
+    if (model_create(&m)) {
+        CHECK_ST(st_shard_create(m.ps, comm, &p, &adamw, &s), ST_ERR_INVALID_ARG);
+        model_destroy(&m);
+    }
+    setenv("STRATA_SHARD_BUCKET", "0", 1);
+}
+
 int main(void)
 {
     make_specs(0);
@@ -314,8 +394,10 @@ int main(void)
         }
         /* with accumulation (A = 2) only, to keep the sanitized run short; one rank: nothing crosses
          * a wire, nothing is quantized */
-        if (A == MAX_A && st_comm_size(comm) > 1)
+        if (A == MAX_A && st_comm_size(comm) > 1) {
             quantized_async(A);
+            bucketing(A);
+        }
     }
     st_comm_destroy(comm);
     int rc = h_finish();
