@@ -267,6 +267,41 @@ static void test_choice_20b(void)
     CHECK(res.chosen == -1 && strstr(res.explanation, "no scheme fits"), "nothing fits: %s", res.explanation);
 }
 
+/* The planner buckets the engine's units as the engine does (STRATA_SHARD_BUCKET): "tiny" has an
+ * embeddings unit of 20608 elements and two blocks of 49984. Unbucketed: 3 units; at 60000 the
+ * embeddings and the first block join (70592) and the second block stays alone: 2; at the default
+ * (1 Mi) all three are one. Per-micro-batch messages go 3 : 2 : 1 and the slots hold the buckets. */
+static void test_bucket(void)
+{
+    st_plan_input in;
+    st_plan_input_init(&in);
+    in.shape = (st_topo_shape){2, 1, 1};
+    CHECK_ST(st_plan_model_get("tiny", &in.model), ST_OK);
+    in.machine = (st_plan_machine){.name = "t", .bw_gbs = {100, 10, 1}, .lat_us = {1, 2, 10}, .memory_gib = 64};
+    st_partition p;
+    CHECK_ST(st_partition_parse("zero3", &p), ST_OK);
+    st_plan_row r0, r60, rd;
+    setenv("STRATA_SHARD_BUCKET", "0", 1);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r0), ST_OK);
+    setenv("STRATA_SHARD_BUCKET", "60000", 1);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r60), ST_OK);
+    unsetenv("STRATA_SHARD_BUCKET");
+    CHECK_ST(st_plan_evaluate(&in, &p, &rd), ST_OK);
+    int l = ST_LEVEL_NODE;
+    double x0 = (double)r0.messages[l], x60 = (double)r60.messages[l], xd = (double)rd.messages[l];
+    double once = (3 * xd - x0) / 2; /* x = once + units * per-unit messages */
+    CHECK(x0 > xd && near(x60 - once, 2 * (xd - once)), "messages %g, %g, %g: not 3 : 2 : 1 units", x0, x60, xd);
+    CHECK(rd.level_s[l] < r60.level_s[l] && r60.level_s[l] < r0.level_s[l], "fewer calls, less latency");
+    double e = 20608, b = 49984;
+    CHECK(near((double)r60.slots / (double)r0.slots, (e + b + 2 * b) / (e + 2 * b)) &&
+          near((double)rd.slots / (double)r0.slots, (e + 2 * b) / (e + 2 * b)),
+          "slots: the buckets (%llu, %llu, %llu)", (unsigned long long)r0.slots, (unsigned long long)r60.slots,
+          (unsigned long long)rd.slots);
+    setenv("STRATA_SHARD_BUCKET", "-5", 1);
+    CHECK_ST(st_plan_evaluate(&in, &p, &r0), ST_ERR_INVALID_ARG);
+    unsetenv("STRATA_SHARD_BUCKET");
+}
+
 int main(void)
 {
     test_tables();
@@ -274,6 +309,7 @@ int main(void)
     test_time_model();
     test_compute_model();
     test_unit_layout();
+    test_bucket();
     test_choice_tiny();
     test_choice_20b();
     return h_finish();
