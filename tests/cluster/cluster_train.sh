@@ -81,9 +81,15 @@ run_quant() {
   want=$(planned_bytes "$scheme" "$P" "$shape" "$row" "$units")
   # the closed forms are the quantized ones (int8/int4 payload plus scales, per unit), so equal
   # bytes prove the quantization took place
+  # bucketed at 13000 elements (tests/cluster/CMakeLists.txt): the embeddings' unit (10336) and block 0
+  # (12928) form one unit, block 1 stays alone: 2 units of the 3
+  n_units=$(echo "$units" | tr ',' '\n' | grep -c .)
+  if [ "${STRATA_SHARD_BUCKET:-}" = 13000 ] && [ "$n_units" != 2 ]; then
+    fail "$scheme on $shape: bucketed at 13000, $n_units units ($units), want 2"
+  fi
   if [ -z "$P" ] || [ -z "$units" ] || [ "$got" != "$want" ]; then
     fail "$scheme on $shape: bytes per level $got, closed forms $want (P=$P, units $units)"
-  else echo "ok: $scheme on $shape: losses within 2% of one process, bytes gcd/gpu/node $got = closed forms"; fi
+  else echo "ok: $scheme on $shape: losses within 2% of one process, bytes gcd/gpu/node $got = closed forms (units $units)"; fi
 }
 
 # run_scheme NAME SHAPE RANKS EMULATE_ARGS...: train, compare with the one-process run.
