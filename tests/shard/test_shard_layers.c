@@ -298,10 +298,11 @@ static int buckets_of(const uint64_t *numel, int n, uint64_t thr, uint64_t *out)
  * three and three and the last two with the head, so 9 units become 3: one gather per pass and
  * one reduce-scatter per micro-batch for each, each unit's slot its bucket. The units st_shard_model
  * reports are the buckets of the unbucketed units, the bytes every step the closed forms of those
- * units exactly (train() checks; zero3's also the unbucketed run's), zero3's losses bit-identical
- * to the unbucketed run's with at most two ranks a level (else 1e-5: the layout changes which rank
- * sums which element, and three operands may be added in another order), overlap on/off
- * bit-identical, and a malformed setting refused. */
+ * units exactly (train() checks; zero3's also the unbucketed run's), zero3's losses within 1e-5 of
+ * the unbucketed run's (not bit-identical in general: the layout changes which rank holds, and so
+ * sums and squares for the norm, which element; the Release build on 2x2x1 happens to match
+ * exactly, the sanitized one differs by 2e-7), overlap on/off bit-identical, and a malformed
+ * setting refused. */
 static void bucketing(int A)
 {
     static const char *const schemes[] = {"zero3", "zero++,qblock=64"};
@@ -328,9 +329,7 @@ static void bucketing(int A)
         if (p.qw || p.qg) {
             compare_quantized(schemes[i], A, &on, &plain);
         } else {
-            /* at most two ranks a level: every sum is a + b, whichever rank owns the element */
-            int two = shape.nodes <= 2 && shape.gpus_per_node <= 2 && shape.gcds_per_gpu <= 2;
-            CHECK((two ? worst == 0 : worst <= 1e-5) && memcmp(on.bytes, plain.bytes, sizeof on.bytes) == 0,
+            CHECK(worst <= 1e-5 && memcmp(on.bytes, plain.bytes, sizeof on.bytes) == 0,
                   "%s: bucketed losses %.3g relative from unbucketed, or other bytes", schemes[i], worst);
         }
         if (rank == 0)
