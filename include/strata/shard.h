@@ -35,7 +35,11 @@
  * sharded over more than one rank, W is balanced: every rank's shard holds 1/N of every unit (the
  * units of st_shard_attach_graph's default grouping; the last fewer-than-N elements of each unit, its
  * tail, are held in one small bucket T split evenly too), as ZeRO-3 / FSDP partition each unit, so
- * that a unit's gather is a true all-gather. Otherwise W is the arena's vector itself (contiguous
+ * that a unit's gather is a true all-gather. Consecutive units smaller than the bucket threshold
+ * (environment STRATA_SHARD_BUCKET, elements, read by st_shard_create and agreed by every rank;
+ * default 1 Mi = 4 MiB of f32; 0 = off) are merged in unit order into one unit until it holds the
+ * threshold, so one gather and one reduce-scatter serve them: the unit hooks, the slots and
+ * st_shard_model's units are the merged ones. Otherwise W is the arena's vector itself (contiguous
  * slices). The layout changes who holds which element, never the bytes moved: the byte counters
  * equal st_partition_traffic_get() in either. docs/partitioning.md, "the balanced layout".
  *
