@@ -76,7 +76,8 @@ typedef struct st_shard_state st_shard_state;
  * `ps`, `c`, `p` and `cfg` are borrowed; ps and c must outlive the state. *out is owned by the
  * caller (st_shard_destroy). Collective over c (it agrees on P and the scheme).
  * Errors: ST_ERR_INVALID_ARG (NULL, invalid scheme, AdamW config as st_optim_adamw_create, ranks
- * disagreeing on P or the scheme), ST_ERR_UNSUPPORTED (a parameter arena that is not f32),
+ * disagreeing on P or the scheme, a malformed STRATA_SHARD_BUCKET or ranks disagreeing on it),
+ * ST_ERR_UNSUPPORTED (a parameter arena that is not f32),
  * ST_ERR_OUT_OF_MEMORY, backend and MPI errors. */
 ST_API st_status st_shard_create(st_params *ps, st_comm *c, const st_partition *p, const st_adamw_config *cfg,
                                  st_shard_state **out);

@@ -107,9 +107,12 @@ static st_status geometry(st_shard_state *s)
     s->dev = st_params_device(s->ps);
     static const char *const what[] = {"partitioned length P", "params scope", "grads scope", "optim scope",
                                        "secondary scope", "unit bucket (STRATA_SHARD_BUCKET)"};
-    ST_TRY(shard_bucket_threshold(&s->bucket));
-    int64_t v[6] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary, (int64_t)s->bucket};
+    /* a malformed setting on some ranks only must not leave the others waiting in the agreement */
+    int bad = shard_bucket_threshold(&s->bucket) != ST_OK;
+    int64_t v[6] = {s->P, s->p.params, s->p.grads, s->p.optim, s->p.secondary, bad ? -1 : (int64_t)s->bucket};
     ST_TRY(shard_agree(s->c, v, 6, what));
+    if (bad)
+        return shard_bucket_threshold(&s->bucket); /* its error again, with its message */
     /* Balanced when parameters are sharded over more than one rank (docs/partitioning.md),
      * quantized schemes too: their per-unit collectives are the queue's machines
      * (shard_async_quant.c), their whole-vector ones comm_quant.c's on W. */
