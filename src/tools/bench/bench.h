@@ -234,6 +234,13 @@ void bench_ref_gemm(const bench_config *cfg, bench_report *r, bench_device *d, c
                     int m, int n, int k, int trans_b, int row_index);
 void bench_ref_copy(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite,
                     double bytes, int row_index);
+/* cblas_sgemm as OpenBLAS and MKL export it (LP64: int sizes; the enums are ints). */
+typedef void (*bench_cblas_sgemm)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* Times fn's row-major C = A op(B) at (m, n, k) on filled host buffers (bench_time); the caller sets
+ * the library's threads. ST_ERR_OUT_OF_MEMORY when the buffers cannot be had. */
+st_status bench_cblas_time(bench_cblas_sgemm fn, const bench_config *cfg, int m, int n, int k, int trans_b,
+                           bench_stats *t);
 /* Intel's oneMKL SGEMM as a second CPU reference (bench_mkl.c): a "mkl_sgemm" row at (m, n, k)
  * when libmkl_rt is found (STRATA_MKL, a venv's lib), nothing otherwise; and what was found or why
  * not ("MKL: skipped: ..."). */

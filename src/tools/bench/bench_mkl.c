@@ -19,13 +19,10 @@
 #define STRATA_BENCH_SOURCE_DIR "."
 #endif
 
-typedef void (*mkl_sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                             int lda, const float *b, int ldb, float beta, float *c, int ldc);
-
 static struct {
     int tried;
     void *dl;
-    mkl_sgemm_fn sgemm;
+    bench_cblas_sgemm sgemm;
     char info[256];
 } mkl;
 
@@ -125,19 +122,6 @@ const char *bench_mkl_describe(void)
     return mkl.info;
 }
 
-typedef struct mkl_ctx {
-    int m, n, k, trans_b;
-    float *a, *b, *c;
-} mkl_ctx;
-
-static st_status run_mkl(void *p)
-{
-    mkl_ctx *g = p;
-    mkl.sgemm(101, 111, g->trans_b ? 112 : 111, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->trans_b ? g->k : g->n,
-              0.0f, g->c, g->n);
-    return ST_OK;
-}
-
 /* MKL's SGEMM at (m, n, k) as a row beside OpenBLAS's (a reference row, not the row's reference:
  * OpenBLAS stays that); nothing when MKL is not there. CPU backend only. */
 void bench_ref_mkl_gemm(const bench_config *cfg, bench_report *r, bench_device *d, const char *suite, int m, int n,
@@ -151,19 +135,10 @@ void bench_ref_mkl_gemm(const bench_config *cfg, bench_report *r, bench_device *
     if (!row) return;
     row->baseline = 1;
     bench_progress(cfg, r, row);
-    mkl_ctx g = {m, n, k, trans_b, malloc((size_t)m * k * 4), malloc((size_t)k * n * 4), malloc((size_t)m * n * 4)};
-    if (g.a && g.b && g.c) {
-        for (size_t i = 0; i < (size_t)m * k; i++) g.a[i] = (float)(i % 7) * 0.25f - 0.75f;
-        for (size_t i = 0; i < (size_t)k * n; i++) g.b[i] = (float)(i % 5) * 0.5f - 1.0f;
-        void (*threads)(int) = NULL;
-        *(void **)&threads = dlsym(mkl.dl, "MKL_Set_Num_Threads");
-        if (threads) threads(omp_get_max_threads());
-        row->status = bench_time(cfg, run_mkl, &g, &row->t);
-    } else {
-        row->status = ST_ERR_OUT_OF_MEMORY;
+    void (*threads)(int) = NULL;
+    *(void **)&threads = dlsym(mkl.dl, "MKL_Set_Num_Threads");
+    if (threads) threads(omp_get_max_threads());
+    row->status = bench_cblas_time(mkl.sgemm, cfg, m, n, k, trans_b, &row->t);
+    if (row->status == ST_ERR_OUT_OF_MEMORY)
         snprintf(row->error, sizeof row->error, "host buffers for %dx%dx%d", m, n, k);
-    }
-    free(g.a);
-    free(g.b);
-    free(g.c);
 }

@@ -28,14 +28,11 @@ static const bench_vendor *cublas_vendor(char *why, size_t whylen)
 
 /* ---- OpenBLAS ---- */
 
-/* cblas_sgemm as OpenBLAS exports it (LP64: int sizes; the enums are ints). */
-typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 
 typedef struct openblas {
     void *dl;
-    sgemm_fn sgemm;
+    bench_cblas_sgemm sgemm;
     int (*get_threads)(void);
     void (*set_threads)(int);
 } openblas;
@@ -86,16 +83,34 @@ static int openblas_open(bench_device *d)
 }
 
 typedef struct gemm_ctx {
+    bench_cblas_sgemm fn;
     int m, n, k, trans_b;
     float *a, *b, *c;
 } gemm_ctx;
 
-static st_status run_openblas(void *p)
+static st_status run_cblas(void *p)
 {
     gemm_ctx *g = p;
-    blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS, g->m, g->n, g->k, 1.0f,
-               g->a, g->k, g->b, g->trans_b ? g->k : g->n, 0.0f, g->c, g->n);
+    g->fn(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS, g->m, g->n, g->k, 1.0f, g->a,
+          g->k, g->b, g->trans_b ? g->k : g->n, 0.0f, g->c, g->n);
     return ST_OK;
+}
+
+st_status bench_cblas_time(bench_cblas_sgemm fn, const bench_config *cfg, int m, int n, int k, int trans_b,
+                           bench_stats *t)
+{
+    gemm_ctx g = {fn, m, n, k, trans_b, malloc((size_t)m * k * 4), malloc((size_t)k * n * 4),
+                  malloc((size_t)m * n * 4)};
+    st_status s = ST_ERR_OUT_OF_MEMORY;
+    if (g.a && g.b && g.c) {
+        for (size_t i = 0; i < (size_t)m * k; i++) g.a[i] = (float)(i % 7) * 0.25f - 0.75f;
+        for (size_t i = 0; i < (size_t)k * n; i++) g.b[i] = (float)(i % 5) * 0.5f - 1.0f;
+        s = bench_time(cfg, run_cblas, &g, t);
+    }
+    free(g.a);
+    free(g.b);
+    free(g.c);
+    return s;
 }
 
 /* The CPU backend runs OpenBLAS single-threaded on its own OpenMP threads; as the reference it
@@ -103,21 +118,12 @@ static st_status run_openblas(void *p)
 static st_status openblas_gemm(bench_device *d, const bench_config *cfg, int m, int n, int k, int trans_b,
                                bench_stats *t)
 {
-    gemm_ctx g = {m, n, k, trans_b, malloc((size_t)m * k * 4), malloc((size_t)k * n * 4), malloc((size_t)m * n * 4)};
-    st_status s = ST_ERR_OUT_OF_MEMORY;
-    if (g.a && g.b && g.c) {
-        for (size_t i = 0; i < (size_t)m * k; i++) g.a[i] = (float)(i % 7) * 0.25f - 0.75f;
-        for (size_t i = 0; i < (size_t)k * n; i++) g.b[i] = (float)(i % 5) * 0.5f - 1.0f;
-        int saved = blas.get_threads && blas.set_threads ? blas.get_threads() : 0;
-        if (saved) blas.set_threads(omp_get_max_threads());
-        s = bench_time(cfg, run_openblas, &g, t);
-        if (saved) blas.set_threads(saved);
-    } else {
+    int saved = blas.get_threads && blas.set_threads ? blas.get_threads() : 0;
+    if (saved) blas.set_threads(omp_get_max_threads());
+    st_status s = bench_cblas_time(blas.sgemm, cfg, m, n, k, trans_b, t);
+    if (saved) blas.set_threads(saved);
+    if (s == ST_ERR_OUT_OF_MEMORY)
         snprintf(d->vendor_error, sizeof d->vendor_error, "host buffers for %dx%dx%d", m, n, k);
-    }
-    free(g.a);
-    free(g.b);
-    free(g.c);
     return s;
 }
 
