@@ -7,6 +7,7 @@
  * each unit's runs through the levels as the engine's collectives do and charges every call its
  * busiest rank: all-gather (ring over uneven pieces c_j): S - min c_j; reduce-scatter (the ring of
  * comm_ring.c, p-1 steps of the largest piece): (p-1) max c_j. docs/partitioning.md, section 6. */
+#include <math.h>
 #include <stdlib.h>
 #include "internal.h"
 #include "plan_internal.h"
@@ -169,8 +170,16 @@ int plan_gpt_buckets(const st_plan_input *in, const st_partition *p, double *emb
     if (layout != ST_PLAN_UNITS_BALANCED || m->layers <= 0 || m->layers > 100000 ||
         shard_bucket_threshold(&thr) != ST_OK || thr == 0)
         return n;
-    if (in->n_units > 0 && in->unit_numel) /* the engine's own (already bucketed) units */
+    if (in->n_units > 0 && in->unit_numel) { /* the engine's own (already bucketed) units */
+        double most = 0; /* unit 0 holds the embeddings (default_units), the rest the blocks */
+        for (int k = 1; k < in->n_units; k++)
+            most = fmax(most, (double)in->unit_numel[k]);
+        if (embed)
+            *embed = (double)in->unit_numel[0];
+        if (block)
+            *block = most;
         return in->n_units;
+    }
     uint64_t *size = malloc(sizeof *size * (size_t)n);
     int *of = malloc(sizeof *of * (size_t)n);
     if (size && of) {
