@@ -84,7 +84,8 @@ typedef struct st_plan_model {
 
 /* Known models: "tiny" (2 x 64, 4 heads, seq 64, vocabulary 256: strata-train's smallest),
  * "gpt2-124m" (12 x 768, seq 1024), "gpt-25m" (8 x 512, 8 heads, seq 128, a byte vocabulary of
- * 256: strata-bench's model for emulated clusters), "1.3b" (24 x 2048, 16 heads, seq 2048), "20b"
+ * 256: strata-bench's model for emulated clusters), "gpt-deep" (48 x 32, 2 heads, seq 64, vocabulary
+ * 256: many latency-bound units, strata-bench's model for bucketing), "1.3b" (24 x 2048, 16 heads, seq 2048), "20b"
  * (44 x 6144, 64 heads, seq 2048: GPT-NeoX-20B's shape with GPT-2's vocabulary). Errors:
  * ST_ERR_INVALID_ARG for an unknown name (listing the known ones) or NULL. */
 ST_API st_status st_plan_model_get(const char *name, st_plan_model *out);

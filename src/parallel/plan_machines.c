@@ -37,6 +37,7 @@ static const struct {
     {"tiny", 2, 64, 4, 64, 256}, /* strata-train's smallest config */
     {"gpt2-124m", 12, 768, 12, 1024, 50257},
     {"gpt-25m", 8, 512, 8, 128, 256},
+    {"gpt-deep", 48, 32, 2, 64, 256}, /* 48 layers of 12,704 parameters: latency-bound units */
     {"1.3b", 24, 2048, 16, 2048, 50257},
     {"20b", 44, 6144, 64, 2048, 50257},
 };
@@ -83,7 +84,7 @@ st_status st_plan_model_get(const char *name, st_plan_model *out)
                                      (uint64_t)out->vocab);
             return ST_OK;
         }
-    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: tiny, gpt2-124m, gpt-25m, 1.3b, 20b; or give a "
+    return ST_ERR(ST_ERR_INVALID_ARG, "unknown model '%s' (known: tiny, gpt2-124m, gpt-25m, gpt-deep, 1.3b, 20b; or give a "
                   "parameter count)", name);
 }
 

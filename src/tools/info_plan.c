@@ -22,7 +22,7 @@ static void plan_usage(FILE *f)
             "Predicts, for every partitioning scheme, the bytes each rank moves per optimizer step at\n"
             "each level, the communication time and the memory per device, and picks the fastest\n"
             "scheme that fits (docs/partitioning.md).\n\noptions:\n"
-            "  --model NAME         gpt2-124m (default), tiny, gpt-25m, 1.3b\n"
+            "  --model NAME         gpt2-124m (default), tiny, gpt-25m, gpt-deep, 1.3b\n"
             "                       or 20b\n"
             "  --params P           a parameter count instead of a named model (model state only)\n"
             "  --hidden H           with --params: the model's hidden width, the elements per row\n"

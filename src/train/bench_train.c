@@ -16,7 +16,7 @@
 #include "trainer.h"
 
 static const char USAGE[] =
-    "usage: strata-bench train --model tiny|gpt-25m|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
+    "usage: strata-bench train --model tiny|gpt-25m|gpt-deep|gpt2-124m [--batch B] [--seq T] [--steps N]\n"
     "       [--grad-accum A] [--backend NAME] [--dtype f32|bf16] [--peak-gflops X] [--json FILE]\n"
     "       [--peer torch|none] [--peer-modes f32,bf16] [--peer-timeout S]\n"
     "  --peer torch: PyTorch's CPU training of the same model and batch in the same run (default none)\n"

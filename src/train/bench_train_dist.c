@@ -362,7 +362,7 @@ static void print_results(const dist_ctx *x)
            res->shape.nodes, res->shape.gpus_per_node, res->shape.gcds_per_gpu, (long long)a->batch,
            (long long)a->seq, (long long)a->grad_accum, (long long)a->steps - 1);
     print_machine(res);
-    printf("\n%-10s | %-28s | %-44s | %-16s | %-22s | %s\n", "scheme", "step s: measured (min-max) pred err",
+    printf("\n%-10s | %-37s | %-44s | %-16s | %-22s | %s\n", "scheme", "step s: measured (min-max) pred err",
            "comm s gcd / gpu / node: measured (predicted)", "compute s (pred)", "peak MiB (pred) err", "bytes");
     for (int i = 0; i < res->n_schemes; i++) {
         const bench_scheme_result *s = &res->schemes[i];
@@ -373,7 +373,7 @@ static void print_results(const dist_ctx *x)
         const st_plan_row *p = &s->pred;
         int bytes_ok = 1;
         for (int l = 0; l < ST_LEVEL_COUNT; l++) bytes_ok &= s->bytes[l] == p->traffic.step[l].sent;
-        printf("%-10s | %6.3f (%5.2f-%5.2f) %6.3f %+4.0f%% |", s->scheme, s->step_s, s->step_min_s, s->step_max_s,
+        printf("%-10s | %7.4f (%6.4f-%6.4f) %7.4f %+5.0f%% |", s->scheme, s->step_s, s->step_min_s, s->step_max_s,
                p->step_s, pct(p->step_s, s->step_s));
         for (int l = 0; l < ST_LEVEL_COUNT; l++) printf(" %6.3f (%6.3f)", s->comm_s[l], p->level_s[l]);
         printf(" | %6.3f (%6.3f) | %7.1f (%7.1f) %+4.0f%% | %s\n", s->compute_s, p->compute_s, s->peak_bytes / 1048576.0,
@@ -424,7 +424,7 @@ int bench_train_dist(const train_args *a, st_comm *comm, bench_report *r)
     st_param_spec *specs = NULL;
     int n = 0;
     if (gpt2_config_named(a->model, &x.cfg) != ST_OK || gpt2_param_specs(&x.cfg, 1, &specs, &n) != ST_OK) {
-        if (x.rank0) fprintf(stderr, "strata-bench train: unknown model '%s' (tiny, gpt-25m, gpt2-124m)\n", a->model);
+        if (x.rank0) fprintf(stderr, "strata-bench train: unknown model '%s' (tiny, gpt-25m, gpt-deep, gpt2-124m)\n", a->model);
         return 2;
     }
     for (int i = 0; i < n; i++) {

@@ -22,6 +22,10 @@ st_status gpt2_config_named(const char *name, gpt2_config *out)
         *out = (gpt2_config){.L = 8, .H = 8, .C = 512, .T = 128, .V = 256, .Vp = 256};
         return ST_OK;
     }
+    if (name && strcmp(name, "gpt-deep") == 0) { /* many small units: strata-bench's bucketing model */
+        *out = (gpt2_config){.L = 48, .H = 2, .C = 32, .T = 64, .V = 256, .Vp = 256};
+        return ST_OK;
+    }
     if (name && strcmp(name, "gpt2-124m") == 0) {
         *out = (gpt2_config){.L = 12, .H = 12, .C = 768, .T = 1024, .V = 50257, .Vp = 50304};
         return ST_OK;

@@ -24,7 +24,7 @@ typedef struct gpt2_config {
 #define GPT2_MAX_VOCAB (1 << 24)          /* token ids are int32 */
 #define GPT2_MAX_PARAMS (INT64_C(1) << 42) /* 4.4e12 parameters, 70 TB of f32 state (p, g, m, v) */
 
-/* The named configs "tiny" and "gpt2-124m". Errors: ST_ERR_INVALID_ARG for another name. */
+/* The named configs "tiny", "gpt-25m", "gpt-deep" and "gpt2-124m". Errors: ST_ERR_INVALID_ARG for another name. */
 st_status gpt2_config_named(const char *name, gpt2_config *out);
 /* Sizes in [1, GPT2_MAX_*], C divisible by H, V <= Vp, and the parameter count (checked arithmetic)
  * at most GPT2_MAX_PARAMS. Returns 0, or -1 with a message naming the field and its bound. */

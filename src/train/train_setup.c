@@ -31,7 +31,7 @@ static int model_from_file(run *r)
     } else {
         struct stat sb;
         if (stat(o->model, &sb) != 0)
-            return train_fail(r, ST_OK, "unknown model '%s' (tiny, gpt-25m, gpt2-124m, llmc:FILE, or a checkpoint "
+            return train_fail(r, ST_OK, "unknown model '%s' (tiny, gpt-25m, gpt-deep, gpt2-124m, llmc:FILE, or a checkpoint "
                               "directory or .safetensors file)", o->model);
         if (ckpt_model_config(o->model, o->H, &r->cfg, r->err, r->errlen)) return -1;
         r->from_ckpt = 1;
