@@ -7,12 +7,8 @@
 # usage: kill_resume.sh STRATA_TRAIN MPIEXEC NUMPROC_FLAG [MPI_FLAGS...]
 set -u
 train="$1"; shift
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-i=0
-while [ $i -lt 60 ]; do echo "kill a rank at any moment; the checkpoint stays whole." >> "$dir/text"; i=$((i + 1)); done
+. "$(dirname "$0")/common.sh"
+make_text 60 "kill a rank at any moment; the checkpoint stays whole."
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1 STRATA_TOPOLOGY=2x2x1
 args="--data $dir/text --steps 100000 --batch 1 --seq 16 --layers 1 --embd 32 --heads 2 --partition zero2 --log-every 1"
 steps_in() { n=$(awk '/^step *[0-9]+\//{n++} END{print n+0}' "$1" 2>/dev/null); echo "${n:-0}"; }

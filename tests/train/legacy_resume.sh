@@ -9,12 +9,8 @@
 # usage: legacy_resume.sh STRATA_TRAIN LEGACY_DIR [MPIEXEC NUMPROC_FLAG MPI_FLAGS...]
 set -u
 train="$1"; legacy="$2"; shift 2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-i=0
-while [ $i -lt 40 ]; do echo "a small text for strata-train's checkpoint compatibility tests" >> "$dir/text"; i=$((i + 1)); done
+. "$(dirname "$0")/common.sh"
+make_text 40 "a small text for strata-train's checkpoint compatibility tests"
 args="--data $dir/text --vocab 128 --embd 8 --heads 2 --context 16 --layers 1 --seq 16 --steps 6 --lr 3e-3"
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1
 "$train" $args --batch 2 --log "$dir/straight.jsonl" > /dev/null || fail "straight run"

@@ -8,13 +8,9 @@
 # usage: mpi_cli.sh STRATA_TRAIN MPIEXEC NUMPROC_FLAG [MPIEXEC_FLAGS...]
 set -u
 train="$1"; mpiexec="$2"; np="$3"; shift 3
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-i=0
-while [ $i -lt 40 ]; do echo "a small text for strata-train's data-parallel tests" >> "$dir/text"; i=$((i + 1)); done
+. "$(dirname "$0")/common.sh"
+make_text 40 "a small text for strata-train's data-parallel tests"
 small="--steps 3 --batch 2 --seq 16 --layers 1 --embd 32 --heads 2"
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 # $1: the number of ranks that must print "error:" lines containing $2 ("N+": at least N); the
 # rest: the command.

@@ -9,12 +9,8 @@
 # usage: preempt.sh STRATA_TRAIN [MPIEXEC NUMPROC_FLAG MPI_FLAGS...]
 set -u
 train="$1"; shift
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-i=0
-while [ $i -lt 60 ]; do echo "preemption: finish the step, save it, exit 75, resume later." >> "$dir/text"; i=$((i + 1)); done
+. "$(dirname "$0")/common.sh"
+make_text 60 "preemption: finish the step, save it, exit 75, resume later."
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1
 args="--data $dir/text --steps 1000000 --batch 2 --seq 32 --log-every 1"
 

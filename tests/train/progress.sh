@@ -6,12 +6,8 @@
 # usage: progress.sh STRATA_TRAIN [MPIEXEC MPI_FLAGS... NUMPROC_FLAG]
 set -u
 train="$1"; shift
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-i=0
-while [ $i -lt 100 ]; do echo "progress that a person can read, line $i" >> "$dir/text"; i=$((i + 1)); done
+. "$(dirname "$0")/common.sh"
+make_text 100 "progress that a person can read, line %d"
 export STRATA_BACKEND=cpu OMP_NUM_THREADS=1
 args="--data $dir/text --layers 1 --embd 16 --heads 2 --context 8 --batch 1"
 py=$(command -v python3 || true)
